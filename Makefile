@@ -1,0 +1,84 @@
+# orchd: build, test, install. See README.md.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+
+PKGS := libuv libcurl libcjson libsystemd inih libcrypto
+DEBS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev \
+	libsystemd-dev libinih-dev libssl-dev libcmocka-dev openssl python3 procps
+CFLAGS ?= -O2 -g
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE -Icommon -Idaemon \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+COMMON := common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
+	common/backoff.c common/scopes.c common/cache.c
+DAEMON := daemon/http.c daemon/auth.c daemon/orch.c daemon/releases.c daemon/jobs.c \
+	daemon/server.c daemon/main.c
+CLI := cli/orchctl.c
+UNIT := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON:%.c=$(BUILD)/%.o)
+DAEMON_OBJ := $(DAEMON:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps check check-asan unit integ demo install uninstall clean
+all: $(BUILD)/orchd $(BUILD)/orchctl
+
+$(BUILD)/%.o: %.c $(wildcard common/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/orchd: $(DAEMON_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/orchctl: $(CLI_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Installs the Debian packages that building and testing need, once.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+unit: all $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do $$t; done
+
+integ: all
+	python3 tests/integ/run.py --build $(BUILD)
+
+# Every test: unit tests, then the integration tests against the fake
+# Orchestrator. The last line is the summary "N passed, N failed".
+check: deps
+	$(MAKE) unit
+	$(MAKE) integ
+
+# The same under AddressSanitizer and UndefinedBehaviorSanitizer.
+check-asan: deps
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" unit
+	ASAN_OPTIONS=detect_leaks=1 $(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" integ
+
+demo: deps all
+	python3 tests/demo.py --build $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/orchd
+	install -m 0755 $(BUILD)/orchd $(BUILD)/orchctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0640 conf/orchd.conf $(DESTDIR)/etc/orchd/orchd.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/orchd $(DESTDIR)$(PREFIX)/bin/orchctl \
+		$(DESTDIR)/etc/orchd/orchd.conf.example
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,434 @@
+#include "proto.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const code_names[PC__COUNT] = {
+	[PC_OK] = "OK",
+	[PC_BAD_REQUEST] = "BAD_REQUEST",
+	[PC_TOO_LONG] = "TOO_LONG",
+	[PC_DENIED] = "DENIED",
+	[PC_NOT_FOUND] = "NOT_FOUND",
+	[PC_AMBIGUOUS] = "AMBIGUOUS",
+	[PC_FOLDER] = "FOLDER",
+	[PC_SCOPE] = "SCOPE",
+	[PC_AUTH] = "AUTH",
+	[PC_REJECTED] = "REJECTED",
+	[PC_UNAVAILABLE] = "UNAVAILABLE",
+	[PC_UNKNOWN] = "UNKNOWN",
+	[PC_BUSY] = "BUSY",
+	[PC_SHUTDOWN] = "SHUTDOWN",
+};
+
+const char *proto_code_name(enum proto_code code)
+{
+	return code < PC__COUNT ? code_names[code] : "UNKNOWN";
+}
+
+enum proto_code proto_code_parse(const char *name, size_t len)
+{
+	for (int i = 0; i < PC__COUNT; i++)
+		if (strlen(code_names[i]) == len && memcmp(code_names[i], name, len) == 0)
+			return (enum proto_code)i;
+	return PC__COUNT;
+}
+
+bool proto_has_ctl(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+/* Decodes one UTF-8 sequence at s; returns its length, 0 if ill-formed. */
+static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	size_t n;
+	uint32_t c = s[0], min;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	} else if ((c & 0xe0) == 0xc0) {
+		n = 2, c &= 0x1f, min = 0x80;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 3, c &= 0x0f, min = 0x800;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 4, c &= 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+bool proto_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_next(p + i, len - i, &cp);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+size_t proto_utf16_len(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t units = 0;
+	uint32_t cp;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_next(p + i, len - i, &cp);
+		if (n == 0)
+			n = 1, cp = 0xfffd;
+		units += cp >= 0x10000 ? 2 : 1;
+		i += n;
+	}
+	return units;
+}
+
+static enum proto_code bad(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum proto_code bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return PC_BAD_REQUEST;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool tag_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+/* Checks a name or folder taken from a request: the rules of design.md. */
+static enum proto_code check_text(const char *what, const char *s, char *err, size_t errlen)
+{
+	size_t len = strlen(s);
+
+	if (len == 0)
+		return bad(err, errlen, "%s is empty", what);
+	if (proto_has_ctl(s, len))
+		return bad(err, errlen, "%s contains a control character; nothing was sent", what);
+	if (!proto_utf8_valid(s, len))
+		return bad(err, errlen, "%s is not valid UTF-8", what);
+	return PC_OK;
+}
+
+/*
+ * Reads one word of the short form at *pp: a bare word (no blank, no '"') or
+ * a JSON string literal. Returns a new string, or NULL with err set.
+ */
+static char *read_word(const char **pp, const char *end, char *err, size_t errlen)
+{
+	const char *p = *pp;
+
+	if (*p == '"') {
+		const char *q = p + 1;
+		while (q < end && *q != '"') {
+			if (*q == '\\')
+				q++;
+			q++;
+		}
+		if (q >= end) {
+			bad(err, errlen, "unterminated string literal");
+			return NULL;
+		}
+		q++;
+		cJSON *s = cJSON_ParseWithLength(p, (size_t)(q - p));
+		if (!s || !cJSON_IsString(s)) {
+			cJSON_Delete(s);
+			bad(err, errlen, "invalid string literal (JSON string syntax expected)");
+			return NULL;
+		}
+		char *word = xstrdup(s->valuestring);
+		cJSON_Delete(s);
+		if (q < end && !is_blank(*q)) {
+			free(word);
+			bad(err, errlen, "a blank must follow a string literal");
+			return NULL;
+		}
+		*pp = q;
+		return word;
+	}
+	const char *q = p;
+	while (q < end && !is_blank(*q)) {
+		if (*q == '"') {
+			bad(err, errlen, "a bare word cannot contain '\"'; quote the whole word as a JSON string");
+			return NULL;
+		}
+		q++;
+	}
+	*pp = q;
+	return xstrndup(p, (size_t)(q - p));
+}
+
+static enum proto_code take_string(cJSON *item, const char *key, char **out, char *err,
+				   size_t errlen)
+{
+	if (!cJSON_IsString(item))
+		return bad(err, errlen, "\"%s\" must be a string", key);
+	*out = xstrdup(item->valuestring);
+	return PC_OK;
+}
+
+static enum proto_code parse_json_start(const char *p, const char *end, struct proto_start *st,
+					char *err, size_t errlen)
+{
+	const char *stop = NULL;
+	cJSON *obj = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &stop, false);
+	enum proto_code rc = PC_OK;
+
+	if (!obj)
+		return bad(err, errlen, "invalid JSON near byte %zu",
+			   (size_t)((cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : p) - p));
+	while (stop && stop < end && is_blank(*stop))
+		stop++;
+	if (stop && stop < end) {
+		rc = bad(err, errlen, "unexpected text after the JSON object");
+		goto out;
+	}
+	if (!cJSON_IsObject(obj)) {
+		rc = bad(err, errlen, "the JSON form must be an object");
+		goto out;
+	}
+	cJSON *it;
+	cJSON_ArrayForEach(it, obj) {
+		const char *k = it->string;
+		if (strcmp(k, "process") == 0) {
+			rc = take_string(it, k, &st->process, err, errlen);
+		} else if (strcmp(k, "folder") == 0) {
+			if (cJSON_IsNumber(it)) {
+				double d = it->valuedouble;
+				if (d < 1 || d > 9007199254740991.0 || d != (double)(int64_t)d)
+					rc = bad(err, errlen, "\"folder\" id must be a positive integer");
+				else
+					st->folder_id = (int64_t)d;
+			} else {
+				rc = take_string(it, k, &st->folder, err, errlen);
+			}
+		} else if (strcmp(k, "input") == 0) {
+			if (!cJSON_IsObject(it)) {
+				rc = bad(err, errlen, "\"input\" must be a JSON object");
+			} else {
+				st->input = cJSON_PrintUnformatted(it);
+				size_t n = proto_utf16_len(st->input, strlen(st->input));
+				if (n > PROTO_INPUT_MAX)
+					rc = bad(err, errlen,
+						 "\"input\" serializes to %zu characters; Orchestrator accepts at most %d",
+						 n, PROTO_INPUT_MAX);
+			}
+		} else if (strcmp(k, "count") == 0) {
+			double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
+			if (d < 1 || d > PROTO_COUNT_MAX || d != (int)d)
+				rc = bad(err, errlen, "\"count\" must be an integer from 1 to %d",
+					 PROTO_COUNT_MAX);
+			else
+				st->count = (int)d;
+		} else if (strcmp(k, "priority") == 0) {
+			if (cJSON_IsNumber(it)) {
+				double d = it->valuedouble;
+				if (d < 1 || d > 100 || d != (int)d)
+					rc = bad(err, errlen, "a numeric \"priority\" must be an integer from 1 to 100");
+				else
+					st->priority_value = (int)d;
+			} else if (cJSON_IsString(it) && (strcmp(it->valuestring, "Low") == 0 ||
+							  strcmp(it->valuestring, "Normal") == 0 ||
+							  strcmp(it->valuestring, "High") == 0)) {
+				st->priority = xstrdup(it->valuestring);
+			} else {
+				rc = bad(err, errlen, "\"priority\" must be \"Low\", \"Normal\", \"High\" or 1..100");
+			}
+		} else if (strcmp(k, "reference") == 0) {
+			rc = take_string(it, k, &st->reference, err, errlen);
+		} else if (strcmp(k, "runtime") == 0) {
+			rc = take_string(it, k, &st->runtime, err, errlen);
+		} else if (strcmp(k, "strategy") == 0) {
+			rc = take_string(it, k, &st->strategy, err, errlen);
+		} else {
+			rc = bad(err, errlen,
+				 "unknown key \"%.64s\" (known: process, folder, input, count, priority, reference, runtime, strategy)",
+				 k);
+		}
+		if (rc != PC_OK)
+			goto out;
+	}
+	if (!st->process)
+		rc = bad(err, errlen, "\"process\" is required");
+out:
+	cJSON_Delete(obj);
+	return rc;
+}
+
+static enum proto_code parse_start(const char *p, const char *end, struct proto_start *st,
+				   char *err, size_t errlen)
+{
+	enum proto_code rc;
+
+	st->count = 1;
+	if (p == end)
+		return bad(err, errlen, "START needs a process name: START <process> [<folder>]");
+	if (*p == '{') {
+		rc = parse_json_start(p, end, st, err, errlen);
+	} else {
+		st->process = read_word(&p, end, err, errlen);
+		if (!st->process)
+			return PC_BAD_REQUEST;
+		while (p < end && is_blank(*p))
+			p++;
+		if (p < end) {
+			st->folder = read_word(&p, end, err, errlen);
+			if (!st->folder)
+				return PC_BAD_REQUEST;
+			while (p < end && is_blank(*p))
+				p++;
+			if (p < end)
+				return bad(err, errlen,
+					   "too many words: START <process> [<folder>]; quote names with blanks as JSON strings");
+		}
+		rc = PC_OK;
+	}
+	if (rc != PC_OK)
+		return rc;
+	if ((rc = check_text("process name", st->process, err, errlen)) != PC_OK)
+		return rc;
+	if (st->folder && (rc = check_text("folder", st->folder, err, errlen)) != PC_OK)
+		return rc;
+	if (st->reference) {
+		size_t len = strlen(st->reference);
+		if (proto_has_ctl(st->reference, len) || !proto_utf8_valid(st->reference, len))
+			return bad(err, errlen, "reference must be UTF-8 without control characters");
+		if (proto_utf16_len(st->reference, len) > PROTO_REFERENCE_MAX)
+			return bad(err, errlen, "reference is longer than %d characters", PROTO_REFERENCE_MAX);
+	}
+	if (st->runtime && (rc = check_text("runtime", st->runtime, err, errlen)) != PC_OK)
+		return rc;
+	if (st->strategy && (rc = check_text("strategy", st->strategy, err, errlen)) != PC_OK)
+		return rc;
+	return PC_OK;
+}
+
+enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req, char *err,
+			    size_t errlen)
+{
+	static const struct {
+		const char *name;
+		enum proto_verb verb;
+	} verbs[] = {
+		{"START", PV_START}, {"PING", PV_PING}, {"STATS", PV_STATS},
+		{"HELP", PV_HELP},   {"QUIT", PV_QUIT},
+	};
+	const char *p = line, *end = line + len;
+
+	memset(req, 0, sizeof(*req));
+	err[0] = '\0';
+	if (end > p && end[-1] == '\r')
+		end--;
+	if (memchr(p, '\0', (size_t)(end - p)))
+		return bad(err, errlen, "the request contains a NUL byte");
+	while (p < end && is_blank(*p))
+		p++;
+	if (p < end && *p == '@') {
+		const char *t = ++p;
+		while (p < end && tag_char(*p))
+			p++;
+		size_t tlen = (size_t)(p - t);
+		if (tlen == 0 || tlen > PROTO_TAG_MAX || (p < end && !is_blank(*p)))
+			return bad(err, errlen, "bad tag: 1 to %d of [A-Za-z0-9._-] after '@'", PROTO_TAG_MAX);
+		memcpy(req->tag, t, tlen);
+		req->tag[tlen] = '\0';
+		while (p < end && is_blank(*p))
+			p++;
+	}
+	const char *v = p;
+	while (p < end && !is_blank(*p))
+		p++;
+	size_t vlen = (size_t)(p - v);
+	while (p < end && is_blank(*p))
+		p++;
+	if (vlen == 0)
+		return bad(err, errlen, "empty request; try HELP");
+	for (size_t i = 0; i < ARRAY_LEN(verbs); i++) {
+		if (strlen(verbs[i].name) != vlen || strncasecmp(verbs[i].name, v, vlen) != 0)
+			continue;
+		req->verb = verbs[i].verb;
+		if (req->verb == PV_START)
+			return parse_start(p, end, &req->start, err, errlen);
+		if (p < end)
+			return bad(err, errlen, "%s takes no argument", verbs[i].name);
+		return PC_OK;
+	}
+	if (!proto_utf8_valid(v, vlen) || proto_has_ctl(v, vlen))
+		return bad(err, errlen, "unknown verb; try HELP");
+	return bad(err, errlen, "unknown verb \"%.*s\"; try HELP", (int)(vlen > 32 ? 32 : vlen), v);
+}
+
+void proto_req_free(struct proto_req *req)
+{
+	struct proto_start *st = &req->start;
+
+	free(st->process);
+	free(st->folder);
+	cJSON_free(st->input);
+	free(st->priority);
+	free(st->reference);
+	free(st->runtime);
+	free(st->strategy);
+	memset(st, 0, sizeof(*st));
+}
+
+void proto_answer(struct buf *out, const char *tag, enum proto_code code, const char *text)
+{
+	if (tag && tag[0])
+		buf_printf(out, "@%s ", tag);
+	if (code == PC_OK) {
+		buf_adds(out, "OK ");
+		buf_adds(out, text);
+	} else {
+		buf_printf(out, "ERR %s ", proto_code_name(code));
+		size_t start = out->len;
+		buf_adds(out, text);
+		for (size_t i = start; i < out->len; i++)
+			if ((unsigned char)out->p[i] < 0x20 || out->p[i] == 0x7f)
+				out->p[i] = ' ';
+	}
+	buf_add(out, "\n", 1);
+}
+
+const char *proto_help_json(void)
+{
+	return "{\"protocol\":1,\"verbs\":[\"START <process> [<folder>]\","
+	       "\"START {\\\"process\\\":..,\\\"folder\\\":..,\\\"input\\\":{..},\\\"count\\\":1,"
+	       "\\\"priority\\\":\\\"High\\\",\\\"reference\\\":..,\\\"runtime\\\":..,\\\"strategy\\\":..}\","
+	       "\"PING\",\"STATS\",\"HELP\",\"QUIT\"],"
+	       "\"tags\":\"prefix a request with @<tag> to have it answered as soon as it is done\"}";
+}

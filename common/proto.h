@@ -1,0 +1,102 @@
+/*
+ * proto: the socket protocol, version 1 (design.md section 2), as pure
+ * functions: a line in, a parsed request out; a result in, an answer line out.
+ * Nothing here does I/O, so the parser can be unit-tested and fuzzed alone.
+ */
+#ifndef ORCHD_PROTO_H
+#define ORCHD_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define PROTO_VERSION 1
+#define PROTO_TAG_MAX 64
+#define PROTO_REFERENCE_MAX 128  /* characters, as Orchestrator counts them */
+#define PROTO_INPUT_MAX 10000    /* characters of serialized InputArguments */
+#define PROTO_COUNT_MAX 10000
+
+/* Answer codes. The names (proto_code_name) are the stable wire contract. */
+enum proto_code {
+	PC_OK = 0,
+	PC_BAD_REQUEST,
+	PC_TOO_LONG,
+	PC_DENIED,
+	PC_NOT_FOUND,
+	PC_AMBIGUOUS,
+	PC_FOLDER,
+	PC_SCOPE,
+	PC_AUTH,
+	PC_REJECTED,
+	PC_UNAVAILABLE,
+	PC_UNKNOWN,
+	PC_BUSY,
+	PC_SHUTDOWN,
+	PC__COUNT
+};
+
+enum proto_verb {
+	PV_NONE = 0,
+	PV_START,
+	PV_PING,
+	PV_STATS,
+	PV_HELP,
+	PV_QUIT,
+};
+
+/* What a START asks for. Strings are owned by the request, UTF-8, without
+ * control characters; NULL means "not given". */
+struct proto_start {
+	char *process;
+	char *folder;          /* folder path */
+	int64_t folder_id;     /* > 0 when the folder was given as a number */
+	char *input;           /* InputArguments: a serialized JSON object */
+	int count;             /* JobsCount, 1..PROTO_COUNT_MAX */
+	char *priority;        /* "Low", "Normal" or "High" */
+	int priority_value;    /* SpecificPriorityValue 1..100, 0 if not given */
+	char *reference;
+	char *runtime;
+	char *strategy;
+};
+
+struct proto_req {
+	char tag[PROTO_TAG_MAX + 1]; /* "" when untagged */
+	enum proto_verb verb;
+	struct proto_start start;    /* verb == PV_START */
+};
+
+/*
+ * Parses one request line of len bytes (without its LF; a trailing CR is
+ * ignored). Returns PC_OK and fills req, or PC_BAD_REQUEST with a message for
+ * a person in err. The tag is filled in whenever the line had a valid one,
+ * even on error, so that the error answer carries it. The caller must call
+ * proto_req_free() in both cases.
+ */
+enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req,
+			    char *err, size_t errlen);
+void proto_req_free(struct proto_req *req);
+
+const char *proto_code_name(enum proto_code code);
+/* Parses a code name back ("SCOPE" -> PC_SCOPE); PC__COUNT if unknown. */
+enum proto_code proto_code_parse(const char *name, size_t len);
+
+/*
+ * Appends one answer line, LF included, to out: "[@tag ]OK <json>" when code
+ * is PC_OK (text is the JSON), else "[@tag ]ERR <CODE> <text>" with any
+ * control character of text replaced by a space so that it stays one line.
+ */
+void proto_answer(struct buf *out, const char *tag, enum proto_code code, const char *text);
+
+/* The HELP answer's JSON. */
+const char *proto_help_json(void);
+
+/* True when s has a control character (U+0000..U+001F, U+007F). */
+bool proto_has_ctl(const char *s, size_t len);
+/* True when s is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+bool proto_utf8_valid(const char *s, size_t len);
+/* Length of UTF-8 s in UTF-16 code units, as .NET (Orchestrator) counts. */
+size_t proto_utf16_len(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,99 @@
+#include "scopes.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enc.h"
+#include "util.h"
+
+static const struct scope_rule rules[OP__COUNT] = {
+	[OP_RELEASES] = {"look up a process", "GET /odata/Releases",
+			 {"OR.Execution", "OR.Execution.Read"}, "Processes.View"},
+	[OP_START_JOBS] = {"start a job", "POST /odata/Jobs/UiPath.Server.Configuration.OData.StartJobs",
+			   {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Create"},
+	[OP_JOB_GET] = {"read a job", "GET /odata/Jobs", {"OR.Jobs", "OR.Jobs.Read"}, "Jobs.View"},
+	[OP_FOLDERS] = {"list folders", "GET /odata/Folders", {"OR.Folders", "OR.Folders.Read"},
+			"Units.View"},
+	[OP_STOP_JOBS] = {"stop a job", "POST /odata/Jobs/UiPath.Server.Configuration.OData.StopJobs",
+			  {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Edit"},
+};
+
+const struct scope_rule *scope_rule(enum scope_op op)
+{
+	return &rules[op];
+}
+
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; p && *p;) {
+		p += strspn(p, " ");
+		size_t len = strcspn(p, " ");
+		if (len == n && memcmp(p, word, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+bool scope_covers(enum scope_op op, const char *granted)
+{
+	for (int i = 0; i < 2; i++)
+		if (has_word(granted, rules[op].scopes[i]))
+			return true;
+	return false;
+}
+
+void scope_explain(enum scope_op op, const char *granted, const char *folder, char *out,
+		   size_t outlen)
+{
+	const struct scope_rule *r = &rules[op];
+	const char *holds = granted && *granted ? granted : "no scope";
+
+	if (scope_covers(op, granted))
+		snprintf(out, outlen,
+			 "Orchestrator refused to %s (%s) although the token holds a scope for it (%s): "
+			 "give the external app a role with %s in folder \"%s\"",
+			 r->what, r->endpoint, holds, r->permission, folder ? folder : "(default)");
+	else
+		snprintf(out, outlen,
+			 "to %s (%s) the token needs scope %s or %s, but holds: %s; "
+			 "add one to the external app (and a role with %s in the folder), then reload",
+			 r->what, r->endpoint, r->scopes[0], r->scopes[1], holds, r->permission);
+}
+
+char *scope_of_token(const char *jwt, const char *response_scope)
+{
+	const char *dot1 = jwt ? strchr(jwt, '.') : NULL;
+	const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+	char *result = NULL;
+
+	if (dot2) {
+		size_t n;
+		unsigned char *payload = enc_base64_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &n);
+		cJSON *claims = payload ? cJSON_ParseWithLength((char *)payload, n) : NULL;
+		cJSON *scope = cJSON_GetObjectItemCaseSensitive(claims, "scope");
+		if (cJSON_IsString(scope)) {
+			result = xstrdup(scope->valuestring);
+		} else if (cJSON_IsArray(scope)) {
+			struct buf b = {0};
+			cJSON *s;
+			cJSON_ArrayForEach(s, scope) {
+				if (!cJSON_IsString(s))
+					continue;
+				if (b.len)
+					buf_add(&b, " ", 1);
+				buf_adds(&b, s->valuestring);
+			}
+			result = buf_steal(&b);
+		}
+		cJSON_Delete(claims);
+		free(payload);
+	}
+	if (!result)
+		result = xstrdup(response_scope ? response_scope : "");
+	return result;
+}

@@ -1,0 +1,48 @@
+/*
+ * scopes: which OAuth scope each Orchestrator operation needs
+ * (orchestrator-api.md section 3), kept in this ONE place and shared by the
+ * daemon's ERR SCOPE messages and "orchd check".
+ */
+#ifndef ORCHD_SCOPES_H
+#define ORCHD_SCOPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum scope_op {
+	OP_RELEASES,    /* look up a release by name */
+	OP_START_JOBS,  /* start a job */
+	OP_JOB_GET,     /* read a job */
+	OP_FOLDERS,     /* list folders */
+	OP_STOP_JOBS,   /* stop a job */
+	OP__COUNT
+};
+
+struct scope_rule {
+	const char *what;        /* "look up a process", for people */
+	const char *endpoint;    /* "GET /odata/Releases" */
+	const char *scopes[2];   /* any one suffices */
+	const char *permission;  /* the folder permission the app's role needs */
+};
+
+const struct scope_rule *scope_rule(enum scope_op op);
+
+/* True when the space-separated list granted holds a scope that covers op. */
+bool scope_covers(enum scope_op op, const char *granted);
+
+/*
+ * Writes a message for a person into out: what op needs, what the token
+ * holds, and what to change (add a scope, or give the app a folder role when
+ * the scope is already there). folder may be NULL.
+ */
+void scope_explain(enum scope_op op, const char *granted, const char *folder, char *out,
+		   size_t outlen);
+
+/*
+ * The scopes an access token holds, as one space-separated string (new
+ * allocation): the JWT's "scope" claim (array or string), else
+ * response_scope, else "". Never logs or keeps the token.
+ */
+char *scope_of_token(const char *jwt, const char *response_scope);
+
+#endif

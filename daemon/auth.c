@@ -1,0 +1,437 @@
+#include "auth.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "enc.h"
+#include "http.h"
+#include "log.h"
+#include "scopes.h"
+
+#define AUTH_TERMINAL_RETRY_MS (300 * 1000)
+#define AUTH_RETRY_MIN_MS 2000
+#define AUTH_RETRY_CAP_MS 30000
+
+TAILQ_HEAD(auth_list, auth_wait);
+
+static struct {
+	uv_loop_t *loop;
+	const struct conf *conf;
+	void (*on_ready)(void);
+	char *secret;
+	char *refresh_path;           /* grant = refresh_token */
+	char *refresh_token;
+
+	char *token;
+	char *scopes;
+	unsigned gen;
+	uint64_t valid_until;         /* loop ms; 0 = no token */
+
+	bool fetching;
+	uint64_t fetch_started;
+	struct http_req req;
+	struct curl_slist *headers;
+	char *body;
+
+	uv_timer_t timer;             /* next refresh or retry */
+	uv_timer_t flush_timer;       /* answers waiters outside the caller */
+	struct auth_list waiters;
+
+	enum proto_code fail_code;    /* PC_OK when the last request succeeded */
+	char fail_msg[512];
+	unsigned failures;            /* consecutive */
+	bool reread_refresh;          /* the refresh token in memory is dead */
+	unsigned long refreshes;
+} A;
+
+static void fetch(void);
+
+int auth_write_file(const char *path, const char *data)
+{
+	char *tmp = xasprintf("%s.tmp", path), *dir = xstrdup(path);
+	size_t len = strlen(data);
+	int fd = -1, dfd = -1, rc = -1, e = 0;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0)
+		goto out;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		off += (size_t)n;
+	}
+	if (write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		goto out;
+	rc = 0;
+out:
+	e = errno;
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	free(tmp);
+	free(dir);
+	errno = e;
+	return rc;
+}
+
+static void flush_waiters(void)
+{
+	struct auth_list ready = TAILQ_HEAD_INITIALIZER(ready);
+	struct auth_wait *w;
+	unsigned gen;
+	const char *tok = auth_token(&gen);
+
+	/* Detach first: callbacks may queue new waiters. */
+	TAILQ_CONCAT(&ready, &A.waiters, link);
+	while ((w = TAILQ_FIRST(&ready))) {
+		TAILQ_REMOVE(&ready, w, link);
+		w->queued = false;
+		if (tok)
+			w->cb(w, tok, gen, PC_OK, NULL);
+		else
+			w->cb(w, NULL, 0, A.fail_code ? A.fail_code : PC_UNAVAILABLE,
+			      A.fail_msg[0] ? A.fail_msg : "no access token");
+	}
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+	(void)t;
+	flush_waiters();
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	(void)t;
+	if (!A.fetching)
+		fetch();
+}
+
+static void schedule(uint64_t ms)
+{
+	uv_timer_start(&A.timer, on_timer, ms, 0);
+}
+
+static int read_refresh_token(char *why, size_t whylen)
+{
+	char *t = file_read(A.refresh_path, 64 * 1024);
+
+	if (!t) {
+		snprintf(why, whylen, "no refresh token in %s (%s): run \"orchd login\" once, then reload",
+			 A.refresh_path, strerror(errno));
+		return -1;
+	}
+	t[strcspn(t, " \t\r\n")] = '\0';
+	if (!t[0]) {
+		secret_free(t);
+		snprintf(why, whylen, "refresh token file %s is empty: run \"orchd login\" once, then reload",
+			 A.refresh_path);
+		return -1;
+	}
+	A.refresh_token = t;
+	return 0;
+}
+
+/* Records a failed token request and decides when to try again. */
+static void fail(enum proto_code code, bool terminal, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(enum proto_code code, bool terminal, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(A.fail_msg, sizeof(A.fail_msg), fmt, ap);
+	va_end(ap);
+	A.fail_code = code;
+	A.failures++;
+	uint64_t delay = terminal ? AUTH_TERMINAL_RETRY_MS
+				  : AUTH_RETRY_MIN_MS + backoff_delay(A.failures - 1, 1000,
+								      AUTH_RETRY_CAP_MS, rand32());
+	log_err("auth: %s (next attempt in %llu s)", A.fail_msg,
+		(unsigned long long)(delay + 999) / 1000);
+	schedule(delay);
+	flush_waiters();
+}
+
+static const char *oauth_hint(const char *error)
+{
+	if (strcmp(error, "invalid_client") == 0)
+		return "client_id or the client secret is wrong, or the external app was deleted";
+	if (strcmp(error, "invalid_grant") == 0)
+		return "the refresh token was used, revoked or is older than 60 days: run \"orchd login\" again";
+	if (strcmp(error, "invalid_scope") == 0)
+		return "[auth] scope asks for a scope not granted to the external app, or OR.X together "
+		       "with OR.X.Read/OR.X.Write, or offline_access with client_credentials";
+	if (strcmp(error, "unauthorized_client") == 0)
+		return "the external app may not use this grant type (confidential app with application "
+		       "scopes for client_credentials, user scopes for refresh_token)";
+	return "see the description";
+}
+
+static void use_token(const char *access, double expires_in, const char *scope)
+{
+	uint64_t life = (uint64_t)(expires_in * 1000);
+	/* JWT exp is in whole seconds: the real life can be up to 1 s shorter. */
+	uint64_t margin = life / 10 < 1000 ? life / 10 : 1000;
+
+	secret_free(A.token);
+	A.token = xstrdup(access);
+	free(A.scopes);
+	A.scopes = scope_of_token(access, scope);
+	A.gen++;
+	/* Counted from when the request left, the earliest the server could
+	 * have started the clock. */
+	A.valid_until = A.fetch_started + life - margin;
+	A.fail_code = PC_OK;
+	A.fail_msg[0] = '\0';
+	A.failures = 0;
+	A.refreshes++;
+	schedule(backoff_refresh_at(life, rand32()));
+	log_info("auth: new access token, valid %.0f s, scopes: %s", expires_in,
+		 A.scopes[0] ? A.scopes : "(none)");
+	if (A.conf->scope) {
+		/* Some servers silently drop scopes they will not grant. */
+		char *want = xstrdup(A.conf->scope), *save = NULL;
+		for (char *s = strtok_r(want, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
+			if (strcmp(s, "offline_access") == 0)
+				continue;
+			char *pad = xasprintf(" %s ", A.scopes), *w = xasprintf(" %s ", s);
+			if (!strstr(pad, w))
+				log_warn("auth: scope %s was asked for but not granted", s);
+			free(pad);
+			free(w);
+		}
+		free(want);
+	}
+	if (A.on_ready)
+		A.on_ready();
+	flush_waiters();
+}
+
+static void on_token(struct http_req *r)
+{
+	cJSON *j = NULL;
+
+	A.fetching = false;
+	curl_slist_free_all(A.headers);
+	A.headers = NULL;
+	secret_free(A.body);
+	A.body = NULL;
+
+	if (r->cerr != CURLE_OK) {
+		fail(PC_UNAVAILABLE, false, "cannot reach Identity at %s: %s", A.conf->token_url,
+		     r->errmsg);
+		goto out;
+	}
+	j = cJSON_ParseWithLength(r->resp.p ? r->resp.p : "", r->resp.len);
+	cJSON *access = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+	cJSON *expires = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+	cJSON *error = cJSON_GetObjectItemCaseSensitive(j, "error");
+	if (r->status == 200 && cJSON_IsString(access) && cJSON_IsNumber(expires) &&
+	    expires->valuedouble > 0) {
+		cJSON *refresh = cJSON_GetObjectItemCaseSensitive(j, "refresh_token");
+		cJSON *scope = cJSON_GetObjectItemCaseSensitive(j, "scope");
+		if (A.refresh_path && cJSON_IsString(refresh) &&
+		    (!A.refresh_token || strcmp(refresh->valuestring, A.refresh_token) != 0)) {
+			/* The old refresh token is dead from now on: keep the new one
+			 * in memory whatever happens, and on disk before going on. */
+			secret_free(A.refresh_token);
+			A.refresh_token = xstrdup(refresh->valuestring);
+			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
+				fail(PC_AUTH, false,
+				     "cannot save the rotated refresh token to %s: %s; the new access token "
+				     "is not used (fail closed) until it can be saved",
+				     A.refresh_path, strerror(errno));
+				goto out;
+			}
+		}
+		use_token(access->valuestring, expires->valuedouble,
+			  cJSON_IsString(scope) ? scope->valuestring : NULL);
+	} else if (cJSON_IsString(error)) {
+		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "error_description");
+		const char *e = error->valuestring;
+		bool terminal = r->status >= 400 && r->status < 500 && r->status != 429;
+		A.reread_refresh = terminal && A.refresh_path;
+		fail(terminal ? PC_AUTH : PC_UNAVAILABLE, terminal,
+		     "Identity refused the token request (HTTP %ld, %s: %s): %s", r->status, e,
+		     cJSON_IsString(desc) ? desc->valuestring : "no description", oauth_hint(e));
+	} else if (r->status == 429 || r->status >= 500) {
+		fail(PC_UNAVAILABLE, false, "Identity answered HTTP %ld after %d attempts", r->status,
+		     r->attempts);
+	} else {
+		fail(PC_AUTH, true,
+		     "%s answered HTTP %ld without an OAuth answer: check token_url (Automation Cloud: "
+		     "https://cloud.uipath.com/identity_/connect/token; Automation Suite: "
+		     "https://HOST/identity_/connect/token; standalone: https://HOST/identity/connect/token)",
+		     A.conf->token_url, r->status);
+	}
+out:
+	cJSON_Delete(j);
+	buf_free(&r->resp);
+}
+
+static void add_param(struct buf *b, const char *name, const char *value)
+{
+	char *e = enc_url(value);
+	buf_printf(b, "%s%s=%s", b->len ? "&" : "", name, e);
+	explicit_bzero(e, strlen(e));
+	free(e);
+}
+
+static void fetch(void)
+{
+	struct buf b = {0};
+
+	uv_timer_stop(&A.timer);
+	if (A.refresh_path) {
+		/* After a terminal failure, "orchd login" may have written a new one. */
+		if (A.reread_refresh || !A.refresh_token) {
+			secret_free(A.refresh_token);
+			A.refresh_token = NULL;
+			char why[sizeof(A.fail_msg)];
+			if (read_refresh_token(why, sizeof(why)) != 0) {
+				fail(PC_AUTH, true, "%s", why);
+				return;
+			}
+			A.reread_refresh = false;
+		}
+		add_param(&b, "grant_type", "refresh_token");
+		add_param(&b, "client_id", A.conf->client_id);
+		add_param(&b, "refresh_token", A.refresh_token);
+	} else {
+		add_param(&b, "grant_type", "client_credentials");
+		add_param(&b, "client_id", A.conf->client_id);
+		if (A.conf->scope)
+			add_param(&b, "scope", A.conf->scope);
+	}
+	if (A.secret)
+		add_param(&b, "client_secret", A.secret);
+	A.body = buf_steal(&b);
+	A.headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	A.headers = curl_slist_append(A.headers, "Accept: application/json");
+	memset(&A.req, 0, sizeof(A.req));
+	A.req.url = A.conf->token_url;
+	A.req.body = A.body;
+	A.req.headers = A.headers;
+	/* A refresh whose answer was lost can only be saved by trying once more
+	 * with the same token, so token requests count as idempotent. */
+	A.req.idempotent = true;
+	A.req.done = on_token;
+	A.fetching = true;
+	A.fetch_started = uv_now(A.loop);
+	http_submit(&A.req);
+}
+
+void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void))
+{
+	memset(&A, 0, sizeof(A));
+	A.loop = loop;
+	A.conf = conf;
+	A.secret = secret;
+	A.on_ready = on_ready;
+	TAILQ_INIT(&A.waiters);
+	uv_timer_init(loop, &A.timer);
+	uv_timer_init(loop, &A.flush_timer);
+	if (conf->grant == GRANT_REFRESH_TOKEN)
+		A.refresh_path = conf->refresh_token_file
+					 ? xstrdup(conf->refresh_token_file)
+					 : xasprintf("%s/refresh_token", getenv("STATE_DIRECTORY"));
+	fetch();
+}
+
+void auth_close(void)
+{
+	/* Pending waiters belong to callers that are closing too. */
+	TAILQ_INIT(&A.waiters);
+	uv_close((uv_handle_t *)&A.timer, NULL);
+	uv_close((uv_handle_t *)&A.flush_timer, NULL);
+	curl_slist_free_all(A.headers);
+	secret_free(A.body);
+	secret_free(A.secret);
+	secret_free(A.refresh_token);
+	secret_free(A.token);
+	free(A.scopes);
+	free(A.refresh_path);
+	buf_free(&A.req.resp);
+	A.headers = NULL;
+	A.body = A.secret = A.refresh_token = A.token = A.scopes = A.refresh_path = NULL;
+}
+
+const char *auth_token(unsigned *gen)
+{
+	if (!A.token || uv_now(A.loop) >= A.valid_until)
+		return NULL;
+	*gen = A.gen;
+	return A.token;
+}
+
+void auth_wait(struct auth_wait *w)
+{
+	unsigned gen;
+
+	TAILQ_INSERT_TAIL(&A.waiters, w, link);
+	w->queued = true;
+	if (A.fetching)
+		return;
+	if (auth_token(&gen) || A.fail_code != PC_OK)
+		uv_timer_start(&A.flush_timer, on_flush_timer, 0, 0);
+	else
+		fetch();
+}
+
+void auth_cancel(struct auth_wait *w)
+{
+	if (w->queued) {
+		TAILQ_REMOVE(&A.waiters, w, link);
+		w->queued = false;
+	}
+}
+
+void auth_invalidate(unsigned gen)
+{
+	if (gen != A.gen || !A.token)
+		return;
+	log_info("auth: Orchestrator refused the access token; fetching a new one");
+	A.valid_until = 0;
+	if (!A.fetching)
+		fetch();
+}
+
+const char *auth_scopes(void)
+{
+	return A.scopes ? A.scopes : "";
+}
+
+const char *auth_last_error(void)
+{
+	return A.fail_code != PC_OK ? A.fail_msg : NULL;
+}
+
+unsigned long auth_refresh_count(void)
+{
+	return A.refreshes;
+}

@@ -1,0 +1,430 @@
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "log.h"
+
+#define HTTP_MAX_ATTEMPTS 4
+#define HTTP_BACKOFF_BASE_MS 250
+#define HTTP_BACKOFF_CAP_MS 8000
+#define HTTP_MAX_BODY (4u << 20)
+#define HTTP_POOL_MAX 64
+
+/* A socket curl asked us to watch. */
+struct http_sock {
+	uv_poll_t poll;
+	curl_socket_t fd;
+	LIST_ENTRY(http_sock) link;
+};
+
+TAILQ_HEAD(http_list, http_req);
+
+static struct {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t curl_timer;     /* curl's own timeout */
+	uv_timer_t retry_timer;    /* the earliest delayed retry */
+	long timeout_ms;
+	int max_inflight;
+	char *ca_file;
+	int inflight;
+	struct http_list queued;   /* waiting for a slot, in submit order */
+	struct http_list delayed;  /* waiting to retry, by due time */
+	struct http_list active;   /* handed to curl */
+	LIST_HEAD(, http_sock) socks;
+	CURL *pool[HTTP_POOL_MAX]; /* idle easy handles, reused */
+	int npool;
+} H;
+
+static void check_done(void);
+
+static void on_sock_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void sock_close(struct http_sock *s)
+{
+	LIST_REMOVE(s, link);
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct http_sock *s = h->data;
+	int flags = 0, running;
+
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(H.multi, s->fd, flags, &running);
+	check_done();
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *sockp)
+{
+	struct http_sock *s = sockp;
+	(void)easy;
+	(void)userp;
+
+	if (action == CURL_POLL_REMOVE) {
+		if (s) {
+			sock_close(s);
+			curl_multi_assign(H.multi, fd, NULL);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		s->fd = fd;
+		if (uv_poll_init_socket(H.loop, &s->poll, fd) != 0) {
+			free(s);
+			return -1;
+		}
+		s->poll.data = s;
+		LIST_INSERT_HEAD(&H.socks, s, link);
+		curl_multi_assign(H.multi, fd, s);
+	}
+	int events = 0;
+	if (action != CURL_POLL_OUT)
+		events |= UV_READABLE;
+	if (action != CURL_POLL_IN)
+		events |= UV_WRITABLE;
+	uv_poll_start(&s->poll, events, on_poll);
+	return 0;
+}
+
+static void on_curl_timeout(uv_timer_t *t)
+{
+	int running;
+	(void)t;
+
+	curl_multi_socket_action(H.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done();
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	(void)multi;
+	(void)userp;
+
+	if (timeout_ms < 0)
+		uv_timer_stop(&H.curl_timer);
+	else
+		uv_timer_start(&H.curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *userp)
+{
+	struct http_req *r = userp;
+
+	if (r->resp.len + n > HTTP_MAX_BODY)
+		return 0; /* CURLE_WRITE_ERROR: no answer of ours is that big */
+	buf_add(&r->resp, p, n * size);
+	return n * size;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *userp)
+{
+	struct http_req *r = userp;
+	size_t len = n * size;
+	static const char name[] = "retry-after:";
+
+	if (len > sizeof(name) && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+		char v[128];
+		size_t vlen = len - (sizeof(name) - 1);
+		if (vlen >= sizeof(v))
+			vlen = sizeof(v) - 1;
+		memcpy(v, p + sizeof(name) - 1, vlen);
+		v[vlen] = '\0';
+		r->retry_after_ms = backoff_retry_after(v, (int64_t)time(NULL));
+	}
+	return len;
+}
+
+static void start(struct http_req *r)
+{
+	CURL *e = H.npool ? H.pool[--H.npool] : curl_easy_init();
+
+	if (!e)
+		abort();
+	r->easy = e;
+	r->status = 0;
+	r->cerr = CURLE_OK;
+	r->errmsg[0] = '\0';
+	r->retry_after_ms = -1;
+	buf_reset(&r->resp);
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errmsg);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, H.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	if (H.ca_file) {
+		/* "Extra" CA bundle: the file and the system's directory both count. */
+		curl_easy_setopt(e, CURLOPT_CAINFO, H.ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+	}
+	if (r->body) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+	}
+	TAILQ_INSERT_TAIL(&H.active, r, link);
+	H.inflight++;
+	curl_multi_add_handle(H.multi, e);
+}
+
+static void release_easy(struct http_req *r)
+{
+	if (!r->easy)
+		return;
+	if (H.npool < HTTP_POOL_MAX) {
+		curl_easy_reset(r->easy);
+		H.pool[H.npool++] = r->easy;
+	} else {
+		curl_easy_cleanup(r->easy);
+	}
+	r->easy = NULL;
+}
+
+static void complete(struct http_req *r)
+{
+	release_easy(r);
+	r->done(r);
+}
+
+static void arm_retry_timer(void);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+	uint64_t now = uv_now(H.loop);
+	struct http_req *r;
+	(void)t;
+
+	while ((r = TAILQ_FIRST(&H.delayed)) && r->due_ms <= now) {
+		TAILQ_REMOVE(&H.delayed, r, link);
+		if (H.inflight < H.max_inflight)
+			start(r);
+		else
+			TAILQ_INSERT_TAIL(&H.queued, r, link);
+	}
+	arm_retry_timer();
+}
+
+static void arm_retry_timer(void)
+{
+	struct http_req *r = TAILQ_FIRST(&H.delayed);
+	uint64_t now = uv_now(H.loop);
+
+	if (!r)
+		uv_timer_stop(&H.retry_timer);
+	else
+		uv_timer_start(&H.retry_timer, on_retry_timer, r->due_ms > now ? r->due_ms - now : 0, 0);
+}
+
+/* Retries r after hint_ms (Retry-After) or a backoff, or completes it with
+ * its last result when attempts or time are used up. */
+static void retry_or_complete(struct http_req *r)
+{
+	uint64_t now = uv_now(H.loop);
+	uint64_t budget = (uint64_t)H.timeout_ms * 2;
+	uint64_t delay = r->retry_after_ms >= 0
+				 ? (uint64_t)r->retry_after_ms
+				 : backoff_delay((unsigned)r->attempts - 1, HTTP_BACKOFF_BASE_MS,
+						 HTTP_BACKOFF_CAP_MS, rand32());
+
+	if (r->attempts >= HTTP_MAX_ATTEMPTS || now + delay - r->start_ms > budget) {
+		complete(r);
+		return;
+	}
+	log_debug("http: retrying %s in %llu ms (attempt %d, %s)", r->url, (unsigned long long)delay,
+		  r->attempts + 1, r->status ? "HTTP status" : r->errmsg);
+	release_easy(r);
+	r->due_ms = now + delay;
+	struct http_req *it;
+	TAILQ_FOREACH(it, &H.delayed, link)
+		if (it->due_ms > r->due_ms)
+			break;
+	if (it)
+		TAILQ_INSERT_BEFORE(it, r, link);
+	else
+		TAILQ_INSERT_TAIL(&H.delayed, r, link);
+	arm_retry_timer();
+}
+
+/* Failures where the request surely did not reach the server's application. */
+static bool before_send(CURLcode c, CURL *e)
+{
+	long sent = 0;
+
+	if (c == CURLE_COULDNT_RESOLVE_HOST || c == CURLE_COULDNT_RESOLVE_PROXY ||
+	    c == CURLE_COULDNT_CONNECT || c == CURLE_SSL_CONNECT_ERROR)
+		return true;
+	curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
+	return sent == 0;
+}
+
+/* Failures that will not go away by trying again. */
+static bool permanent(CURLcode c)
+{
+	return c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE ||
+	       c == CURLE_SSL_CERTPROBLEM || c == CURLE_URL_MALFORMAT ||
+	       c == CURLE_UNSUPPORTED_PROTOCOL || c == CURLE_WRITE_ERROR;
+}
+
+static void finish_attempt(struct http_req *r, CURLcode c)
+{
+	r->attempts++;
+	r->cerr = c;
+	if (c == CURLE_OK) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+		if (r->status == 429 || (r->status >= 500 && r->idempotent))
+			retry_or_complete(r);
+		else
+			complete(r);
+		return;
+	}
+	if (!r->errmsg[0])
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", curl_easy_strerror(c));
+	if (permanent(c)) {
+		complete(r);
+	} else if (before_send(c, r->easy) || r->idempotent) {
+		retry_or_complete(r);
+	} else {
+		r->maybe_sent = true;
+		complete(r);
+	}
+}
+
+static void pump(void)
+{
+	struct http_req *r;
+
+	while (H.inflight < H.max_inflight && (r = TAILQ_FIRST(&H.queued))) {
+		TAILQ_REMOVE(&H.queued, r, link);
+		start(r);
+	}
+}
+
+static void check_done(void)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(H.multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct http_req *r;
+		CURLcode c = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		curl_multi_remove_handle(H.multi, msg->easy_handle);
+		TAILQ_REMOVE(&H.active, r, link);
+		H.inflight--;
+		finish_attempt(r, c);
+	}
+	pump();
+}
+
+void http_configure(const struct http_opts *o)
+{
+	free(H.ca_file);
+	H.ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
+	H.timeout_ms = o->timeout_ms;
+	H.max_inflight = o->max_inflight;
+}
+
+void http_init(uv_loop_t *loop, const struct http_opts *o)
+{
+	H.loop = loop;
+	TAILQ_INIT(&H.queued);
+	TAILQ_INIT(&H.delayed);
+	TAILQ_INIT(&H.active);
+	LIST_INIT(&H.socks);
+	http_configure(o);
+	uv_timer_init(loop, &H.curl_timer);
+	uv_timer_init(loop, &H.retry_timer);
+	H.multi = curl_multi_init();
+	if (!H.multi)
+		abort();
+	curl_multi_setopt(H.multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(H.multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(H.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+}
+
+void http_submit(struct http_req *r)
+{
+	r->attempts = 0;
+	r->maybe_sent = false;
+	r->start_ms = uv_now(H.loop);
+	if (H.inflight < H.max_inflight)
+		start(r);
+	else
+		TAILQ_INSERT_TAIL(&H.queued, r, link);
+}
+
+static void cancel_list(struct http_list *l)
+{
+	struct http_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
+	struct http_req *r;
+
+	TAILQ_CONCAT(&tmp, l, link);
+	while ((r = TAILQ_FIRST(&tmp))) {
+		TAILQ_REMOVE(&tmp, r, link);
+		r->status = 0;
+		r->cerr = CURLE_ABORTED_BY_CALLBACK;
+		r->maybe_sent = false;
+		snprintf(r->errmsg, sizeof(r->errmsg), "cancelled before it was sent");
+		complete(r);
+	}
+}
+
+void http_cancel_waiting(void)
+{
+	cancel_list(&H.queued);
+	cancel_list(&H.delayed);
+	arm_retry_timer();
+}
+
+int http_inflight(void)
+{
+	return H.inflight;
+}
+
+void http_close(void)
+{
+	struct http_req *r;
+
+	while ((r = TAILQ_FIRST(&H.active))) {
+		TAILQ_REMOVE(&H.active, r, link);
+		curl_multi_remove_handle(H.multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+	}
+	curl_multi_cleanup(H.multi);
+	H.multi = NULL;
+	while (!LIST_EMPTY(&H.socks))
+		sock_close(LIST_FIRST(&H.socks));
+	while (H.npool)
+		curl_easy_cleanup(H.pool[--H.npool]);
+	uv_close((uv_handle_t *)&H.curl_timer, NULL);
+	uv_close((uv_handle_t *)&H.retry_timer, NULL);
+	free(H.ca_file);
+	H.ca_file = NULL;
+}

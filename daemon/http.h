@@ -1,0 +1,76 @@
+/*
+ * http: HTTPS requests through libcurl's multi interface, driven by the
+ * libuv loop (the pattern of curl's docs/examples/multi-uv.c: a uv_poll_t per
+ * socket, one uv_timer_t for curl's timeouts, completions drained after every
+ * action). Nothing here blocks the loop.
+ *
+ * Retry policy (design.md section 4), applied here once for every caller:
+ * - 429 is retried on any request, after Retry-After or a backoff;
+ * - a failure before the request left (connect, resolve, TLS handshake) is
+ *   retried on any request;
+ * - 5xx, timeouts and resets after the request may have left are retried
+ *   only when the request is idempotent (GET, token requests); otherwise the
+ *   result says the request may have reached the server (maybe_sent).
+ * Attempts and total time are bounded.
+ */
+#ifndef ORCHD_HTTP_H
+#define ORCHD_HTTP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <sys/queue.h>
+#include <uv.h>
+
+#include "util.h"
+
+struct http_opts {
+	const char *ca_file;   /* extra CA bundle, or NULL */
+	long timeout_ms;       /* one exchange */
+	int max_inflight;      /* requests in curl at once; the rest wait */
+};
+
+struct http_req;
+typedef void http_done_fn(struct http_req *req);
+
+struct http_req {
+	/* Set by the caller before http_submit(); owned by the caller. */
+	const char *url;
+	const char *body;              /* POST body, or NULL for GET */
+	struct curl_slist *headers;
+	bool idempotent;
+	http_done_fn *done;
+	void *data;
+
+	/* The result, valid in done(). */
+	long status;                   /* 0 when no HTTP answer came */
+	struct buf resp;               /* the body (caller frees with buf_free) */
+	CURLcode cerr;                 /* CURLE_OK when an HTTP answer came */
+	char errmsg[CURL_ERROR_SIZE];  /* why no answer came, for people */
+	bool maybe_sent;               /* no answer, and the server may have acted */
+	int attempts;
+
+	/* Private. */
+	CURL *easy;
+	uint64_t start_ms, due_ms;
+	int64_t retry_after_ms;
+	TAILQ_ENTRY(http_req) link;
+};
+
+void http_init(uv_loop_t *loop, const struct http_opts *opts);
+/* Changes the options for requests submitted from now on. */
+void http_configure(const struct http_opts *opts);
+/* Aborts everything still pending (their done() is not called) and frees the
+ * multi handle; the loop must then be run once to close the handles. */
+void http_close(void);
+
+/* Starts req; req->done is called exactly once, later, from the loop. */
+void http_submit(struct http_req *req);
+
+/* Fails every request that has not been handed to curl yet (queued or
+ * waiting to retry) with CURLE_ABORTED_BY_CALLBACK and maybe_sent false. */
+void http_cancel_waiting(void);
+
+/* Requests handed to curl and not finished. */
+int http_inflight(void);
+
+#endif

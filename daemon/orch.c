@@ -1,0 +1,179 @@
+#include "orch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static char *base;
+
+void orch_init(const char *base_url)
+{
+	base = xstrdup(base_url);
+}
+
+void orch_close(void)
+{
+	free(base);
+	base = NULL;
+}
+
+const char *orch_base(void)
+{
+	return base;
+}
+
+static void finish(struct orch_call *c, enum proto_code code)
+{
+	c->code = code;
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
+	buf_free(&c->http.resp);
+	c->done(c);
+}
+
+/* Reads Orchestrator's error envelope: {"message":..,"errorCode":..} or the
+ * ABP form {"error":{"message":..,"details":..}}. */
+static void read_error(struct orch_call *c, const char *what)
+{
+	cJSON *j = cJSON_ParseWithLength(c->http.resp.p ? c->http.resp.p : "", c->http.resp.len);
+	cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+	cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "errorCode");
+	cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+	cJSON *det = cJSON_GetObjectItemCaseSensitive(err, "details");
+
+	c->error_code = cJSON_IsNumber(ec) ? (long)ec->valuedouble : -1;
+	snprintf(c->msg, sizeof(c->msg), "%s: HTTP %ld, errorCode %ld: %s%s%s", what, c->status,
+		 c->error_code,
+		 cJSON_IsString(m) ? m->valuestring : "(no message)",
+		 cJSON_IsString(det) ? " " : "", cJSON_IsString(det) ? det->valuestring : "");
+	cJSON_Delete(j);
+}
+
+static void on_http(struct http_req *h)
+{
+	struct orch_call *c = h->data;
+	long st = h->status;
+
+	c->status = st;
+	c->error_code = -1;
+	if (h->cerr == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(c->msg, sizeof(c->msg), "orchd is stopping; nothing was sent");
+		finish(c, PC_SHUTDOWN);
+	} else if (h->cerr != CURLE_OK) {
+		if (h->maybe_sent) {
+			snprintf(c->msg, sizeof(c->msg),
+				 "the request was sent to Orchestrator but no answer came (%s)", h->errmsg);
+			finish(c, PC_UNKNOWN);
+		} else if (h->cerr == CURLE_PEER_FAILED_VERIFICATION) {
+			snprintf(c->msg, sizeof(c->msg),
+				 "TLS verification of Orchestrator failed (%s): for a private CA set [orchestrator] ca_file",
+				 h->errmsg);
+			finish(c, PC_UNAVAILABLE);
+		} else {
+			snprintf(c->msg, sizeof(c->msg), "cannot reach Orchestrator after %d attempts: %s",
+				 h->attempts, h->errmsg);
+			finish(c, PC_UNAVAILABLE);
+		}
+	} else if (st >= 200 && st < 300) {
+		c->json = cJSON_ParseWithLength(h->resp.p ? h->resp.p : "", h->resp.len);
+		finish(c, PC_OK);
+	} else if (st == 401 && !c->reauthed) {
+		c->reauthed = true;
+		curl_slist_free_all(c->headers);
+		c->headers = NULL;
+		auth_invalidate(c->gen);
+		orch_send(c);
+	} else if (st == 401 || st == 403) {
+		scope_explain(c->op, auth_scopes(), c->folder, c->msg, sizeof(c->msg));
+		finish(c, PC_SCOPE);
+	} else if (st == 429 || st >= 500) {
+		if (st >= 500 && !c->http.idempotent) {
+			snprintf(c->msg, sizeof(c->msg),
+				 "Orchestrator answered HTTP %ld: the request may have been carried out", st);
+			finish(c, PC_UNKNOWN);
+		} else {
+			snprintf(c->msg, sizeof(c->msg), "Orchestrator answered HTTP %ld after %d attempts%s",
+				 st, h->attempts, st == 429 ? " (rate limited)" : "");
+			finish(c, PC_UNAVAILABLE);
+		}
+	} else {
+		read_error(c, "Orchestrator refused the request");
+		if (c->error_code == 1100 || c->error_code == 1101) {
+			char m[sizeof(c->msg)];
+			snprintf(m, sizeof(m), "folder \"%s\": %s (check the folder path and that the external app has a role in it)",
+				 c->folder ? c->folder : "(none)", c->msg);
+			memcpy(c->msg, m, sizeof(m));
+			finish(c, PC_FOLDER);
+		} else {
+			finish(c, PC_REJECTED);
+		}
+	}
+}
+
+static void submit(struct orch_call *c, const char *token, unsigned gen)
+{
+	char *auth = xasprintf("Authorization: Bearer %s", token);
+
+	c->gen = gen;
+	c->headers = curl_slist_append(NULL, auth);
+	explicit_bzero(auth, strlen(auth));
+	free(auth);
+	c->headers = curl_slist_append(c->headers, "Accept: application/json");
+	if (c->folder_hdr)
+		c->headers = curl_slist_append(c->headers, c->folder_hdr);
+	if (c->body)
+		c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
+	c->http.url = c->url;
+	c->http.body = c->body;
+	c->http.headers = c->headers;
+	c->http.idempotent = c->body == NULL;
+	c->http.done = on_http;
+	c->http.data = c;
+	http_submit(&c->http);
+}
+
+static void on_auth(struct auth_wait *w, const char *token, unsigned gen, enum proto_code code,
+		    const char *msg)
+{
+	struct orch_call *c = w->data;
+
+	if (token) {
+		submit(c, token, gen);
+	} else {
+		c->status = 0;
+		c->error_code = -1;
+		snprintf(c->msg, sizeof(c->msg), "%s", msg);
+		finish(c, code);
+	}
+}
+
+void orch_send(struct orch_call *c)
+{
+	unsigned gen;
+	const char *tok = auth_token(&gen);
+
+	c->json = NULL;
+	if (tok) {
+		submit(c, tok, gen);
+		return;
+	}
+	c->aw.cb = on_auth;
+	c->aw.data = c;
+	auth_wait(&c->aw);
+}
+
+void orch_call_reset(struct orch_call *c)
+{
+	free(c->url);
+	free(c->folder_hdr);
+	free(c->body);
+	cJSON_Delete(c->json);
+	curl_slist_free_all(c->headers);
+	buf_free(&c->http.resp);
+	c->url = c->folder_hdr = c->body = NULL;
+	c->json = NULL;
+	c->headers = NULL;
+	c->reauthed = false;
+}

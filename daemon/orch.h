@@ -1,0 +1,60 @@
+/*
+ * orch: one authenticated call to Orchestrator. Takes the token from auth
+ * (waiting for one when needed), adds the folder header, sends through http,
+ * and turns the answer into a proto code with a message for a person:
+ * 401 refreshes the token once and retries; 401 again or 403 is SCOPE (with
+ * the scopes the operation needs and those the token holds); 1100/1101 is
+ * FOLDER; other refusals are REJECTED with Orchestrator's message and
+ * errorCode; no answer is UNAVAILABLE, or UNKNOWN when a non-idempotent
+ * request may have reached the server.
+ */
+#ifndef ORCHD_ORCH_H
+#define ORCHD_ORCH_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "auth.h"
+#include "http.h"
+#include "proto.h"
+#include "scopes.h"
+
+struct orch_call;
+typedef void orch_done_fn(struct orch_call *c);
+
+struct orch_call {
+	/* Set by the caller; orch_call_reset() frees the strings. */
+	enum scope_op op;
+	char *url;
+	char *folder_hdr;      /* a full header line, or NULL */
+	const char *folder;    /* as named, for messages */
+	char *body;            /* JSON, or NULL for GET */
+	orch_done_fn *done;
+	void *data;
+
+	/* The result, valid in done(). */
+	enum proto_code code;  /* PC_OK for a 2xx answer */
+	long status;
+	long error_code;       /* Orchestrator's errorCode, -1 if none */
+	cJSON *json;           /* the 2xx body, or NULL */
+	char msg[1024];
+
+	/* Private. */
+	struct http_req http;
+	struct auth_wait aw;
+	struct curl_slist *headers;
+	unsigned gen;
+	bool reauthed;
+};
+
+void orch_init(const char *base_url);
+void orch_close(void);
+/* The Orchestrator base URL, without trailing '/'. */
+const char *orch_base(void);
+
+/* Sends c; c->done is called exactly once, later, from the loop. */
+void orch_send(struct orch_call *c);
+/* Frees what c holds (url, folder_hdr, body, json), ready for reuse. */
+void orch_call_reset(struct orch_call *c);
+
+#endif
