@@ -1,1 +1,310 @@
-int main(void) { return 0; }
+/*
+ * orchctl: the command-line client of orchd's socket. Builds one request,
+ * sends it, prints the answer for a person (or raw with --json), and exits
+ * with a status per answer class so that scripts can branch on it.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+#define EXIT_CONNECT 3
+/* ERR answers exit with 9 + the code's number: BAD_REQUEST 10 ... SHUTDOWN 22. */
+#define EXIT_CODE_BASE 9
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: orchctl [-s SOCKET] [-t SECONDS] COMMAND [OPTIONS]\n"
+		"commands:\n"
+		"  start PROCESS [--folder PATH | --folder-id N] [--input JSON|@FILE] [--count N]\n"
+		"        [--priority Low|Normal|High|1..100] [--reference R] [--runtime TYPE] [--json]\n"
+		"  ping [--json]\n"
+		"  stats [--json]\n"
+		"options:\n"
+		"  -s SOCKET   orchd's socket (default $ORCHD_SOCKET or /run/orchd/orchd.sock)\n"
+		"  -t SECONDS  how long to wait for the answer (default 120)\n"
+		"exit status: 0 OK, 2 usage, 3 cannot reach orchd, 1 unexpected answer;\n"
+		"  an ERR answer exits with: BAD_REQUEST 10, TOO_LONG 11, DENIED 12, NOT_FOUND 13,\n"
+		"  AMBIGUOUS 14, FOLDER 15, SCOPE 16, AUTH 17, REJECTED 18, UNAVAILABLE 19,\n"
+		"  UNKNOWN 20 (the job may exist: check first), BUSY 21, SHUTDOWN 22\n");
+}
+
+static int die_usage(const char *msg)
+{
+	fprintf(stderr, "orchctl: %s\n", msg);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* Sends line and reads one answer line into *answer. */
+static int exchange(const char *path, int timeout, const char *line, char **answer)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = timeout};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "orchctl: socket path too long: %s\n", path);
+		return EXIT_CONNECT;
+	}
+	strcpy(sa.sun_path, path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "orchctl: cannot connect to %s: %s (is orchd running?)\n", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_CONNECT;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t len = strlen(line), off = 0;
+	while (off < len) {
+		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "orchctl: send: %s\n", strerror(errno));
+			close(fd);
+			return EXIT_CONNECT;
+		}
+		off += (size_t)n;
+	}
+	struct buf b = {0};
+	char chunk[4096];
+	for (;;) {
+		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "orchctl: %s before an answer came\n",
+				n == 0 ? "orchd closed the connection"
+				       : errno == EAGAIN ? "timed out" : strerror(errno));
+			buf_free(&b);
+			close(fd);
+			return EXIT_CONNECT;
+		}
+		buf_add(&b, chunk, (size_t)n);
+		char *nl = memchr(b.p, '\n', b.len);
+		if (nl) {
+			*nl = '\0';
+			break;
+		}
+	}
+	close(fd);
+	*answer = buf_steal(&b);
+	return 0;
+}
+
+static void print_start(cJSON *o)
+{
+	cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs"), *j;
+	cJSON *proc = cJSON_GetObjectItemCaseSensitive(o, "process");
+	cJSON *folder = cJSON_GetObjectItemCaseSensitive(o, "folder");
+	char fbuf[64];
+	const char *fname = cJSON_IsString(folder) ? folder->valuestring : fbuf;
+
+	if (cJSON_IsNumber(folder))
+		snprintf(fbuf, sizeof(fbuf), "id %.0f", folder->valuedouble);
+	else
+		snprintf(fbuf, sizeof(fbuf), "?");
+	cJSON_ArrayForEach(j, jobs) {
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+		cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
+		cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+		printf("started job %.0f (%s) of \"%s\" in %s: %s\n",
+		       cJSON_IsNumber(id) ? id->valuedouble : 0.0,
+		       cJSON_IsString(key) ? key->valuestring : "?",
+		       cJSON_IsString(proc) ? proc->valuestring : "?", fname,
+		       cJSON_IsString(state) ? state->valuestring : "?");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock = getenv("ORCHD_SOCKET");
+	int timeout = 120, opt;
+
+	if (!sock || !*sock)
+		sock = "/run/orchd/orchd.sock";
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	/* Global options stop at the command word. */
+	while ((opt = getopt(argc, argv, "+s:t:h")) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 't':
+			timeout = atoi(optarg);
+			if (timeout <= 0)
+				return die_usage("-t wants a positive number of seconds");
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return die_usage("no command");
+	const char *cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+
+	static const struct option longopts[] = {
+		{"folder", required_argument, NULL, 'f'},
+		{"folder-id", required_argument, NULL, 'F'},
+		{"input", required_argument, NULL, 'i'},
+		{"count", required_argument, NULL, 'n'},
+		{"priority", required_argument, NULL, 'p'},
+		{"reference", required_argument, NULL, 'r'},
+		{"runtime", required_argument, NULL, 'R'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	cJSON *req = cJSON_CreateObject();
+	int json = 0, rc;
+	char *line = NULL, *answer = NULL;
+	bool start = strcmp(cmd, "start") == 0;
+
+	if (!start && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0) {
+		cJSON_Delete(req);
+		return die_usage("unknown command");
+	}
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'j') {
+			json = 1;
+			continue;
+		}
+		if (opt == 'h') {
+			usage(stdout);
+			cJSON_Delete(req);
+			return 0;
+		}
+		if (!start || opt == '?') {
+			cJSON_Delete(req);
+			return die_usage(opt == '?' ? "bad option" : "this option is for start only");
+		}
+		char *end;
+		long n;
+		switch (opt) {
+		case 'f':
+			cJSON_AddStringToObject(req, "folder", optarg);
+			break;
+		case 'F':
+			n = strtol(optarg, &end, 10);
+			if (*end || n <= 0) {
+				cJSON_Delete(req);
+				return die_usage("--folder-id wants a positive number");
+			}
+			cJSON_AddNumberToObject(req, "folder", (double)n);
+			break;
+		case 'i': {
+			char *text = optarg[0] == '@' ? file_read(optarg + 1, 1 << 20) : xstrdup(optarg);
+			if (!text) {
+				fprintf(stderr, "orchctl: %s: %s\n", optarg + 1, strerror(errno));
+				cJSON_Delete(req);
+				return EXIT_USAGE;
+			}
+			cJSON *in = cJSON_Parse(text);
+			free(text);
+			if (!cJSON_IsObject(in)) {
+				cJSON_Delete(in);
+				cJSON_Delete(req);
+				return die_usage("--input wants a JSON object, e.g. '{\"InvoiceId\":42}'");
+			}
+			cJSON_AddItemToObject(req, "input", in);
+			break;
+		}
+		case 'n':
+			n = strtol(optarg, &end, 10);
+			if (*end || n <= 0) {
+				cJSON_Delete(req);
+				return die_usage("--count wants a positive number");
+			}
+			cJSON_AddNumberToObject(req, "count", (double)n);
+			break;
+		case 'p':
+			n = strtol(optarg, &end, 10);
+			if (*end == '\0')
+				cJSON_AddNumberToObject(req, "priority", (double)n);
+			else
+				cJSON_AddStringToObject(req, "priority", optarg);
+			break;
+		case 'r':
+			cJSON_AddStringToObject(req, "reference", optarg);
+			break;
+		case 'R':
+			cJSON_AddStringToObject(req, "runtime", optarg);
+			break;
+		}
+	}
+	if (start) {
+		if (optind != argc - 1) {
+			cJSON_Delete(req);
+			return die_usage("start wants exactly one PROCESS");
+		}
+		cJSON_AddStringToObject(req, "process", argv[optind]);
+		char *j = cJSON_PrintUnformatted(req);
+		line = xasprintf("START %s\n", j);
+		cJSON_free(j);
+	} else {
+		if (optind != argc) {
+			cJSON_Delete(req);
+			return die_usage("this command takes no argument");
+		}
+		line = xasprintf("%s\n", strcmp(cmd, "ping") == 0 ? "PING" : "STATS");
+	}
+	cJSON_Delete(req);
+
+	rc = exchange(sock, timeout, line, &answer);
+	free(line);
+	if (rc != 0)
+		return rc;
+	if (strncmp(answer, "OK ", 3) == 0) {
+		cJSON *o = cJSON_Parse(answer + 3);
+		if (json) {
+			puts(answer + 3);
+		} else if (start) {
+			print_start(o);
+		} else if (strcmp(cmd, "ping") == 0) {
+			puts("pong");
+		} else {
+			char *pretty = cJSON_Print(o);
+			puts(pretty ? pretty : answer + 3);
+			cJSON_free(pretty);
+		}
+		cJSON_Delete(o);
+		rc = 0;
+	} else if (strncmp(answer, "ERR ", 4) == 0) {
+		const char *code = answer + 4;
+		size_t clen = strcspn(code, " ");
+		enum proto_code c = proto_code_parse(code, clen);
+		if (json)
+			puts(answer);
+		else
+			fprintf(stderr, "orchctl: %s\n", code);
+		rc = c < PC__COUNT ? EXIT_CODE_BASE + (int)c : 1;
+	} else {
+		fprintf(stderr, "orchctl: unexpected answer: %s\n", answer);
+		rc = 1;
+	}
+	free(answer);
+	return rc;
+}

@@ -30,6 +30,7 @@ static const struct key keys[] = {
 	STR("orchestrator", "ca_file", ca_file),
 	INT("orchestrator", "timeout", timeout, 1, 3600),
 	INT("orchestrator", "max_inflight", max_inflight, 1, 100000),
+	INT("orchestrator", "max_queue", max_queue, 1, 10000000),
 	{"auth", "grant", K_GRANT, offsetof(struct conf, grant), 0, 0},
 	STR("auth", "token_url", token_url),
 	STR("auth", "client_id", client_id),
@@ -259,6 +260,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->path = xstrdup(path);
 	c->timeout = 30;
 	c->max_inflight = 256;
+	c->max_queue = 4096;
 	c->grant = GRANT_CLIENT_CREDENTIALS;
 	c->socket_mode = 0660;
 	c->max_clients = 1024;

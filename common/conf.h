@@ -35,6 +35,7 @@ struct conf {
 	char *ca_file;
 	int timeout;          /* seconds */
 	int max_inflight;
+	int max_queue;        /* START requests waiting before BUSY */
 
 	/* [auth] */
 	enum conf_grant grant;

@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
+#include "access.h"
 #include "auth.h"
 #include "conf.h"
 #include "http.h"
@@ -109,15 +110,24 @@ static int run(const char *path)
 		conf_free(&M.conf);
 		return 1;
 	}
+	if (access_init(&M.conf, &errs) != 0) {
+		fputs(errs.p, stderr);
+		buf_free(&errs);
+		access_close();
+		conf_free(&M.conf);
+		return 1;
+	}
 	buf_free(&errs);
 	if (conf_read_secret(&M.conf, &secret, err, sizeof(err)) != 0) {
 		log_err("%s", err);
+		access_close();
 		conf_free(&M.conf);
 		return 1;
 	}
 	if (M.conf.grant == GRANT_CLIENT_CREDENTIALS && !secret) {
 		log_err("grant = client_credentials needs a client secret: set [auth] client_secret_file "
 			"or pass the systemd credential \"client_secret\"");
+		access_close();
 		conf_free(&M.conf);
 		return 1;
 	}
@@ -134,7 +144,7 @@ static int run(const char *path)
 		.fd = -1,
 		.max_clients = M.conf.max_clients,
 		.max_line = M.conf.max_line,
-		.max_pending = M.conf.max_inflight * 16 > 4096 ? M.conf.max_inflight * 16 : 4096,
+		.max_pending = M.conf.max_queue,
 	};
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);
@@ -158,6 +168,7 @@ out:
 		log_err("internal: handles left open at exit");
 		rc = 1;
 	}
+	access_close();
 	conf_free(&M.conf);
 	return rc;
 }

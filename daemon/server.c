@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "auth.h"
 #include "http.h"
 #include "jobs.h"
@@ -53,8 +54,7 @@ struct conn {
 	int pending;                    /* requests not answered yet */
 	bool reading, closing, ending;  /* ending: close once all is written */
 	bool dirty;                     /* on S.dirty */
-	uid_t uid;
-	gid_t gid;
+	struct access_peer peer;
 	pid_t pid;
 	LIST_ENTRY(conn) link;
 	TAILQ_ENTRY(conn) dirty_link;
@@ -317,7 +317,13 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 	case PV_START:
 		r->is_start = true;
 		S.pending_starts++;
-		if (S.stopping) {
+		if (!access_allowed(&c->peer, r->preq.start.process)) {
+			log_warn("DENIED: uid %u pid %d may not start \"%s\"", (unsigned)c->peer.uid,
+				 (int)c->pid, r->preq.start.process);
+			snprintf(err, sizeof(err), "uid %u may not start \"%s\": no [access] allow rule matches",
+				 (unsigned)c->peer.uid, r->preq.start.process);
+			answer(r, PC_DENIED, err);
+		} else if (S.stopping) {
 			answer(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
 		} else if (S.pending_starts > S.opts.max_pending) {
 			answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
@@ -438,6 +444,7 @@ static void on_conn_closed(uv_handle_t *h)
 	}
 	buf_free(&c->in);
 	buf_free(&c->out);
+	access_peer_free(&c->peer);
 	free(c);
 	S.nconns--;
 	check_drained();
@@ -499,12 +506,16 @@ static void on_connection(uv_stream_t *l, int status)
 	uv_os_fd_t fd;
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-		c->pid = cred.pid;
-	}
+	/* Who is at the other end, fixed at connect time by the kernel. A peer
+	 * we cannot identify gets uid/gid -1, which no allow rule matches. */
+	cred.uid = (uid_t)-1;
+	cred.gid = (gid_t)-1;
+	cred.pid = 0;
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0)
+		log_warn("server: SO_PEERCRED: %s", strerror(errno));
+	access_peer_init(&c->peer, cred.uid, cred.gid);
+	c->pid = cred.pid;
 	TAILQ_INIT(&c->ordered);
 	LIST_INIT(&c->all);
 	LIST_INSERT_HEAD(&S.conns, c, link);

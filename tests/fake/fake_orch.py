@@ -1,0 +1,572 @@
+"""A fake UiPath Orchestrator and Identity server for orchd's tests.
+
+A real HTTPS server on 127.0.0.1 (TLS with a CA made for the run) that
+behaves as ../shared/orchestrator-api.md describes: the token grants
+(client credentials; rotating single-use refresh tokens; authorization code
+with PKCE), JWT-shaped access tokens with a `scope` claim, Releases with
+$filter, StartJobs with Orchestrator's validation, Jobs by id and by
+Reference. Tests control it through attributes and methods of `Fake`
+(apps, folders, releases, token lifetime, faults) and read what it received
+(`counts`, `log`, `jobs`, `expired_uses`).
+"""
+
+import base64
+import hashlib
+import http.server
+import json
+import os
+import re
+import secrets
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+import urllib.parse
+import uuid
+
+ORCH_PREFIX = "/acme/DefaultTenant/orchestrator_"
+TOKEN_PATH = "/identity_/connect/token"
+AUTHORIZE_PATH = "/identity_/connect/authorize"
+
+# Orchestrator's scope table (orchestrator-api.md section 3).
+ENDPOINT_SCOPES = {
+    "releases": {"OR.Execution", "OR.Execution.Read"},
+    "start": {"OR.Jobs", "OR.Jobs.Write"},
+    "job_get": {"OR.Jobs", "OR.Jobs.Read"},
+    "jobs_query": {"OR.Jobs", "OR.Jobs.Read"},
+    "folders": {"OR.Folders", "OR.Folders.Read"},
+}
+
+NOT_AUTHORIZED = {
+    "message": "You are not authorized!", "errorCode": 0, "result": None, "targetUrl": None,
+    "success": False,
+    "error": {"code": 0, "message": "You are not authorized!",
+              "details": "You are not allowed to perform this operation.",
+              "validationErrors": None},
+    "unAuthorizedRequest": True, "__abp": True,
+}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_ca(directory):
+    """Creates ca.pem, server.pem and server.key in directory (openssl)."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    d = directory
+    if os.path.exists(f"{d}/server.pem"):
+        return f"{d}/ca.pem"
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=orchd test CA", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr")
+    with open(f"{d}/ext.cnf", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+        "-CAcreateserial", "-days", "2", "-out", f"{d}/server.pem", "-extfile", f"{d}/ext.cnf")
+    return f"{d}/ca.pem"
+
+
+class App:
+    def __init__(self, client_id, secret, scopes, folders, confidential=True):
+        self.client_id = client_id
+        self.secret = secret
+        self.scopes = set(scopes)       # scopes granted to the external app
+        self.folders = set(folders)     # folders where the app has a role
+        self.confidential = confidential
+
+
+class Fault:
+    """One injected fault for requests to `endpoint` (token, releases, start,
+    job_get, jobs_query, authorize): answer `status` (with `retry_after`), or
+    `reset` the connection, after `delay` seconds; with `after_create` the job
+    is created first. Applies `times` times (None: always)."""
+
+    def __init__(self, endpoint, status=None, retry_after=None, delay=0.0, reset=False,
+                 after_create=False, times=1, body=None):
+        self.endpoint = endpoint
+        self.status = status
+        self.retry_after = retry_after
+        self.delay = delay
+        self.reset = reset
+        self.after_create = after_create
+        self.times = times
+        self.body = body
+
+
+class Fake:
+    def __init__(self, certdir):
+        self.certdir = certdir
+        self.ca = make_ca(certdir)
+        self.lock = threading.RLock()
+        self.apps = {}
+        self.folders = {"Shared": 1, "Shared/Finance": 2, "Français/Équipe": 3}
+        self.releases = []              # dicts: Key, Name, folder
+        self.token_lifetime = 3600
+        self.scope_claim = "string"     # or "array", or None (no claim)
+        self.tokens = {}                # access token -> info
+        self.refresh_tokens = {}        # refresh token -> info
+        self.revoked_grants = set()
+        self.codes = {}
+        self.faults = []
+        self.counts = {}
+        self.log = []
+        self.jobs = []
+        self.expired_uses = 0
+        self.next_job_id = 4711
+        self.server = None
+        self.thread = None
+
+    # ---- set-up -------------------------------------------------------
+    def add_app(self, client_id, secret, scopes, folders=("Shared", "Shared/Finance", "Français/Équipe"),
+                confidential=True):
+        with self.lock:
+            self.apps[client_id] = App(client_id, secret, scopes, folders, confidential)
+
+    def add_release(self, name, folder="Shared", key=None):
+        rel = {"Key": key or str(uuid.uuid4()), "Name": name, "folder": folder,
+               "ProcessKey": name.replace(" ", ""), "Id": len(self.releases) + 1}
+        with self.lock:
+            self.releases.append(rel)
+        return rel["Key"]
+
+    def fault(self, *args, **kw):
+        with self.lock:
+            self.faults.append(Fault(*args, **kw))
+
+    def revoke_tokens(self):
+        """Revokes every access token issued so far (Orchestrator then says 401)."""
+        with self.lock:
+            for info in self.tokens.values():
+                info["revoked"] = True
+
+    def reset_counters(self):
+        with self.lock:
+            self.counts = {}
+            self.log = []
+
+    def count(self, endpoint):
+        with self.lock:
+            return self.counts.get(endpoint, 0)
+
+    @property
+    def port(self):
+        return self.server.server_address[1]
+
+    @property
+    def base(self):
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def url(self):
+        return self.base + ORCH_PREFIX
+
+    def start(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(f"{self.certdir}/server.pem", f"{self.certdir}/server.key")
+        ctx.set_alpn_protocols(["http/1.1"])
+        fake = self
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            request_queue_size = 1024
+
+            def get_request(self):
+                sock, addr = self.socket.accept()
+                return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+        class Handler(_Handler):
+            pass
+        Handler.fake = fake
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    # ---- state changes, under the lock ------------------------------
+    def take_fault(self, endpoint):
+        with self.lock:
+            for f in self.faults:
+                if f.endpoint == endpoint and (f.times is None or f.times > 0):
+                    if f.times is not None:
+                        f.times -= 1
+                    return f
+        return None
+
+    def issue(self, client_id, scopes, grant_id=None, offline=False):
+        now = time.time()
+        exp = now + self.token_lifetime
+        claims = {"iss": self.base + "/identity_", "sub": client_id, "sub_type": "service.external",
+                  "client_id": client_id, "iat": int(now), "exp": int(exp)}
+        if self.scope_claim == "string" and scopes:
+            claims["scope"] = " ".join(scopes)
+        elif self.scope_claim == "array" and scopes:
+            claims["scope"] = list(scopes)
+        header = {"alg": "RS256", "typ": "at+jwt"}
+        token = ".".join([b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()),
+                          b64url(secrets.token_bytes(32))])
+        self.tokens[token] = {"client_id": client_id, "scopes": set(scopes), "exp": exp,
+                              "revoked": False, "grant": grant_id}
+        answer = {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer",
+                  "scope": " ".join(scopes)}
+        if offline:
+            rt = secrets.token_urlsafe(32)
+            self.refresh_tokens[rt] = {"client_id": client_id, "scopes": list(scopes),
+                                       "grant": grant_id, "used": False}
+            answer["refresh_token"] = rt
+        return answer
+
+    def new_refresh_token(self, client_id, scopes):
+        """A refresh token as `orchd login` would have stored it."""
+        with self.lock:
+            return self.issue(client_id, list(scopes) + ["offline_access"],
+                              grant_id=str(uuid.uuid4()), offline=True)["refresh_token"]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        try:
+            self.connection.do_handshake()
+        except (ssl.SSLError, OSError):
+            self.close_connection = True
+            raise
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError, OSError):
+            pass
+
+    # ---- plumbing ----------------------------------------------------
+    def send_json(self, status, obj, headers=None):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def reset(self):
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def record(self, endpoint, body):
+        f = self.fake
+        with f.lock:
+            f.counts[endpoint] = f.counts.get(endpoint, 0) + 1
+            hdrs = {k: v for k, v in self.headers.items() if k.lower().startswith("x-uipath")}
+            f.log.append({"endpoint": endpoint, "method": self.command, "path": self.path,
+                          "headers": hdrs, "body": body, "time": time.time()})
+
+    def apply_fault(self, fault):
+        """Returns True when the fault answered the request."""
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.reset:
+            self.reset()
+            return True
+        if fault.status:
+            hdrs = {}
+            if fault.retry_after is not None:
+                hdrs["Retry-After"] = str(fault.retry_after)
+            self.send_json(fault.status, fault.body or {"message": "injected fault", "errorCode": 0},
+                           hdrs)
+            return True
+        return False
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n).decode("utf-8", "replace") if n else ""
+
+    def do_GET(self):
+        self.route("GET", "")
+
+    def do_POST(self):
+        self.route("POST", self.read_body())
+
+    def route(self, method, body):
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        if path == TOKEN_PATH and method == "POST":
+            return self.token(body)
+        if path == AUTHORIZE_PATH and method == "GET":
+            return self.authorize(query)
+        if path.startswith(ORCH_PREFIX + "/odata/"):
+            rest = path[len(ORCH_PREFIX) + len("/odata/"):]
+            if rest == "Releases" and method == "GET":
+                return self.orch("releases", body, query)
+            if rest == "Jobs/UiPath.Server.Configuration.OData.StartJobs" and method == "POST":
+                return self.orch("start", body, query)
+            m = re.fullmatch(r"Jobs\((\d+)\)", rest)
+            if m and method == "GET":
+                return self.orch("job_get", body, query, int(m.group(1)))
+            if rest == "Jobs" and method == "GET":
+                return self.orch("jobs_query", body, query)
+        self.record("other", body)
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html")
+        page = b"<html><body>Not Found</body></html>"
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    # ---- Identity ----------------------------------------------------
+    def oauth_error(self, status, error, desc):
+        self.send_json(status, {"error": error, "error_description": desc})
+
+    def token(self, body):
+        f = self.fake
+        self.record("token", "(form)")
+        fault = f.take_fault("token")
+        if fault and self.apply_fault(fault):
+            return
+        if not (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            return self.oauth_error(400, "invalid_request", "form encoding expected")
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+        if self.headers.get("Authorization") and "client_secret" in form:
+            return self.oauth_error(400, "invalid_request", "only one client authentication method")
+        with f.lock:
+            app = f.apps.get(form.get("client_id", ""))
+            grant = form.get("grant_type")
+            if not app:
+                return self.oauth_error(401, "invalid_client", "unknown client")
+            if app.confidential and form.get("client_secret") != app.secret:
+                return self.oauth_error(401, "invalid_client", "invalid client secret")
+            if grant == "client_credentials":
+                if "scope" not in form:
+                    return self.send_json(200, f.issue(app.client_id, []))
+                asked = form["scope"].split()
+                for s in asked:
+                    if s == "offline_access" or s not in app.scopes:
+                        return self.oauth_error(400, "invalid_scope", f"scope {s} not allowed")
+                    if "." not in s[3:] and any(a.startswith(s + ".") for a in asked):
+                        return self.oauth_error(400, "invalid_scope", "scope overlap")
+                return self.send_json(200, f.issue(app.client_id, asked))
+            if grant == "refresh_token":
+                rt = form.get("refresh_token", "")
+                info = f.refresh_tokens.get(rt)
+                if not info or info["client_id"] != app.client_id or info["grant"] in f.revoked_grants:
+                    return self.oauth_error(400, "invalid_grant", "grant request is invalid")
+                if info["used"]:
+                    # Reuse of a rotated token: revoke the whole grant.
+                    f.revoked_grants.add(info["grant"])
+                    return self.oauth_error(400, "invalid_grant", "grant request is invalid")
+                info["used"] = True
+                return self.send_json(200, f.issue(app.client_id, info["scopes"], info["grant"],
+                                                   offline=True))
+            if grant == "authorization_code":
+                code = f.codes.get(form.get("code", ""))
+                if not code or code["used"] or code["client_id"] != app.client_id:
+                    return self.oauth_error(400, "invalid_grant", "grant request is invalid")
+                code["used"] = True
+                if form.get("redirect_uri") != code["redirect_uri"]:
+                    return self.oauth_error(400, "invalid_grant", "redirect_uri mismatch")
+                verifier = form.get("code_verifier", "")
+                if b64url(hashlib.sha256(verifier.encode()).digest()) != code["challenge"]:
+                    return self.oauth_error(400, "invalid_grant", "PKCE verification failed")
+                scopes = code["scopes"]
+                return self.send_json(200, f.issue(app.client_id, scopes, str(uuid.uuid4()),
+                                                   offline="offline_access" in scopes))
+            return self.oauth_error(400, "unsupported_grant_type", "unsupported grant type")
+
+    def authorize(self, query):
+        f = self.fake
+        self.record("authorize", "")
+        q = {k: v[0] for k, v in query.items()}
+        with f.lock:
+            app = f.apps.get(q.get("client_id", ""))
+            if not app or q.get("response_type") != "code" or q.get("code_challenge_method") != "S256" \
+                    or not q.get("code_challenge") or not q.get("redirect_uri"):
+                return self.send_json(400, {"error": "invalid_request"})
+            scopes = q.get("scope", "").split()
+            code = secrets.token_urlsafe(16)
+            f.codes[code] = {"client_id": app.client_id, "challenge": q["code_challenge"],
+                             "redirect_uri": q["redirect_uri"], "scopes": scopes, "used": False}
+        sep = "&" if "?" in q["redirect_uri"] else "?"
+        loc = q["redirect_uri"] + sep + urllib.parse.urlencode(
+            {"code": code, "state": q.get("state", ""), "iss": f.base + "/identity_"})
+        self.send_response(302)
+        self.send_header("Location", loc)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    # ---- Orchestrator ------------------------------------------------
+    def folder_of_request(self):
+        """Returns (path, error answer) from the one folder header."""
+        f = self.fake
+        h = self.headers
+        if h.get("X-UIPATH-FolderPath-Encoded"):
+            try:
+                return base64.b64decode(h["X-UIPATH-FolderPath-Encoded"], validate=True).decode("utf-16-le"), None
+            except Exception:
+                return None, (400, {"message": "Invalid encoded folder path", "errorCode": 1000})
+        if h.get("X-UIPATH-FolderPath"):
+            return h["X-UIPATH-FolderPath"], None
+        if h.get("X-UIPATH-OrganizationUnitId"):
+            want = int(h["X-UIPATH-OrganizationUnitId"])
+            for path, fid in f.folders.items():
+                if fid == want:
+                    return path, None
+            return None, (400, {"message": "Folder does not exist or the user does not have access to the folder.",
+                                "errorCode": 1100, "traceId": "t"})
+        return None, (400, {"message": "A folder is required for this action.", "errorCode": 1101,
+                            "traceId": "t"})
+
+    def orch(self, endpoint, body, query, job_id=None):
+        f = self.fake
+        self.record(endpoint, body)
+        fault = f.take_fault(endpoint)
+        if fault and not fault.after_create and self.apply_fault(fault):
+            return
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        with f.lock:
+            info = f.tokens.get(token)
+            if info and time.time() >= info["exp"]:
+                f.expired_uses += 1
+            if not info or info["revoked"] or time.time() >= info["exp"]:
+                return self.send_json(401, {"message": "You are not authenticated!", "errorCode": 0})
+            if not info["scopes"] & ENDPOINT_SCOPES[endpoint]:
+                return self.send_json(403, NOT_AUTHORIZED)
+            folder, err = self.folder_of_request()
+            if err:
+                return self.send_json(*err)
+            if folder not in f.folders:
+                return self.send_json(400, {"message": "Folder does not exist or the user does not have access to the folder.",
+                                            "errorCode": 1100, "traceId": "t"})
+            app = f.apps.get(info["client_id"])
+            if app and folder not in app.folders:
+                return self.send_json(403, NOT_AUTHORIZED)
+            if endpoint == "releases":
+                return self.send_json(*self.releases(folder, query))
+            if endpoint == "start":
+                status, answer = self.start_jobs(folder, body)
+            elif endpoint == "job_get":
+                jobs = [j for j in f.jobs if j["Id"] == job_id and j["folder"] == folder]
+                if not jobs:
+                    return self.send_json(404, {"message": "Job does not exist.", "errorCode": 1002})
+                return self.send_json(200, public_job(jobs[0]))
+            else:
+                m = re.fullmatch(r"Reference eq '((?:[^']|'')*)'", query.get("$filter", [""])[0])
+                if not m:
+                    return self.send_json(400, {"message": "unsupported filter", "errorCode": 1000})
+                ref = m.group(1).replace("''", "'")
+                return self.send_json(200, {"value": [public_job(j) for j in f.jobs
+                                                      if j.get("Reference") == ref and j["folder"] == folder]})
+        if fault and fault.after_create:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.reset:
+                return self.reset()
+            return self.send_json(fault.status or 502, {"message": "Bad Gateway"})
+        self.send_json(status, answer)
+
+    def releases(self, folder, query):
+        f = self.fake
+        flt = query.get("$filter", [""])[0]
+        m = re.fullmatch(r"Name eq '((?:[^']|'')*)'", flt)
+        if not m:
+            return 400, {"message": "The query specified in the URI is not valid.", "errorCode": 1000}
+        name = m.group(1).replace("''", "'")
+        top = int(query.get("$top", ["1000"])[0])
+        found = [r for r in f.releases if r["folder"] == folder and r["Name"] == name][:top]
+        value = [{"Key": r["Key"], "Name": r["Name"], "ProcessKey": r["ProcessKey"],
+                  "ProcessVersion": "1.0.3", "Id": r["Id"], "OrganizationUnitId": f.folders[folder]}
+                 for r in found]
+        return 200, {"@odata.context": "https://x/odata/$metadata#Releases", "value": value}
+
+    def start_jobs(self, folder, body):
+        f = self.fake
+        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            return 415, {"message": "Unsupported media type", "errorCode": 1000}
+        try:
+            si = json.loads(body)["startInfo"]
+        except Exception:
+            return 400, {"message": "startInfo is required", "errorCode": 1000}
+        key = si.get("ReleaseKey")
+        rel = [r for r in f.releases if r["Key"] == key and r["folder"] == folder]
+        if not rel:
+            return 404, {"message": "Release does not exist.", "errorCode": 1002}
+        if si.get("Strategy", "ModernJobsCount") != "ModernJobsCount":
+            return 400, {"message": "Strategy not supported in modern folders", "errorCode": 1000}
+        count = si.get("JobsCount", 1)
+        if not isinstance(count, int) or count < 1:
+            return 400, {"message": "JobsCount must be positive", "errorCode": 1000}
+        args = si.get("InputArguments")
+        if args is not None:
+            if not isinstance(args, str):
+                return 400, {"message": "InputArguments must be a string", "errorCode": 1000}
+            if len(args) > 10000:
+                return 400, {"message": "InputArguments is too long", "errorCode": 1000}
+            try:
+                if not isinstance(json.loads(args), dict):
+                    raise ValueError
+            except ValueError:
+                return 400, {"message": "InputArguments is not a JSON object", "errorCode": 1000}
+        ref = si.get("Reference")
+        if ref is not None and len(ref) > 128:
+            return 400, {"message": "Reference is too long", "errorCode": 1000}
+        created = []
+        for _ in range(count):
+            job = {"Key": str(uuid.uuid4()), "Id": f.next_job_id, "State": "Pending",
+                   "Reference": ref, "ReleaseName": rel[0]["Name"], "folder": folder,
+                   "InputArguments": args, "JobPriority": si.get("JobPriority"),
+                   "SpecificPriorityValue": si.get("SpecificPriorityValue"),
+                   "RuntimeType": si.get("RuntimeType"),
+                   "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            f.next_job_id += 1
+            f.jobs.append(job)
+            created.append(public_job(job))
+        return 201, {"@odata.context": "https://x/odata/$metadata#Jobs", "value": created}
+
+
+def public_job(job):
+    return {k: v for k, v in job.items() if k != "folder"}
+
+
+if __name__ == "__main__":
+    import argparse
+    import tempfile
+    p = argparse.ArgumentParser(description="run the fake Orchestrator alone")
+    p.add_argument("--dir", default=None)
+    a = p.parse_args()
+    d = a.dir or tempfile.mkdtemp()
+    fake = Fake(d).start()
+    fake.add_app("demo-app", "demo-secret", ["OR.Jobs.Write", "OR.Execution.Read", "OR.Jobs.Read"])
+    fake.add_release("Invoice Bot", "Shared")
+    print(f"url = {fake.url}\nca_file = {fake.ca}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
