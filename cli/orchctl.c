@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
-	optind = 1;
+	optind = 0; /* glibc: 0 resets getopt fully, '+' mode included */
 
 	static const struct option longopts[] = {
 		{"folder", required_argument, NULL, 'f'},

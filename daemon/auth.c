@@ -421,6 +421,11 @@ void auth_invalidate(unsigned gen)
 		fetch();
 }
 
+uint64_t auth_age(unsigned gen)
+{
+	return gen == A.gen && A.token ? uv_now(A.loop) - A.fetch_started : UINT64_MAX;
+}
+
 const char *auth_scopes(void)
 {
 	return A.scopes ? A.scopes : "";

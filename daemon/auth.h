@@ -53,6 +53,10 @@ void auth_cancel(struct auth_wait *w);
  * a newer token is already there or on its way. */
 void auth_invalidate(unsigned gen);
 
+/* Milliseconds since token gen was obtained; UINT64_MAX if it is not the
+ * current token any more. */
+uint64_t auth_age(unsigned gen);
+
 /* The scopes the current token holds, space-separated ("" if unknown). */
 const char *auth_scopes(void);
 

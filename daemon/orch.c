@@ -6,6 +6,8 @@
 
 #include "log.h"
 
+#define ORCH_FRESH_MS 60000
+
 static char *base;
 
 void orch_init(const char *base_url)
@@ -79,7 +81,9 @@ static void on_http(struct http_req *h)
 	} else if (st >= 200 && st < 300) {
 		c->json = cJSON_ParseWithLength(h->resp.p ? h->resp.p : "", h->resp.len);
 		finish(c, PC_OK);
-	} else if (st == 401 && !c->reauthed) {
+	} else if (!c->reauthed && (st == 401 || (st == 403 && auth_age(c->gen) > ORCH_FRESH_MS))) {
+		/* 401: the token is dead. 403 with a token older than a minute:
+		 * the app's scopes may have changed since; a fresh token tells. */
 		c->reauthed = true;
 		curl_slist_free_all(c->headers);
 		c->headers = NULL;

@@ -73,7 +73,7 @@ static struct {
 	bool listening;
 	char *path;                     /* unlinked at close when we bound it */
 	struct server_opts opts;
-	uv_check_t flusher;
+	uv_idle_t flusher;         /* an active idle handle also keeps poll from blocking */
 	LIST_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;
 	int nconns;
@@ -84,7 +84,7 @@ static struct {
 
 	/* STATS */
 	uint64_t started_at;
-	unsigned long requests, answered[PC__COUNT];
+	unsigned long requests, starts, answered[PC__COUNT];
 	uint32_t latency[LATENCY_RING];
 	unsigned long nlatency;
 } S;
@@ -92,7 +92,7 @@ static struct {
 static void conn_close(struct conn *c);
 static void conn_maybe_end(struct conn *c);
 static void process_lines(struct conn *c);
-static void on_flush(uv_check_t *h);
+static void on_flush(uv_idle_t *h);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
@@ -120,7 +120,7 @@ static void mark_dirty(struct conn *c)
 		return;
 	c->dirty = true;
 	if (TAILQ_EMPTY(&S.dirty))
-		uv_check_start(&S.flusher, on_flush);
+		uv_idle_start(&S.flusher, on_flush);
 	TAILQ_INSERT_TAIL(&S.dirty, c, dirty_link);
 }
 
@@ -161,9 +161,9 @@ static void conn_write(struct conn *c)
 	}
 }
 
-/* Runs once per loop iteration after I/O: one write per client for all the
- * answers that iteration produced. */
-static void on_flush(uv_check_t *h)
+/* Runs once per loop iteration: one write per client for all the answers
+ * the previous iteration produced. */
+static void on_flush(uv_idle_t *h)
 {
 	struct conn *c;
 	(void)h;
@@ -173,7 +173,7 @@ static void on_flush(uv_check_t *h)
 		c->dirty = false;
 		conn_write(c);
 	}
-	uv_check_stop(&S.flusher);
+	uv_idle_stop(&S.flusher);
 }
 
 /* Records r's answer and moves every answer that may now go out. */
@@ -186,7 +186,8 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 	r->alen = line.len;
 	r->answer = buf_steal(&line);
 	r->done = true;
-	S.answered[code]++;
+	if (code != PC_OK || r->is_start)
+		S.answered[code]++;  /* "ok" counts jobs started, not PINGs */
 	uint64_t us = (uv_hrtime() - r->t0) / 1000;
 	S.latency[S.nlatency++ % LATENCY_RING] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 	if (r->is_start) {
@@ -231,6 +232,7 @@ static char *stats_json(void)
 	unsigned long nerr = 0;
 
 	cJSON_AddNumberToObject(o, "requests", (double)S.requests);
+	cJSON_AddNumberToObject(o, "starts", (double)S.starts);
 	cJSON_AddNumberToObject(o, "ok", (double)S.answered[PC_OK]);
 	for (int i = 1; i < PC__COUNT; i++) {
 		cJSON_AddNumberToObject(errs, proto_code_name(i), (double)S.answered[i]);
@@ -316,6 +318,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 		break;
 	case PV_START:
 		r->is_start = true;
+		S.starts++;
 		S.pending_starts++;
 		if (!access_allowed(&c->peer, r->preq.start.process)) {
 			log_warn("DENIED: uid %u pid %d may not start \"%s\"", (unsigned)c->peer.uid,
@@ -564,7 +567,7 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 	server_configure(o);
 	LIST_INIT(&S.conns);
 	TAILQ_INIT(&S.dirty);
-	uv_check_init(loop, &S.flusher);
+	uv_idle_init(loop, &S.flusher);
 	uv_unref((uv_handle_t *)&S.flusher);
 	uv_pipe_init(loop, &S.listener, 0);
 	if (o->fd >= 0) {

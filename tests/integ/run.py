@@ -1,0 +1,638 @@
+#!/usr/bin/env python3
+"""orchd's integration tests: the real daemon over its real socket against
+the fake Orchestrator. Each test asserts on the answers AND on what the fake
+received. Ends with the line "N passed, N failed"."""
+
+import argparse
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+import harness
+from harness import Env, wait_for
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def ok_json(answer, prefix="OK "):
+    assert answer and answer.startswith(prefix), f"expected {prefix!r}, got {answer!r}"
+    return json.loads(answer[len(prefix):])
+
+
+def err(answer, code, *words):
+    assert answer and answer.startswith(f"ERR {code} "), f"expected ERR {code}, got {answer!r}"
+    for w in words:
+        assert w in answer, f"{w!r} not in {answer!r}"
+    return answer
+
+
+def start_json(**kw):
+    return "START " + json.dumps(kw)
+
+
+# ---- cost of a trigger ---------------------------------------------------
+
+@test
+def first_start_costs_one_token_one_lookup_one_start(env):
+    key = env.fake.add_release("Invoice Bot")
+    d = env.daemon()
+    a = ok_json(d.ask('START "Invoice Bot"'))
+    assert a["process"] == "Invoice Bot" and a["folder"] == "Shared" and a["release"] == key
+    assert len(a["jobs"]) == 1 and a["jobs"][0]["state"] == "Pending"
+    assert a["jobs"][0]["id"] == env.fake.jobs[0]["Id"] and a["jobs"][0]["key"] == env.fake.jobs[0]["Key"]
+    assert env.fake.counts == {"token": 1, "releases": 1, "start": 1}, env.fake.counts
+    env.fake.reset_counters()
+    c = d.client()
+    for i in range(50):
+        ok_json(c.ask('START "Invoice Bot"'))
+    assert env.fake.counts == {"start": 50}, env.fake.counts
+    assert len(env.fake.jobs) == 51
+    stats = ok_json(c.ask("STATS"))
+    assert stats["jobs_started"] == 51 and stats["cache"]["hits"] == 50 and stats["cache"]["lookups"] == 1
+    assert stats["ok"] == 51 and stats["starts"] == 51 and stats["token_refreshes"] == 1, stats
+
+
+@test
+def hundred_concurrent_first_starts_cost_one_token_one_lookup(env):
+    env.fake.add_release("Invoice Bot")
+    d = env.daemon(wait_ready=False)
+    # Connect 100 clients before the daemon has a token or a release key.
+    d.wait_socket()
+    clients = [d.client(20) for _ in range(100)]
+    for c in clients:
+        c.send('START "Invoice Bot"\n')
+    answers = [c.line(20) for c in clients]
+    for a in answers:
+        ok_json(a)
+    assert env.fake.count("token") == 1, env.fake.counts
+    assert env.fake.count("releases") == 1, env.fake.counts
+    assert env.fake.count("start") == 100
+    ids = {ok_json(a)["jobs"][0]["id"] for a in answers}
+    assert len(ids) == 100
+
+
+@test
+def two_hundred_pipelined_requests_answered_in_order(env):
+    env.fake.add_release("Invoice Bot")
+    env.fake.add_release("Other")
+    d = env.daemon()
+    c = d.client(30)
+    lines = []
+    for i in range(200):
+        proc = "Invoice Bot" if i % 3 else "Other"
+        lines.append(start_json(process=proc, reference=f"r-{i}") if i % 10 else "PING")
+    c.send("".join(l + "\n" for l in lines))
+    for i in range(200):
+        a = c.line(30)
+        if i % 10 == 0:
+            assert a == 'OK {"pong":true}', (i, a)
+        else:
+            assert ok_json(a)["reference"] == f"r-{i}", (i, a)
+    assert env.fake.count("start") == 180
+
+
+@test
+def tagged_answers_go_out_when_done(env):
+    env.fake.add_release("Slow")
+    env.fake.add_release("Fast")
+    d = env.daemon()
+    ok_json(d.ask("START Slow"))
+    ok_json(d.ask("START Fast"))
+    env.fake.fault("start", delay=1.0)   # the next StartJobs is slow
+    c = d.client()
+    c.send("START Slow\n@t-1 START Fast\nPING\n")
+    first = c.line()
+    assert first.startswith("@t-1 OK "), first   # tagged overtakes the slow one
+    assert ok_json(c.line())["process"] == "Slow"
+    assert c.line() == 'OK {"pong":true}'
+
+
+# ---- tokens --------------------------------------------------------------
+
+@test
+def short_tokens_refreshed_ahead_never_used_expired(env):
+    env.fake.token_lifetime = 3
+    env.fake.add_release("Invoice Bot")
+    d = env.daemon()
+    c = d.client()
+    end = time.time() + 8
+    n = 0
+    while time.time() < end:
+        ok_json(c.ask('START "Invoice Bot"'))
+        n += 1
+        time.sleep(0.05)
+    assert env.fake.expired_uses == 0
+    # 8 s of 3 s tokens refreshed at 2..2.4 s: 4 or 5 token requests.
+    assert 4 <= env.fake.count("token") <= 6, env.fake.counts
+    # No StartJobs was refused and retried: each trigger cost exactly one.
+    assert env.fake.count("start") == n, (env.fake.counts, n)
+
+
+@test
+def revoked_token_replaced_after_one_401(env):
+    env.fake.add_release("Invoice Bot")
+    d = env.daemon()
+    ok_json(d.ask('START "Invoice Bot"'))
+    env.fake.revoke_tokens()
+    ok_json(d.ask('START "Invoice Bot"'))
+    assert env.fake.count("token") == 2
+    assert env.fake.count("start") == 3       # one refused with 401, then one retried
+    assert len(env.fake.jobs) == 2
+
+
+@test
+def refresh_token_rotation_persisted_and_survives_restart(env):
+    env.fake.token_lifetime = 3
+    env.fake.add_release("Invoice Bot")
+    rt0 = env.fake.new_refresh_token("app", ["OR.Jobs.Write", "OR.Execution.Read"])
+    rtf = env.write("refresh_token", rt0 + "\n")
+    conf = env.config(auth={"grant": "refresh_token", "refresh_token_file": rtf})
+    d = env.daemon(conf)
+    ok_json(d.ask('START "Invoice Bot"'))
+    rt1 = open(rtf).read().strip()
+    assert rt1 and rt1 != rt0, "rotated refresh token not written"
+    assert stat.S_IMODE(os.stat(rtf).st_mode) == 0o600
+    assert not os.path.exists(rtf + ".tmp")
+    # Let it refresh once more on its own (3 s tokens).
+    wait_for(lambda: open(rtf).read().strip() != rt1, 6)
+    rt2 = open(rtf).read().strip()
+    assert rt2 != rt1
+    assert d.stop() == 0
+    d2 = env.daemon(conf)
+    ok_json(d2.ask('START "Invoice Bot"'))
+    assert open(rtf).read().strip() != rt2
+    assert not env.fake.revoked_grants, "a rotated refresh token was reused"
+    for tok in (rt0, rt1, rt2):
+        harness.SECRETS_SEEN.append(tok)
+
+
+@test
+def bad_secret_is_auth_error_without_retry_storm(env):
+    env.fake.apps["app"].secret = "something else"
+    env.fake.add_release("Invoice Bot")
+    d = env.daemon()
+    a = d.ask('START "Invoice Bot"')
+    err(a, "AUTH", "invalid_client", "client_id or the client secret")
+    for _ in range(20):
+        err(d.ask('START "Invoice Bot"'), "AUTH")
+    assert env.fake.count("token") == 1, env.fake.counts
+    assert env.fake.count("releases") == 0
+    assert "invalid_client" in d.log()
+
+
+@test
+def used_refresh_token_is_auth_error(env):
+    rt = env.fake.new_refresh_token("app", ["OR.Jobs.Write", "OR.Execution.Read"])
+    env.fake.refresh_tokens[rt]["used"] = True
+    rtf = env.write("refresh_token", rt)
+    d = env.daemon(env.config(auth={"grant": "refresh_token", "refresh_token_file": rtf}))
+    err(d.ask("START X"), "AUTH", "invalid_grant", "orchd login")
+    harness.SECRETS_SEEN.append(rt)
+
+
+@test
+def missing_refresh_token_file_is_auth_error(env):
+    d = env.daemon(env.config(auth={"grant": "refresh_token",
+                                     "refresh_token_file": env.dir + "/none"}))
+    err(d.ask("START X"), "AUTH", "orchd login")
+    assert env.fake.count("token") == 0
+
+
+@test
+def unwritable_refresh_token_file_fails_closed(env):
+    env.fake.add_release("Invoice Bot")
+    rt = env.fake.new_refresh_token("app", ["OR.Jobs.Write", "OR.Execution.Read"])
+    sub = os.path.join(env.dir, "ro")
+    os.mkdir(sub)
+    rtf = os.path.join(sub, "refresh_token")
+    with open(rtf, "w") as f:
+        f.write(rt)
+    os.chmod(sub, 0o500)
+    if os.geteuid() == 0:
+        # root ignores directory modes: make the temp file's name a directory.
+        os.chmod(sub, 0o700)
+        os.mkdir(rtf + ".tmp")
+    d = env.daemon(env.config(auth={"grant": "refresh_token", "refresh_token_file": rtf}))
+    err(d.ask('START "Invoice Bot"'), "AUTH", "cannot save the rotated refresh token", "fail closed")
+    assert env.fake.count("releases") == 0 and env.fake.count("start") == 0
+    harness.SECRETS_SEEN.append(rt)
+
+
+# ---- errors --------------------------------------------------------------
+
+@test
+def bad_requests(env):
+    d = env.daemon()
+    c = d.client()
+    err(c.ask("FROB"), "BAD_REQUEST", "unknown verb")
+    err(c.ask("START"), "BAD_REQUEST", "process")
+    err(c.ask('START {"process":1}'), "BAD_REQUEST", '"process" must be a string')
+    err(c.ask('START {"process":"A","colour":1}'), "BAD_REQUEST", "unknown key")
+    err(c.ask('START {"process":"A"'), "BAD_REQUEST", "invalid JSON")
+    err(c.ask('START {"process":"A","input":[1]}'), "BAD_REQUEST", "input")
+    err(c.ask('START {"process":"A","count":0}'), "BAD_REQUEST", "count")
+    err(c.ask('START {"process":"A","priority":"Urgent"}'), "BAD_REQUEST", "priority")
+    err(c.ask(start_json(process="A", reference="x" * 129)), "BAD_REQUEST", "128")
+    err(c.ask(start_json(process="A", input={"s": "x" * 10000})), "BAD_REQUEST", "10000")
+    err(c.ask('START {"process":"a\\u0001b"}'), "BAD_REQUEST", "control character")
+    err(c.ask('START {"process":"A","folder":"Sh\\nared"}'), "BAD_REQUEST", "control character")
+    err(c.ask('START A B C'), "BAD_REQUEST", "too many")
+    err(c.ask('@bad!tag PING'), "BAD_REQUEST", "tag")
+    c.send(b"START \xff\xfe\n")
+    err(c.line(), "BAD_REQUEST", "UTF-8")
+    c.send(b"PI\x00NG\n")
+    err(c.line(), "BAD_REQUEST", "NUL")
+    assert ok_json(c.ask("ping")) == {"pong": True}     # verbs are case-insensitive
+    assert ok_json(c.ask("@a.b-C_9 PING\r"), "@a.b-C_9 OK ") == {"pong": True}
+    assert "verbs" in ok_json(c.ask("HELP"))
+    assert env.fake.count("releases") == 0 and env.fake.count("start") == 0
+
+
+@test
+def too_long_line_is_answered_and_closed(env):
+    d = env.daemon(server={"max_line": "1024"})
+    c = d.client()
+    c.send("PING\n" + "x" * 5000)
+    assert c.line() == 'OK {"pong":true}'
+    err(c.line(), "TOO_LONG", "max_line")
+    assert c.closed()
+    # A line of exactly max_line bytes is fine; one more byte is not.
+    c2 = d.client()
+    err(c2.ask("START " + "p" * (1024 - 6)), "NOT_FOUND")
+    c3 = d.client()
+    err(c3.ask("START " + "p" * (1024 - 5)), "TOO_LONG")
+    assert d.ask("PING") == 'OK {"pong":true}'
+
+
+@test
+def not_found_and_ambiguous(env):
+    env.fake.add_release("Twin")
+    env.fake.add_release("Twin")
+    d = env.daemon()
+    err(d.ask("START Nope"), "NOT_FOUND", '"Nope"', '"Shared"')
+    err(d.ask("START Twin"), "AMBIGUOUS", '"Twin"')
+    assert env.fake.count("start") == 0
+    assert "$top=2" in env.fake.log[-1]["path"]
+
+
+@test
+def odata_quotes_are_doubled(env):
+    env.fake.add_release("O'Brien's Bot")
+    d = env.daemon()
+    a = ok_json(d.ask(start_json(process="O'Brien's Bot")))
+    assert a["process"] == "O'Brien's Bot"
+    path = [e for e in env.fake.log if e["endpoint"] == "releases"][0]["path"]
+    assert "O%27%27Brien%27%27s" in path, path
+
+
+@test
+def folder_headers(env):
+    env.fake.add_release("P", "Shared/Finance")
+    env.fake.add_release("P", "Français/Équipe")
+    d = env.daemon()
+    ok_json(d.ask("START P Shared/Finance"))
+    ok_json(d.ask(start_json(process="P", folder="Français/Équipe")))
+    a = ok_json(d.ask(start_json(process="P", folder=2)))
+    assert a["folder"] == 2
+    starts = [e["headers"] for e in env.fake.log if e["endpoint"] == "start"]
+    assert starts[0] == {"X-UIPATH-FolderPath": "Shared/Finance"}, starts[0]
+    assert starts[1] == {"X-UIPATH-FolderPath-Encoded": "RgByAGEAbgDnAGEAaQBzAC8AyQBxAHUAaQBwAGUA"}, starts[1]
+    assert starts[2] == {"X-UIPATH-OrganizationUnitId": "2"}, starts[2]
+    assert [j["folder"] for j in env.fake.jobs] == ["Shared/Finance", "Français/Équipe", "Shared/Finance"]
+
+
+@test
+def folder_errors(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    err(d.ask("START P Nowhere"), "FOLDER", "1100", "Nowhere")
+    d2env = env.config(orchestrator={"folder": None})
+    d.stop()
+    d2 = env.daemon(d2env)
+    err(d2.ask("START P"), "FOLDER", "no folder")
+    assert env.fake.count("start") == 0
+
+
+@test
+def missing_scope_names_the_scopes(env):
+    env.fake.add_app("jobsonly", "pw-jobsonly", ["OR.Jobs.Write"])
+    harness.SECRETS_SEEN.append("pw-jobsonly")
+    env.fake.add_release("P")
+    sf = env.write("secret2", "pw-jobsonly")
+    d = env.daemon(env.config(auth={"client_id": "jobsonly", "client_secret_file": sf,
+                                    "scope": "OR.Jobs.Write"}))
+    err(d.ask("START P"), "SCOPE", "OR.Execution or OR.Execution.Read", "holds: OR.Jobs.Write")
+    assert env.fake.count("token") == 1      # a 403 with a fresh token is not worth a refresh
+    assert env.fake.count("start") == 0
+
+
+@test
+def missing_folder_role_says_so(env):
+    env.fake.add_release("P", "Shared/Finance")
+    env.fake.apps["app"].folders = {"Shared"}
+    d = env.daemon()
+    err(d.ask("START P Shared/Finance"), "SCOPE", "role", "Processes.View", "Shared/Finance")
+
+
+@test
+def rejected_quotes_orchestrator(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    env.fake.fault("start", status=409, body={
+        "message": "Couldn't find any user with unattended robot permissions in the current folder",
+        "errorCode": 2818})
+    err(d.ask("START P"), "REJECTED", "unattended robot", "2818", "409")
+    assert len(env.fake.jobs) == 0
+
+
+@test
+def unavailable_after_retries(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    env.fake.fault("releases", status=503, times=None)
+    a = d.ask("START P", timeout=60)
+    err(a, "UNAVAILABLE", "503")
+    assert env.fake.count("releases") == 4, env.fake.counts     # bounded attempts
+    assert env.fake.count("start") == 0
+
+
+@test
+def rate_limit_retry_after_is_honoured(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", status=429, retry_after=1)
+    t0 = time.time()
+    ok_json(d.ask("START P"))
+    assert time.time() - t0 >= 0.9
+    assert env.fake.count("start") == 3 and len(env.fake.jobs) == 2
+
+
+@test
+def start_never_replayed_after_502_with_job_created(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", status=502, after_create=True)
+    err(d.ask(start_json(process="P", reference="inv-42")), "UNKNOWN", "may or may not exist", "inv-42")
+    assert env.fake.count("start") == 2          # not retried
+    assert len(env.fake.jobs) == 2
+
+
+@test
+def start_never_replayed_after_reset(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", reset=True, after_create=True)
+    err(d.ask("START P"), "UNKNOWN")
+    assert env.fake.count("start") == 2 and len(env.fake.jobs) == 2
+
+
+@test
+def release_gone_is_looked_up_again_once(env):
+    env.fake.add_release("P", key="11111111-1111-1111-1111-111111111111")
+    d = env.daemon()
+    a = ok_json(d.ask("START P"))
+    assert a["release"] == "11111111-1111-1111-1111-111111111111"
+    env.fake.releases.clear()                       # deleted and created again
+    env.fake.add_release("P", key="22222222-2222-2222-2222-222222222222")
+    a = ok_json(d.ask("START P"))
+    assert a["release"] == "22222222-2222-2222-2222-222222222222"
+    assert env.fake.count("releases") == 2 and env.fake.count("start") == 3
+    env.fake.releases.clear()
+    err(d.ask("START P"), "NOT_FOUND")
+
+
+@test
+def busy_when_queue_is_full(env):
+    env.fake.add_release("P")
+    d = env.daemon(orchestrator={"max_queue": "2"})
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", delay=1.0, times=2)
+    c = d.client()
+    c.send("START P\nSTART P\nSTART P\n")
+    answers = [c.line(), c.line(), c.line()]
+    assert [a.split()[0] for a in answers] == ["OK", "OK", "ERR"], answers
+    err(answers[2], "BUSY")
+    assert len(env.fake.jobs) == 3
+
+
+@test
+def denied_by_access_rules(env):
+    env.fake.add_release("Invoice Bot")
+    env.fake.add_release("Payroll")
+    uid = os.getuid()
+    d = env.daemon(access=[f"uid:{uid} Invoice*", "uid:999999 *"])
+    ok_json(d.ask('START "Invoice Bot"'))
+    err(d.ask("START Payroll"), "DENIED", f"uid {uid}", "Payroll")
+    assert len(env.fake.jobs) == 1
+    assert "DENIED" in d.log()
+
+
+@test
+def tls_verified_with_test_ca_and_refused_without(env):
+    env.fake.add_release("P")
+    d = env.daemon(ca=False)
+    err(d.ask("START P"), "UNAVAILABLE", "certificate")
+    assert env.fake.count("start") == 0 and env.fake.count("token") == 0
+
+
+@test
+def start_body_fields(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask(start_json(process="P", input={"InvoiceId": 42, "Name": "é"}, count=2,
+                             priority="High", reference="inv-42", runtime="Unattended")))
+    ok_json(d.ask(start_json(process="P", priority=77)))
+    j = env.fake.jobs
+    assert len(j) == 3
+    assert json.loads(j[0]["InputArguments"]) == {"InvoiceId": 42, "Name": "é"}
+    assert j[0]["JobPriority"] == "High" and j[0]["Reference"] == "inv-42"
+    assert j[0]["RuntimeType"] == "Unattended"
+    assert j[2]["SpecificPriorityValue"] == 77 and j[2]["InputArguments"] == "{}"
+
+
+# ---- connections and lifecycle -------------------------------------------
+
+@test
+def socket_created_with_mode(env):
+    d = env.daemon(server={"socket_mode": "0600"})
+    assert stat.S_IMODE(os.stat(d.sock).st_mode) == 0o600
+
+
+@test
+def client_gone_early_loses_nothing_for_others(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", delay=0.5)
+    c = d.client()
+    c.send("START P\nSTART P\n")
+    c.close()
+    other = d.client()
+    ok_json(other.ask("START P"))
+    assert wait_for(lambda: len(env.fake.jobs) == 4, 5)   # the gone client's jobs still start
+    stats = wait_for(lambda: (lambda s: s if s["inflight"] == 0 else None)(ok_json(other.ask("STATS"))), 5)
+    assert stats["clients"] == 1
+
+
+@test
+def max_clients_enforced(env):
+    d = env.daemon(server={"max_clients": "2"})
+    a = d.client()
+    # wait_ready's own connection must be gone first.
+    assert wait_for(lambda: ok_json(a.ask("STATS"))["clients"] == 1)
+    b = d.client()
+    assert a.ask("PING") == b.ask("PING") == 'OK {"pong":true}'
+    c = d.client()
+    err(c.line(), "BUSY", "max_clients")
+    assert c.closed()
+    a.close()
+    time.sleep(0.2)
+    assert d.ask("PING") == 'OK {"pong":true}'
+
+
+@test
+def quit_and_half_close(env):
+    d = env.daemon()
+    c = d.client()
+    c.send("PING\nQUIT\nPING\n")
+    assert c.line() == 'OK {"pong":true}'
+    assert ok_json(c.line()) == {"bye": True}
+    assert c.closed()
+    c = d.client()
+    c.send("PING")                              # no LF, then half-close
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.line() == 'OK {"pong":true}'
+    assert c.closed()
+
+
+@test
+def sigterm_answers_everything_received(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", delay=1.0)
+    c = d.client()
+    c.send("START P\n")
+    time.sleep(0.3)                       # the StartJobs is at the fake now
+    d.term()
+    ok_json(c.line())                     # answered, not dropped
+    rc = d.stop()
+    assert rc == 0, rc
+    assert not os.path.exists(d.sock)
+    assert len(env.fake.jobs) == 2
+
+
+@test
+def sigterm_while_waiting_for_token_answers_shutdown(env):
+    env.fake.add_release("P")
+    env.fake.fault("token", delay=1.5)
+    d = env.daemon(wait_ready=False)
+    d.wait_socket()
+    c = d.client()
+    c.send("START P\nPING\n")
+    time.sleep(0.3)
+    d.term()
+    lines = [c.line(5), c.line(5)]
+    err(lines[0], "SHUTDOWN")
+    assert lines[1] == 'OK {"pong":true}'
+    assert d.stop() == 0
+    assert env.fake.count("start") == 0
+
+
+@test
+def config_errors_have_file_and_line(env):
+    bad = env.write("bad.conf", "[orchestrator]\nurl = ftp://x\ncolour = blue\ntimeout = -3\n"
+                    "[auth]\nclient_id = a\ngrant = magic\n[nope]\nx = 1\n", 0o644)
+    p = subprocess.run([os.path.join(harness.BUILD, "orchd"), "-c", bad], capture_output=True, text=True)
+    assert p.returncode == 1
+    for want in (f"{bad}:2: url", f"{bad}:3: unknown key \"colour\"", f"{bad}:4: timeout",
+                 f"{bad}:7: grant", f"{bad}:9: unknown section [nope]"):
+        assert want in p.stderr, (want, p.stderr)
+
+
+@test
+def orchctl_output_and_exit_codes(env):
+    env.fake.add_release("Invoice Bot")
+    d = env.daemon()
+    ctl = os.path.join(harness.BUILD, "orchctl")
+
+    def run(*args):
+        return subprocess.run([ctl, "-s", d.sock, *args], capture_output=True, text=True)
+    p = run("start", "Invoice Bot", "--input", '{"InvoiceId":42}', "--reference", "inv-42")
+    assert p.returncode == 0 and re.match(r'started job \d+ \(.+\) of "Invoice Bot" in Shared: Pending', p.stdout), p
+    p = run("start", "Invoice Bot", "--json", "--priority", "High", "--count", "2")
+    assert p.returncode == 0 and len(json.loads(p.stdout)["jobs"]) == 2
+    assert env.fake.jobs[-1]["JobPriority"] == "High"
+    assert run("start", "Nope").returncode == 13
+    assert run("start", "Invoice Bot", "--folder", "Nowhere").returncode == 15
+    assert run("start").returncode == 2
+    assert run("start", "X", "--input", "[1]").returncode == 2
+    assert run("ping").stdout == "pong\n"
+    assert json.loads(run("stats", "--json").stdout)["jobs_started"] == 3
+    p = subprocess.run([ctl, "-s", env.dir + "/none.sock", "ping"], capture_output=True, text=True)
+    assert p.returncode == 3 and "cannot connect" in p.stderr
+
+
+# ---- runner --------------------------------------------------------------
+
+def check_logs(env):
+    """No secret may reach a log; sanitizers must have stayed quiet."""
+    tokens = list(env.fake.tokens) + list(env.fake.refresh_tokens)
+    for d in env.daemons:
+        text = d.log()
+        for s in harness.SECRETS_SEEN + tokens:
+            assert s not in text, "a secret or token reached the log"
+        for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "== ERROR SUMMARY: [1-9]"):
+            assert not re.search(bad, text), f"{bad} in log:\n{text[-3000:]}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("-k", default="", help="run tests whose name contains this")
+    a = ap.parse_args()
+    harness.BUILD = a.build
+    passed = failed = 0
+    for fn in TESTS:
+        if a.k not in fn.__name__:
+            continue
+        env = Env(fn.__name__[:20])
+        t0 = time.time()
+        try:
+            fn(env)
+            for d in env.daemons:
+                if d.proc.poll() is None:
+                    rc = d.stop()
+                    assert rc == 0, f"orchd exited with {rc}:\n{d.log()[-3000:]}"
+            check_logs(env)
+            passed += 1
+            print(f"ok   {fn.__name__} ({time.time() - t0:.1f} s)", flush=True)
+        except Exception as e:
+            failed += 1
+            print(f"FAIL {fn.__name__}: {e!r}", flush=True)
+            traceback.print_exc()
+            for d in env.daemons:
+                print(f"---- orchd log ({d.log_path}):\n{d.log()[-4000:]}")
+        finally:
+            env.close()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
