@@ -1,0 +1,126 @@
+/* Unit tests of the encodings (common/enc.c) and the scope table
+ * (common/scopes.c), with the vectors of orchestrator-api.md. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enc.h"
+#include "scopes.h"
+#include "util.h"
+
+static void expect_str(char *got, const char *want)
+{
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_odata(void **state)
+{
+	(void)state;
+	expect_str(enc_odata_literal("Invoice Bot"), "'Invoice Bot'");
+	expect_str(enc_odata_literal("O'Brien"), "'O''Brien'");
+	expect_str(enc_odata_literal("''"), "''''''");
+	expect_str(enc_odata_literal(""), "''");
+	expect_str(enc_url("Name eq 'O''Brien & Co'"), "Name%20eq%20%27O%27%27Brien%20%26%20Co%27");
+}
+
+static void test_folder_header(void **state)
+{
+	(void)state;
+	/* ASCII paths go plain. */
+	expect_str(enc_folder_header("Shared", 0), "X-UIPATH-FolderPath: Shared");
+	expect_str(enc_folder_header("Shared/Finance", 0), "X-UIPATH-FolderPath: Shared/Finance");
+	/* Anything else: base64 of the UTF-16LE bytes (surrogate pairs beyond
+	 * the BMP); the api doc's vectors are in test_base64. */
+	expect_str(enc_folder_header("Français/Équipe", 0),
+		   "X-UIPATH-FolderPath-Encoded: RgByAGEAbgDnAGEAaQBzAC8AyQBxAHUAaQBwAGUA");
+	expect_str(enc_folder_header("\xf0\x9f\x98\x80", 0), "X-UIPATH-FolderPath-Encoded: PdgA3g==");
+	expect_str(enc_folder_header("ignored", 42), "X-UIPATH-OrganizationUnitId: 42");
+	assert_null(enc_folder_header("\xc3\x28", 0));
+}
+
+static void test_base64(void **state)
+{
+	size_t n;
+	(void)state;
+
+	/* orchestrator-api.md section 4 vectors: the UTF-16LE bytes of
+	 * "Shared" and "Shared/Finance". */
+	const unsigned char shared[] = {'S', 0, 'h', 0, 'a', 0, 'r', 0, 'e', 0, 'd', 0};
+	expect_str(enc_base64(shared, sizeof(shared)), "UwBoAGEAcgBlAGQA");
+	const unsigned char fin[] = {'S', 0, 'h', 0, 'a', 0, 'r', 0, 'e', 0, 'd', 0, '/', 0,
+				     'F', 0, 'i', 0, 'n', 0, 'a', 0, 'n', 0, 'c', 0, 'e', 0};
+	expect_str(enc_base64(fin, sizeof(fin)), "UwBoAGEAcgBlAGQALwBGAGkAbgBhAG4AYwBlAA==");
+	expect_str(enc_base64url((const unsigned char *)"\xfb\xff", 2), "-_8");
+	unsigned char *d = enc_base64_decode("-_8", 3, &n);
+	assert_non_null(d);
+	assert_int_equal(n, 2);
+	assert_memory_equal(d, "\xfb\xff", 2);
+	free(d);
+	d = enc_base64_decode("UwBoAGEAcgBlAGQA", 16, &n);
+	assert_int_equal(n, 12);
+	assert_memory_equal(d, shared, 12);
+	free(d);
+	assert_null(enc_base64_decode("abcde", 5, &n));
+	assert_null(enc_base64_decode("a*b=", 4, &n));
+}
+
+static char *jwt(const char *claims)
+{
+	char *p = enc_base64url((const unsigned char *)claims, strlen(claims));
+	char *t = xasprintf("eyJhbGciOiJSUzI1NiJ9.%s.c2ln", p);
+	free(p);
+	return t;
+}
+
+static void test_scopes(void **state)
+{
+	char msg[512], *t;
+	(void)state;
+
+	assert_true(scope_covers(OP_RELEASES, "OR.Jobs OR.Execution.Read"));
+	assert_true(scope_covers(OP_RELEASES, "OR.Execution"));
+	assert_false(scope_covers(OP_RELEASES, "OR.Execution.Write OR.Jobs"));
+	assert_false(scope_covers(OP_RELEASES, "OR.ExecutionX"));
+	assert_true(scope_covers(OP_START_JOBS, "OR.Jobs.Write"));
+	assert_false(scope_covers(OP_START_JOBS, "OR.Jobs.Read"));
+	assert_true(scope_covers(OP_JOB_GET, "OR.Jobs.Read"));
+	assert_false(scope_covers(OP_JOB_GET, ""));
+	assert_false(scope_covers(OP_JOB_GET, NULL));
+
+	scope_explain(OP_RELEASES, "OR.Jobs.Write", "Shared", msg, sizeof(msg));
+	assert_non_null(strstr(msg, "OR.Execution or OR.Execution.Read"));
+	assert_non_null(strstr(msg, "holds: OR.Jobs.Write"));
+	scope_explain(OP_RELEASES, "", "Shared", msg, sizeof(msg));
+	assert_non_null(strstr(msg, "holds: no scope"));
+	scope_explain(OP_START_JOBS, "OR.Jobs.Write", "Shared/Finance", msg, sizeof(msg));
+	assert_non_null(strstr(msg, "role with Jobs.Create in folder \"Shared/Finance\""));
+
+	t = jwt("{\"scope\":\"OR.Jobs OR.Execution\"}");
+	expect_str(scope_of_token(t, "ignored"), "OR.Jobs OR.Execution");
+	free(t);
+	t = jwt("{\"scope\":[\"OR.Jobs\",\"OR.Folders.Read\"]}");
+	expect_str(scope_of_token(t, NULL), "OR.Jobs OR.Folders.Read");
+	free(t);
+	t = jwt("{\"sub\":\"x\"}");
+	expect_str(scope_of_token(t, "OR.Jobs"), "OR.Jobs");
+	expect_str(scope_of_token(t, NULL), "");
+	free(t);
+	expect_str(scope_of_token("not a jwt", "A B"), "A B");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_odata),
+		cmocka_unit_test(test_folder_header),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_scopes),
+	};
+	return cmocka_run_group_tests_name("enc", tests, NULL, NULL);
+}

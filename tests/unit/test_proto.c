@@ -1,0 +1,208 @@
+/* Unit tests of the protocol parser and answer formatter (common/proto.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto.h"
+
+static enum proto_code parse(const char *line, struct proto_req *r, char *err)
+{
+	return proto_parse(line, strlen(line), r, err, 256);
+}
+
+static void expect_bad(const char *line, const char *words)
+{
+	struct proto_req r;
+	char err[256];
+
+	assert_int_equal(parse(line, &r, err), PC_BAD_REQUEST);
+	if (words && !strstr(err, words))
+		fail_msg("\"%s\": error \"%s\" lacks \"%s\"", line, err, words);
+	proto_req_free(&r);
+}
+
+static void test_simple_verbs(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(parse("PING", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_PING);
+	assert_string_equal(r.tag, "");
+	assert_int_equal(parse("stats\r", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_STATS);
+	assert_int_equal(parse("  Help  ", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_HELP);
+	assert_int_equal(parse("QUIT", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_QUIT);
+	expect_bad("PING now", "no argument");
+	expect_bad("", "empty");
+	expect_bad("FROB x", "unknown verb \"FROB\"");
+}
+
+static void test_short_form(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(parse("START O'Brien", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_START);
+	assert_string_equal(r.start.process, "O'Brien");
+	assert_null(r.start.folder);
+	assert_int_equal(r.start.count, 1);
+	proto_req_free(&r);
+
+	assert_int_equal(parse("START \"Invoice Bot\" \"Shared/Finance\"", &r, err), PC_OK);
+	assert_string_equal(r.start.process, "Invoice Bot");
+	assert_string_equal(r.start.folder, "Shared/Finance");
+	proto_req_free(&r);
+
+	assert_int_equal(parse("start\t\"A \\\"quoted\\\" \\u00e9\"\tF", &r, err), PC_OK);
+	assert_string_equal(r.start.process, "A \"quoted\" \xc3\xa9");
+	assert_string_equal(r.start.folder, "F");
+	proto_req_free(&r);
+
+	expect_bad("START", "process");
+	expect_bad("START a b c", "too many");
+	expect_bad("START a\"b", "bare word");
+	expect_bad("START \"unterminated", "unterminated");
+	expect_bad("START \"a\"b", "blank must follow");
+	expect_bad("START \"a\\u0001\"", "control character");
+	expect_bad("START \"\"", "empty");
+	expect_bad("START \xc3\x28", "UTF-8");
+	expect_bad("START \xed\xa0\x80", "UTF-8"); /* a surrogate */
+	expect_bad("START \xc0\xaf", "UTF-8");     /* overlong '/' */
+}
+
+static void test_json_form(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(parse("START {\"process\":\"Invoice Bot\",\"folder\":\"Shared/Finance\","
+			       "\"input\":{\"InvoiceId\":42},\"count\":3,\"priority\":\"High\","
+			       "\"reference\":\"inv-42\",\"runtime\":\"Unattended\"}",
+			       &r, err),
+			 PC_OK);
+	assert_string_equal(r.start.process, "Invoice Bot");
+	assert_string_equal(r.start.folder, "Shared/Finance");
+	assert_string_equal(r.start.input, "{\"InvoiceId\":42}");
+	assert_int_equal(r.start.count, 3);
+	assert_string_equal(r.start.priority, "High");
+	assert_int_equal(r.start.priority_value, 0);
+	assert_string_equal(r.start.reference, "inv-42");
+	assert_string_equal(r.start.runtime, "Unattended");
+	assert_null(r.start.strategy);
+	proto_req_free(&r);
+
+	assert_int_equal(parse("START {\"process\":\"P\",\"folder\":12,\"priority\":100}", &r, err), PC_OK);
+	assert_null(r.start.folder);
+	assert_int_equal(r.start.folder_id, 12);
+	assert_int_equal(r.start.priority_value, 100);
+	proto_req_free(&r);
+
+	expect_bad("START {\"folder\":\"x\"}", "\"process\" is required");
+	expect_bad("START {\"process\":\"P\",\"folder\":0}", "positive integer");
+	expect_bad("START {\"process\":\"P\",\"folder\":1.5}", "positive integer");
+	expect_bad("START {\"process\":\"P\",\"count\":0}", "count");
+	expect_bad("START {\"process\":\"P\",\"count\":10001}", "count");
+	expect_bad("START {\"process\":\"P\",\"priority\":101}", "1 to 100");
+	expect_bad("START {\"process\":\"P\",\"priority\":\"urgent\"}", "priority");
+	expect_bad("START {\"process\":\"P\",\"input\":\"{}\"}", "JSON object");
+	expect_bad("START {\"process\":\"P\",\"extra\":1}", "unknown key \"extra\"");
+	expect_bad("START {\"process\":\"P\"} trailing", "after the JSON");
+	expect_bad("START {\"process\":\"P\"", "invalid JSON");
+	expect_bad("START {\"process\":\"P\\nQ\"}", "control character");
+	expect_bad("START {\"process\":\"P\",\"folder\":\"a\\u007fb\"}", "control character");
+}
+
+static void test_limits(void **state)
+{
+	struct proto_req r;
+	char err[256], line[20100];
+	(void)state;
+
+	/* Reference: 128 characters pass, 129 do not; a character outside the
+	 * BMP counts twice, as .NET counts. */
+	snprintf(line, sizeof(line), "START {\"process\":\"P\",\"reference\":\"%0128d\"}", 0);
+	assert_int_equal(parse(line, &r, err), PC_OK);
+	proto_req_free(&r);
+	snprintf(line, sizeof(line), "START {\"process\":\"P\",\"reference\":\"%0129d\"}", 0);
+	expect_bad(line, "128");
+	snprintf(line, sizeof(line), "START {\"process\":\"P\",\"reference\":\"%0127d\xf0\x9f\x98\x80\"}", 0);
+	expect_bad(line, "128");
+
+	/* InputArguments: {"s":"..."} is 8 characters plus the string. */
+	snprintf(line, sizeof(line), "START {\"process\":\"P\",\"input\":{\"s\":\"%09992d\"}}", 0);
+	assert_int_equal(parse(line, &r, err), PC_OK);
+	assert_int_equal(strlen(r.start.input), 10000);
+	proto_req_free(&r);
+	snprintf(line, sizeof(line), "START {\"process\":\"P\",\"input\":{\"s\":\"%09993d\"}}", 0);
+	expect_bad(line, "10001 characters");
+}
+
+static void test_tags(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(parse("@job-1.a_B START X", &r, err), PC_OK);
+	assert_string_equal(r.tag, "job-1.a_B");
+	proto_req_free(&r);
+	/* The tag survives an error in the rest of the line. */
+	assert_int_equal(parse("@t7 START", &r, err), PC_BAD_REQUEST);
+	assert_string_equal(r.tag, "t7");
+	proto_req_free(&r);
+	expect_bad("@ PING", "tag");
+	expect_bad("@a/b PING", "tag");
+	expect_bad("@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa PING", "tag"); /* 65 */
+	assert_int_equal(parse("@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa PING", &r, err),
+			 PC_OK); /* 64 */
+}
+
+static void test_nul_byte(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(proto_parse("PI\0NG", 5, &r, err, sizeof(err)), PC_BAD_REQUEST);
+	assert_non_null(strstr(err, "NUL"));
+}
+
+static void test_answers(void **state)
+{
+	struct buf b = {0};
+	(void)state;
+
+	proto_answer(&b, "", PC_OK, "{\"pong\":true}");
+	assert_string_equal(b.p, "OK {\"pong\":true}\n");
+	buf_reset(&b);
+	proto_answer(&b, "t1", PC_SCOPE, "needs\nOR.Execution\r");
+	assert_string_equal(b.p, "@t1 ERR SCOPE needs OR.Execution \n");
+	buf_free(&b);
+	for (int i = 0; i < PC__COUNT; i++) {
+		const char *n = proto_code_name(i);
+		assert_int_equal(proto_code_parse(n, strlen(n)), i);
+	}
+	assert_int_equal(proto_code_parse("NOPE", 4), PC__COUNT);
+	assert_string_equal(proto_code_name(PC_UNKNOWN), "UNKNOWN");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_simple_verbs), cmocka_unit_test(test_short_form),
+		cmocka_unit_test(test_json_form),    cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_tags),         cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_answers),
+	};
+	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
+}
