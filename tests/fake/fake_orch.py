@@ -166,7 +166,7 @@ class Fake:
     def url(self):
         return self.base + ORCH_PREFIX
 
-    def start(self):
+    def start(self, port=0):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(f"{self.certdir}/server.pem", f"{self.certdir}/server.key")
         ctx.set_alpn_protocols(["http/1.1"])
@@ -190,7 +190,7 @@ class Fake:
         class Handler(_Handler):
             pass
         Handler.fake = fake
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self

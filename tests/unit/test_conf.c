@@ -178,7 +178,7 @@ static void test_secret(void **state)
 	assert_string_equal(secret, "hunter2");
 	secret_free(secret);
 
-	write_file("secret", "\n\n");
+	free(write_file("secret", "\n\n"));
 	assert_int_equal(conf_read_secret(&c, &secret, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "is empty"));
 	conf_free(&c);
