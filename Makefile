@@ -1,5 +1,6 @@
 # orchd: build, test, install. See README.md.
 
+MAKEFLAGS += --no-print-directory
 PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD ?= build

@@ -242,6 +242,10 @@ static void on_token(struct http_req *r)
 	secret_free(A.body);
 	A.body = NULL;
 
+	if (r->cerr == CURLE_ABORTED_BY_CALLBACK) {
+		fail(PC_SHUTDOWN, false, "orchd is stopping; nothing was sent");
+		goto out;
+	}
 	if (r->cerr != CURLE_OK) {
 		fail(PC_UNAVAILABLE, false, "cannot reach Identity at %s: %s", A.conf->token_url,
 		     r->errmsg);

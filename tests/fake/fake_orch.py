@@ -118,6 +118,9 @@ class Fake:
         self.log = []
         self.jobs = []
         self.expired_uses = 0
+        self.connections = 0            # TCP connections accepted
+        self.inflight = 0               # Orchestrator requests being handled now
+        self.max_inflight = 0           # the most at once
         self.next_job_id = 4711
         self.server = None
         self.thread = None
@@ -182,6 +185,8 @@ class Fake:
 
             def get_request(self):
                 sock, addr = self.socket.accept()
+                with fake.lock:
+                    fake.connections += 1
                 # Headers and body go out in two writes: without NODELAY,
                 # Nagle and delayed ACKs would add 40 ms to every answer.
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -449,6 +454,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             "traceId": "t"})
 
     def orch(self, endpoint, body, query, job_id=None):
+        f = self.fake
+        with f.lock:
+            f.inflight += 1
+            f.max_inflight = max(f.max_inflight, f.inflight)
+        try:
+            self.orch_inner(endpoint, body, query, job_id)
+        finally:
+            with f.lock:
+                f.inflight -= 1
+
+    def orch_inner(self, endpoint, body, query, job_id=None):
         f = self.fake
         self.record(endpoint, body)
         fault = f.take_fault(endpoint)

@@ -65,6 +65,32 @@ def first_start_costs_one_token_one_lookup_one_start(env):
 
 
 @test
+def connections_are_reused(env):
+    env.fake.add_release("P")
+    d = env.daemon()
+    c = d.client()
+    for _ in range(30):
+        ok_json(c.ask("START P"))
+    # One connection, kept warm (a second may appear for the token request).
+    assert env.fake.connections <= 2, env.fake.connections
+
+
+@test
+def max_inflight_bounds_concurrent_requests(env):
+    env.fake.add_release("P")
+    d = env.daemon(orchestrator={"max_inflight": "2"})
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", delay=0.2, times=None)
+    clients = [d.client(20) for _ in range(8)]
+    for c in clients:
+        c.send("START P\n")
+    for c in clients:
+        ok_json(c.line(20))
+    assert env.fake.max_inflight == 2, env.fake.max_inflight
+    assert len(env.fake.jobs) == 9
+
+
+@test
 def hundred_concurrent_first_starts_cost_one_token_one_lookup(env):
     env.fake.add_release("Invoice Bot")
     d = env.daemon(wait_ready=False)
