@@ -47,7 +47,7 @@ static struct {
 	enum proto_code fail_code;    /* PC_OK when the last request succeeded */
 	char fail_msg[512];
 	unsigned failures;            /* consecutive */
-	bool reread_refresh;          /* the refresh token in memory is dead */
+	bool unsaved;                 /* refresh_token is a rotation not on disk yet */
 	unsigned long refreshes;
 } A;
 
@@ -151,6 +151,7 @@ static int read_refresh_token(char *why, size_t whylen)
 			 A.refresh_path);
 		return -1;
 	}
+	secret_free(A.refresh_token);
 	A.refresh_token = t;
 	return 0;
 }
@@ -266,6 +267,7 @@ static void on_token(struct http_req *r)
 			secret_free(A.refresh_token);
 			A.refresh_token = xstrdup(refresh->valuestring);
 			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
+				A.unsaved = true;
 				fail(PC_AUTH, false,
 				     "cannot save the rotated refresh token to %s: %s; the new access token "
 				     "is not used (fail closed) until it can be saved",
@@ -279,7 +281,6 @@ static void on_token(struct http_req *r)
 		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "error_description");
 		const char *e = error->valuestring;
 		bool terminal = r->status >= 400 && r->status < 500 && r->status != 429;
-		A.reread_refresh = terminal && A.refresh_path;
 		fail(terminal ? PC_AUTH : PC_UNAVAILABLE, terminal,
 		     "Identity refused the token request (HTTP %ld, %s: %s): %s", r->status, e,
 		     cJSON_IsString(desc) ? desc->valuestring : "no description", oauth_hint(e));
@@ -313,15 +314,22 @@ static void fetch(void)
 	uv_timer_stop(&A.timer);
 	if (A.refresh_path) {
 		/* After a terminal failure, "orchd login" may have written a new one. */
-		if (A.reread_refresh || !A.refresh_token) {
-			secret_free(A.refresh_token);
-			A.refresh_token = NULL;
-			char why[sizeof(A.fail_msg)];
-			if (read_refresh_token(why, sizeof(why)) != 0) {
-				fail(PC_AUTH, true, "%s", why);
+		/* The file is the truth ("orchd login" or "orchd check" may have
+		 * rotated the token since), unless it is missing our own newest
+		 * rotation: then save that first, without spending it. */
+		char why[sizeof(A.fail_msg)];
+		if (A.unsaved) {
+			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
+				fail(PC_AUTH, false,
+				     "cannot save the rotated refresh token to %s: %s; no access token is "
+				     "used until it can be saved (fail closed)",
+				     A.refresh_path, strerror(errno));
 				return;
 			}
-			A.reread_refresh = false;
+			A.unsaved = false;
+		} else if (read_refresh_token(why, sizeof(why)) != 0) {
+			fail(PC_AUTH, true, "%s", why);
+			return;
 		}
 		add_param(&b, "grant_type", "refresh_token");
 		add_param(&b, "client_id", A.conf->client_id);

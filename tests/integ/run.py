@@ -254,6 +254,33 @@ def unwritable_refresh_token_file_fails_closed(env):
     err(d.ask('START "Invoice Bot"'), "AUTH", "cannot save the rotated refresh token", "fail closed")
     assert env.fake.count("releases") == 0 and env.fake.count("start") == 0
     harness.SECRETS_SEEN.append(rt)
+    # Once the file can be written, the rotation kept in memory is saved
+    # (not spent again) and the daemon recovers on its own.
+    if os.geteuid() == 0:
+        os.rmdir(rtf + ".tmp")
+    else:
+        os.chmod(sub, 0o700)
+    assert wait_for(lambda: d.ask('START "Invoice Bot"').startswith("OK "), 40, 0.5)
+    assert env.fake.count("token") == 2, env.fake.counts
+    assert not env.fake.revoked_grants
+    saved = open(rtf).read().strip()
+    assert env.fake.refresh_tokens[saved]["used"] is False
+
+
+@test
+def refresh_token_file_written_by_login_is_picked_up(env):
+    env.fake.token_lifetime = 3
+    env.fake.add_release("P")
+    rt = env.fake.new_refresh_token("app", ["OR.Jobs.Write", "OR.Execution.Read"])
+    rtf = env.write("refresh_token", rt)
+    d = env.daemon(env.config(auth={"grant": "refresh_token", "refresh_token_file": rtf}))
+    ok_json(d.ask("START P"))
+    fresh = env.fake.new_refresh_token("app", ["OR.Jobs.Write", "OR.Execution.Read"])
+    env.write("refresh_token", fresh)              # as "orchd login" would
+    assert wait_for(lambda: env.fake.refresh_tokens[fresh]["used"], 6)
+    ok_json(d.ask("START P"))
+    assert not env.fake.revoked_grants
+    harness.SECRETS_SEEN.extend([rt, fresh])
 
 
 # ---- errors --------------------------------------------------------------
