@@ -34,6 +34,25 @@ char *enc_url(const char *s)
 	return r;
 }
 
+void enc_form_add(struct buf *b, const char *name, const char *value)
+{
+	char *e = enc_url(value);
+
+	buf_printf(b, "%s%s=%s", b->len ? "&" : "", name, e);
+	explicit_bzero(e, strlen(e));
+	free(e);
+}
+
+char *enc_pkce_challenge(const char *verifier)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(verifier, strlen(verifier), md, &n, EVP_sha256(), NULL))
+		abort();
+	return enc_base64url(md, n);
+}
+
 char *enc_base64(const unsigned char *p, size_t n)
 {
 	char *out = xmalloc(4 * ((n + 2) / 3) + 1);

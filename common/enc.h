@@ -15,6 +15,14 @@ char *enc_odata_literal(const char *s);
 /* A URL query value, percent-encoded (curl_easy_escape). */
 char *enc_url(const char *s);
 
+/* Appends name=value, form-encoded, to an application/x-www-form-urlencoded
+ * body. The temporary copy is wiped: values may be secrets. */
+struct buf;
+void enc_form_add(struct buf *b, const char *name, const char *value);
+
+/* The PKCE S256 challenge of a verifier: base64url(SHA-256(verifier)). */
+char *enc_pkce_challenge(const char *verifier);
+
 /*
  * The folder header line for a folder path: "X-UIPATH-FolderPath: <path>"
  * for a printable ASCII path, "X-UIPATH-FolderPath-Encoded: <base64 of the

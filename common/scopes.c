@@ -25,6 +25,18 @@ const struct scope_rule *scope_rule(enum scope_op op)
 	return &rules[op];
 }
 
+void scope_table_markdown(struct buf *out)
+{
+	buf_adds(out, "| orchd needs to | endpoint | scope (any one) | folder permission |\n"
+		      "|---|---|---|---|\n");
+	for (int i = 0; i < OP__COUNT; i++) {
+		if (i == OP_FOLDERS || i == OP_STOP_JOBS)
+			continue; /* not used by orchd */
+		buf_printf(out, "| %s | `%s` | `%s` or `%s` | %s |\n", rules[i].what, rules[i].endpoint,
+			   rules[i].scopes[0], rules[i].scopes[1], rules[i].permission);
+	}
+}
+
 static bool has_word(const char *list, const char *word)
 {
 	size_t n = strlen(word);

@@ -27,6 +27,11 @@ struct scope_rule {
 
 const struct scope_rule *scope_rule(enum scope_op op);
 
+/* Appends the table of operations, scopes and folder permissions as
+ * Markdown (the README's table is this output, checked by a test). */
+struct buf;
+void scope_table_markdown(struct buf *out);
+
 /* True when the space-separated list granted holds a scope that covers op. */
 bool scope_covers(enum scope_op op, const char *granted);
 

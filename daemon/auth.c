@@ -45,6 +45,8 @@ static struct {
 	struct auth_list waiters;
 
 	enum proto_code fail_code;    /* PC_OK when the last request succeeded */
+	enum auth_failure fail_kind;
+	char oauth_error[64];         /* "invalid_scope", ... with AF_OAUTH */
 	char fail_msg[512];
 	unsigned failures;            /* consecutive */
 	bool unsaved;                 /* refresh_token is a rotation not on disk yet */
@@ -157,12 +159,14 @@ static int read_refresh_token(char *why, size_t whylen)
 }
 
 /* Records a failed token request and decides when to try again. */
-static void fail(enum proto_code code, bool terminal, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void fail(enum proto_code code, bool terminal, enum auth_failure kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-static void fail(enum proto_code code, bool terminal, const char *fmt, ...)
+static void fail(enum proto_code code, bool terminal, enum auth_failure kind, const char *fmt, ...)
 {
 	va_list ap;
+
+	A.fail_kind = kind;
 
 	va_start(ap, fmt);
 	vsnprintf(A.fail_msg, sizeof(A.fail_msg), fmt, ap);
@@ -178,7 +182,7 @@ static void fail(enum proto_code code, bool terminal, const char *fmt, ...)
 	flush_waiters();
 }
 
-static const char *oauth_hint(const char *error)
+const char *auth_oauth_hint(const char *error)
 {
 	if (strcmp(error, "invalid_client") == 0)
 		return "client_id or the client secret is wrong, or the external app was deleted";
@@ -208,6 +212,7 @@ static void use_token(const char *access, double expires_in, const char *scope)
 	 * have started the clock. */
 	A.valid_until = A.fetch_started + life - margin;
 	A.fail_code = PC_OK;
+	A.fail_kind = AF_NONE;
 	A.fail_msg[0] = '\0';
 	A.failures = 0;
 	A.refreshes++;
@@ -244,11 +249,11 @@ static void on_token(struct http_req *r)
 	A.body = NULL;
 
 	if (r->cerr == CURLE_ABORTED_BY_CALLBACK) {
-		fail(PC_SHUTDOWN, false, "orchd is stopping; nothing was sent");
+		fail(PC_SHUTDOWN, false, AF_STOPPING, "orchd is stopping; nothing was sent");
 		goto out;
 	}
 	if (r->cerr != CURLE_OK) {
-		fail(PC_UNAVAILABLE, false, "cannot reach Identity at %s: %s", A.conf->token_url,
+		fail(PC_UNAVAILABLE, false, AF_UNREACHABLE, "cannot reach Identity at %s: %s", A.conf->token_url,
 		     r->errmsg);
 		goto out;
 	}
@@ -268,7 +273,7 @@ static void on_token(struct http_req *r)
 			A.refresh_token = xstrdup(refresh->valuestring);
 			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
 				A.unsaved = true;
-				fail(PC_AUTH, false,
+				fail(PC_AUTH, false, AF_SAVE,
 				     "cannot save the rotated refresh token to %s: %s; the new access token "
 				     "is not used (fail closed) until it can be saved",
 				     A.refresh_path, strerror(errno));
@@ -281,14 +286,15 @@ static void on_token(struct http_req *r)
 		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "error_description");
 		const char *e = error->valuestring;
 		bool terminal = r->status >= 400 && r->status < 500 && r->status != 429;
-		fail(terminal ? PC_AUTH : PC_UNAVAILABLE, terminal,
+		snprintf(A.oauth_error, sizeof(A.oauth_error), "%s", e);
+		fail(terminal ? PC_AUTH : PC_UNAVAILABLE, terminal, AF_OAUTH,
 		     "Identity refused the token request (HTTP %ld, %s: %s): %s", r->status, e,
-		     cJSON_IsString(desc) ? desc->valuestring : "no description", oauth_hint(e));
+		     cJSON_IsString(desc) ? desc->valuestring : "no description", auth_oauth_hint(e));
 	} else if (r->status == 429 || r->status >= 500) {
-		fail(PC_UNAVAILABLE, false, "Identity answered HTTP %ld after %d attempts", r->status,
+		fail(PC_UNAVAILABLE, false, AF_HTTP, "Identity answered HTTP %ld after %d attempts", r->status,
 		     r->attempts);
 	} else {
-		fail(PC_AUTH, true,
+		fail(PC_AUTH, true, AF_NOT_OAUTH,
 		     "%s answered HTTP %ld without an OAuth answer: check token_url (Automation Cloud: "
 		     "https://cloud.uipath.com/identity_/connect/token; Automation Suite: "
 		     "https://HOST/identity_/connect/token; standalone: https://HOST/identity/connect/token)",
@@ -297,14 +303,6 @@ static void on_token(struct http_req *r)
 out:
 	cJSON_Delete(j);
 	buf_free(&r->resp);
-}
-
-static void add_param(struct buf *b, const char *name, const char *value)
-{
-	char *e = enc_url(value);
-	buf_printf(b, "%s%s=%s", b->len ? "&" : "", name, e);
-	explicit_bzero(e, strlen(e));
-	free(e);
 }
 
 static void fetch(void)
@@ -320,7 +318,7 @@ static void fetch(void)
 		char why[sizeof(A.fail_msg)];
 		if (A.unsaved) {
 			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
-				fail(PC_AUTH, false,
+				fail(PC_AUTH, false, AF_SAVE,
 				     "cannot save the rotated refresh token to %s: %s; no access token is "
 				     "used until it can be saved (fail closed)",
 				     A.refresh_path, strerror(errno));
@@ -328,20 +326,20 @@ static void fetch(void)
 			}
 			A.unsaved = false;
 		} else if (read_refresh_token(why, sizeof(why)) != 0) {
-			fail(PC_AUTH, true, "%s", why);
+			fail(PC_AUTH, true, AF_NO_REFRESH_TOKEN, "%s", why);
 			return;
 		}
-		add_param(&b, "grant_type", "refresh_token");
-		add_param(&b, "client_id", A.conf->client_id);
-		add_param(&b, "refresh_token", A.refresh_token);
+		enc_form_add(&b, "grant_type", "refresh_token");
+		enc_form_add(&b, "client_id", A.conf->client_id);
+		enc_form_add(&b, "refresh_token", A.refresh_token);
 	} else {
-		add_param(&b, "grant_type", "client_credentials");
-		add_param(&b, "client_id", A.conf->client_id);
+		enc_form_add(&b, "grant_type", "client_credentials");
+		enc_form_add(&b, "client_id", A.conf->client_id);
 		if (A.conf->scope)
-			add_param(&b, "scope", A.conf->scope);
+			enc_form_add(&b, "scope", A.conf->scope);
 	}
 	if (A.secret)
-		add_param(&b, "client_secret", A.secret);
+		enc_form_add(&b, "client_secret", A.secret);
 	A.body = buf_steal(&b);
 	A.headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
 	A.headers = curl_slist_append(A.headers, "Accept: application/json");
@@ -433,6 +431,12 @@ void auth_invalidate(unsigned gen)
 		fetch();
 }
 
+void auth_retry_now(void)
+{
+	if (A.fail_code != PC_OK && !A.fetching)
+		fetch();
+}
+
 uint64_t auth_age(unsigned gen)
 {
 	return gen == A.gen && A.token ? uv_now(A.loop) - A.fetch_started : UINT64_MAX;
@@ -446,6 +450,13 @@ const char *auth_scopes(void)
 const char *auth_last_error(void)
 {
 	return A.fail_code != PC_OK ? A.fail_msg : NULL;
+}
+
+enum auth_failure auth_failure(const char **oauth_error)
+{
+	if (oauth_error)
+		*oauth_error = A.oauth_error;
+	return A.fail_code != PC_OK ? A.fail_kind : AF_NONE;
 }
 
 unsigned long auth_refresh_count(void)

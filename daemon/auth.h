@@ -53,6 +53,10 @@ void auth_cancel(struct auth_wait *w);
  * a newer token is already there or on its way. */
 void auth_invalidate(unsigned gen);
 
+/* After a failure, tries again now instead of at the scheduled time (SIGHUP:
+ * "orchd login" may have written a new refresh token). */
+void auth_retry_now(void);
+
 /* Milliseconds since token gen was obtained; UINT64_MAX if it is not the
  * current token any more. */
 uint64_t auth_age(unsigned gen);
@@ -62,6 +66,22 @@ const char *auth_scopes(void);
 
 /* The last failure, or NULL when the last token request succeeded. */
 const char *auth_last_error(void);
+
+enum auth_failure {
+	AF_NONE,
+	AF_STOPPING,          /* cancelled: the daemon is stopping */
+	AF_UNREACHABLE,       /* no HTTP answer from the token endpoint */
+	AF_HTTP,              /* 429 or 5xx after retries */
+	AF_NOT_OAUTH,         /* an answer that is not OAuth JSON: wrong token_url */
+	AF_OAUTH,             /* an OAuth error: invalid_client, invalid_scope, ... */
+	AF_NO_REFRESH_TOKEN,  /* refresh_token_file missing or empty */
+	AF_SAVE,              /* a rotated refresh token could not be saved */
+};
+/* What the last failure was (AF_NONE after a success); *oauth_error gets
+ * the OAuth error code for AF_OAUTH. */
+enum auth_failure auth_failure(const char **oauth_error);
+/* The usual causes of an OAuth error code, for people. */
+const char *auth_oauth_hint(const char *error);
 
 unsigned long auth_refresh_count(void);
 

@@ -15,12 +15,15 @@
 
 #include "access.h"
 #include "auth.h"
+#include "check.h"
+#include "login.h"
 #include "conf.h"
 #include "http.h"
 #include "jobs.h"
 #include "log.h"
 #include "orch.h"
 #include "releases.h"
+#include "scopes.h"
 #include "server.h"
 
 static struct {
@@ -34,9 +37,12 @@ static struct {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: orchd [-c FILE] [-v]          run the daemon in the foreground\n"
-		"       orchd check [-c FILE]         check a config against the real servers\n"
-		"       orchd login [-c FILE]         obtain a refresh token (authorization code + PKCE)\n"
+		"usage: orchd [-c FILE] [-v]     run the daemon in the foreground\n"
+		"       orchd check [-c FILE] [--json] [--folder PATH] [--process NAME]\n"
+		"                                check a config against the real servers, step by step\n"
+		"       orchd login [-c FILE] [--no-listen]\n"
+		"                                obtain a refresh token (authorization code + PKCE)\n"
+		"       orchd scopes             print which scope each operation needs (Markdown)\n"
 		"  -c FILE  config file (default " CONF_DEFAULT_PATH ")\n"
 		"  -v       log debug messages too\n");
 }
@@ -84,7 +90,10 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	(void)h;
 	if (signum == SIGHUP) {
-		log_warn("SIGHUP: reloading is not implemented yet; ignored");
+		/* Full reload comes with the systemd work; for now SIGHUP makes
+		 * a failed token request try again at once (after orchd login). */
+		log_info("SIGHUP: config reload is not implemented yet; retrying the token if it failed");
+		auth_retry_now();
 		return;
 	}
 	if (M.stopping)
@@ -97,7 +106,9 @@ static void on_signal(uv_signal_t *h, int signum)
 	server_shutdown(on_drained);
 }
 
-static int run(const char *path)
+static int run(const char *path);
+
+static int daemon_main(const char *path)
 {
 	struct buf errs = {0};
 	char err[512];
@@ -175,8 +186,17 @@ out:
 
 int main(int argc, char **argv)
 {
-	const char *path = CONF_DEFAULT_PATH;
-	const char *cmd = NULL;
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"folder", required_argument, NULL, 'f'},
+		{"process", required_argument, NULL, 'p'},
+		{"no-listen", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct check_opts co = {.config = CONF_DEFAULT_PATH};
+	struct login_opts lo = {0};
+	const char *cmd = "run";
 	int verbose = 0, opt;
 
 	if (argc > 1 && argv[1][0] != '-') {
@@ -184,10 +204,23 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((opt = getopt(argc, argv, "c:vh")) != -1) {
+	if (strcmp(cmd, "scopes") == 0) {
+		struct buf b = {0};
+		scope_table_markdown(&b);
+		fputs(b.p, stdout);
+		buf_free(&b);
+		return 0;
+	}
+	bool check = strcmp(cmd, "check") == 0, login = strcmp(cmd, "login") == 0;
+	if (!check && !login && strcmp(cmd, "run") != 0) {
+		fprintf(stderr, "orchd: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	while ((opt = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
+			co.config = optarg;
 			break;
 		case 'v':
 			verbose = 1;
@@ -195,29 +228,54 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'j':
+		case 'f':
+		case 'p':
+			if (!check)
+				goto bad;
+			if (opt == 'j')
+				co.json = true;
+			else if (opt == 'f')
+				co.folder = optarg;
+			else
+				co.process = optarg;
+			break;
+		case 'n':
+			if (!login)
+				goto bad;
+			lo.no_listen = true;
+			break;
 		default:
-			usage(stderr);
-			return 2;
+			goto bad;
 		}
 	}
-	if (optind < argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (optind < argc)
+		goto bad;
 	log_init("orchd", verbose ? LOG_DEBUG : LOG_INFO);
-	if (cmd && (strcmp(cmd, "check") == 0 || strcmp(cmd, "login") == 0)) {
-		fprintf(stderr, "orchd %s: not implemented yet\n", cmd);
-		return 2;
-	} else if (cmd) {
-		usage(stderr);
-		return 2;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	int rc;
+	if (check) {
+		rc = check_run(&co);
+	} else if (login) {
+		lo.config = co.config;
+		rc = login_run(&lo);
+	} else {
+		rc = run(co.config);
 	}
+	curl_global_cleanup();
+	return rc;
+bad:
+	usage(stderr);
+	return 2;
+}
+
+/* The daemon proper. */
+static int run(const char *path)
+{
 	/* Keep secrets out of core dumps; SIGPIPE would kill us on a client
 	 * that went away (writes return EPIPE instead). */
 	prctl(PR_SET_DUMPABLE, 0);
 	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	int rc = run(path);
-	curl_global_cleanup();
-	return rc;
+	return daemon_main(path);
 }
+

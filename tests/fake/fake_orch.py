@@ -517,11 +517,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         f = self.fake
         flt = query.get("$filter", [""])[0]
         m = re.fullmatch(r"Name eq '((?:[^']|'')*)'", flt)
-        if not m:
+        if flt and not m:
             return 400, {"message": "The query specified in the URI is not valid.", "errorCode": 1000}
-        name = m.group(1).replace("''", "'")
+        name = m.group(1).replace("''", "'") if m else None
         top = int(query.get("$top", ["1000"])[0])
-        found = [r for r in f.releases if r["folder"] == folder and r["Name"] == name][:top]
+        found = [r for r in f.releases if r["folder"] == folder and name in (None, r["Name"])][:top]
         value = [{"Key": r["Key"], "Name": r["Name"], "ProcessKey": r["ProcessKey"],
                   "ProcessVersion": "1.0.3", "Id": r["Id"], "OrganizationUnitId": f.folders[folder]}
                  for r in found]

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.parse
 
 import harness
 from harness import Env, wait_for
@@ -639,6 +641,263 @@ def orchctl_output_and_exit_codes(env):
     assert json.loads(run("stats", "--json").stdout)["jobs_started"] == 3
     p = subprocess.run([ctl, "-s", env.dir + "/none.sock", "ping"], capture_output=True, text=True)
     assert p.returncode == 3 and "cannot connect" in p.stderr
+
+
+# ---- orchd check ---------------------------------------------------------
+
+def run_check(env, conf, *args):
+    p = subprocess.run([os.path.join(harness.BUILD, "orchd"), "check", "-c", conf, *args],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "ORCHD_WRAP": ""})
+    for s in harness.SECRETS_SEEN + list(env.fake.tokens) + list(env.fake.refresh_tokens):
+        assert s not in p.stdout + p.stderr, "a secret reached orchd check's output"
+    return p
+
+
+def check_line(out, status, step, *words):
+    """The checklist line of step with status, holding every word."""
+    for line in out.splitlines():
+        if line.startswith(f"{status:<4} {step:<16} ") and all(w in line for w in words):
+            return line
+    raise AssertionError(f"no {status} line for {step} with {words} in:\n{out}")
+
+
+@test
+def check_all_good(env):
+    env.fake.add_release("Invoice Bot")
+    conf = env.config(auth={"scope": "OR.Jobs.Write OR.Execution.Read OR.Jobs.Read"})
+    p = run_check(env, conf, "--process", "Invoice Bot")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "FAIL" not in p.stdout and "warn" not in p.stdout, p.stdout
+    check_line(p.stdout, "ok", "config", "is valid")
+    check_line(p.stdout, "ok", "token endpoint", "answers OAuth")
+    check_line(p.stdout, "ok", "scopes", "OR.Jobs.Write OR.Execution.Read OR.Jobs.Read")
+    check_line(p.stdout, "ok", "scope: lookup")
+    check_line(p.stdout, "ok", "scope: start")
+    check_line(p.stdout, "ok", "folder", '"Shared" exists')
+    check_line(p.stdout, "ok", "process", env.fake.releases[0]["Key"])
+    assert p.stdout.rstrip().endswith("everything orchd needs works")
+    j = json.loads(run_check(env, conf, "--json", "--process", "Invoice Bot").stdout)
+    assert j["ok"] is True and j["release"] == env.fake.releases[0]["Key"]
+    assert "OR.Execution.Read" in j["scopes"]
+    assert {s["step"] for s in j["steps"]} >= {"config", "secret", "token", "scopes", "folder", "process"}
+    assert env.fake.count("start") == 0            # check never starts a job
+
+
+@test
+def check_missing_execution_scope(env):
+    # The project's origin: Releases needs OR.Execution(.Read), not "Processes.View".
+    env.fake.add_app("jobsonly", "pw-jobsonly", ["OR.Jobs.Write"])
+    harness.SECRETS_SEEN.append("pw-jobsonly")
+    sf = env.write("secret2", "pw-jobsonly")
+    p = run_check(env, env.config(auth={"client_id": "jobsonly", "client_secret_file": sf,
+                                        "scope": "OR.Jobs.Write"}))
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "scope: lookup", "add scope OR.Execution or OR.Execution.Read",
+               "Processes.View")
+    check_line(p.stdout, "ok", "scope: start")
+    check_line(p.stdout, "FAIL", "folder", "403")
+
+
+@test
+def check_missing_jobs_scope(env):
+    env.fake.add_app("readonly", "pw-readonly", ["OR.Execution.Read"])
+    harness.SECRETS_SEEN.append("pw-readonly")
+    sf = env.write("secret2", "pw-readonly")
+    p = run_check(env, env.config(auth={"client_id": "readonly", "client_secret_file": sf,
+                                        "scope": "OR.Execution.Read"}))
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "scope: start", "OR.Jobs or OR.Jobs.Write", "Jobs.Create")
+    check_line(p.stdout, "ok", "scope: lookup")
+    check_line(p.stdout, "ok", "folder")
+
+
+@test
+def check_invalid_client(env):
+    env.fake.apps["app"].secret = "rotated-elsewhere"
+    p = run_check(env, env.config())
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "token", "invalid_client", "client secret is wrong")
+
+
+@test
+def check_invalid_scope_causes(env):
+    # A scope the app was not granted.
+    p = run_check(env, env.config(auth={"scope": "OR.Jobs.Write OR.Folders.Read"}))
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "token", "invalid_scope", "not granted to the external app")
+    # OR.X together with OR.X.Read.
+    env.fake.apps["app"].scopes |= {"OR.Jobs", "OR.Jobs.Read"}
+    p = run_check(env, env.config(auth={"scope": "OR.Jobs OR.Jobs.Read OR.Execution.Read"}))
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "token", "invalid_scope", "OR.Jobs together with OR.Jobs.Read")
+    # offline_access with client credentials: caught before asking anybody.
+    p = run_check(env, env.config(auth={"scope": "OR.Jobs.Write offline_access"}))
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "config", "offline_access cannot be asked with client_credentials")
+    assert env.fake.count("token") == 2
+
+
+@test
+def check_wrong_token_url(env):
+    p = run_check(env, env.config(auth={"token_url": env.fake.base + "/identity/connect/token"}))
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "token endpoint", "HTTP 404", "without an OAuth answer",
+               "https://cloud.uipath.com/identity_/connect/token", "standalone")
+
+
+@test
+def check_unknown_folder_and_no_role(env):
+    env.fake.apps["app"].folders = {"Shared"}
+    p = run_check(env, env.config(), "--folder", "Nowhere")
+    assert p.returncode == 1
+    check_line(p.stdout, "ok", "folder", '"Shared" exists')
+    check_line(p.stdout, "FAIL", "folder", '"Nowhere" does not exist', "1100")
+    p = run_check(env, env.config(), "--folder", "Shared/Finance")
+    check_line(p.stdout, "FAIL", "folder", "role with Processes.View", '"Shared/Finance"')
+    p = run_check(env, env.config(), "--process", "Nope")
+    check_line(p.stdout, "FAIL", "process", "NOT_FOUND")
+
+
+@test
+def check_reports_every_config_problem(env):
+    bad = env.write("bad.conf", "[orchestrator]\ntimeout = x\n[auth]\nclient_id = a\ncolour = 1\n", 0o644)
+    p = run_check(env, bad)
+    assert p.returncode == 1
+    check_line(p.stdout, "FAIL", "config", f"{bad}:2: timeout")
+    check_line(p.stdout, "FAIL", "config", f"{bad}:5: unknown key")
+    check_line(p.stdout, "FAIL", "config", "url is required")
+
+
+@test
+def readme_scope_table_is_the_codes(env):
+    table = subprocess.run([os.path.join(harness.BUILD, "orchd"), "scopes"], capture_output=True,
+                           text=True, check=True).stdout
+    readme = open(os.path.join(harness.HERE, "..", "..", "README.md")).read()
+    assert "| look up a process | `GET /odata/Releases` | `OR.Execution` or `OR.Execution.Read`" in table
+    assert table in readme, "README's scope table differs from `orchd scopes`: paste it again"
+
+
+# ---- orchd login ---------------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Login:
+    """orchd login as a subprocess, with the test as the browser."""
+
+    def __init__(self, env, conf, *args):
+        self.env = env
+        self.p = subprocess.Popen([os.path.join(harness.BUILD, "orchd"), "login", "-c", conf, *args],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.url = None
+        while True:
+            line = self.p.stdout.readline()
+            assert line, "orchd login printed no URL: " + self.p.stderr.read()
+            if line.startswith("  https://"):
+                self.url = line.strip()
+                break
+
+    def authorize(self):
+        """Follows the authorize URL like a browser; returns the redirect Location."""
+        import ssl
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=self.env.fake.ca)
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *a, **kw):
+                return None
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), NoRedirect)
+        try:
+            opener.open(self.url)
+        except urllib.error.HTTPError as e:
+            assert e.code == 302, e
+            return e.headers["Location"]
+        raise AssertionError("no redirect from authorize")
+
+    def deliver(self, location):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(location, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def finish(self):
+        out, err = self.p.communicate(timeout=30)
+        return self.p.returncode, out, err
+
+
+def login_config(env, port, rtf):
+    return env.config(auth={"grant": "refresh_token", "refresh_token_file": rtf,
+                            "redirect_uri": f"http://127.0.0.1:{port}/callback"})
+
+
+@test
+def login_end_to_end_and_daemon_uses_the_token(env):
+    env.fake.add_release("P")
+    rtf = os.path.join(env.dir, "state", "refresh_token")
+    os.mkdir(os.path.dirname(rtf))
+    conf = login_config(env, free_port(), rtf)
+    lg = Login(env, conf)
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(lg.url).query)
+    assert q["code_challenge_method"] == ["S256"] and len(q["state"][0]) >= 16
+    assert "offline_access" in q["scope"][0].split()
+    loc = lg.authorize()
+    status, page = lg.deliver(loc)
+    assert status == 200 and "close this window" in page
+    rc, out, err_ = lg.finish()
+    assert rc == 0, err_
+    assert "scopes granted: OR.Jobs.Write OR.Execution.Read" in out, out
+    assert stat.S_IMODE(os.stat(rtf).st_mode) == 0o600
+    rt = open(rtf).read().strip()
+    assert env.fake.refresh_tokens[rt]["used"] is False
+    harness.SECRETS_SEEN.append(rt)
+    assert rt not in out + err_
+    d = env.daemon(conf)
+    ok_json(d.ask("START P"))
+    assert env.fake.refresh_tokens[rt]["used"] is True
+
+
+@test
+def login_refuses_wrong_state_and_used_code(env):
+    rtf = os.path.join(env.dir, "refresh_token")
+    port = free_port()
+    lg = Login(env, login_config(env, port, rtf))
+    loc = lg.authorize()
+    forged = re.sub(r"state=[^&]*", "state=forged", loc)
+    status, page = lg.deliver(forged)
+    assert status == 400 and "state" in page
+    rc, out, err_ = lg.finish()
+    assert rc == 1 and "state does not match" in err_
+    assert not os.path.exists(rtf)
+    # A code used once (here by someone else first) is refused by Identity.
+    lg = Login(env, login_config(env, port, rtf))
+    loc = lg.authorize()
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["code"][0]
+    env.fake.codes[code]["used"] = True
+    status, page = lg.deliver(loc)
+    rc, out, err_ = lg.finish()
+    assert rc == 1 and "invalid_grant" in err_ and "already used" in err_, err_
+    assert not os.path.exists(rtf)
+
+
+@test
+def login_no_listen_takes_a_pasted_address(env):
+    rtf = os.path.join(env.dir, "refresh_token")
+    lg = Login(env, login_config(env, free_port(), rtf), "--no-listen")
+    loc = lg.authorize()
+    lg.p.stdin.write(loc + "\n")
+    lg.p.stdin.flush()
+    rc, out, err_ = lg.finish()
+    assert rc == 0, err_
+    harness.SECRETS_SEEN.append(open(rtf).read().strip())
 
 
 # ---- runner --------------------------------------------------------------

@@ -70,6 +70,22 @@ static void test_base64(void **state)
 	assert_null(enc_base64_decode("a*b=", 4, &n));
 }
 
+static void test_pkce_and_form(void **state)
+{
+	struct buf b = {0};
+	(void)state;
+
+	/* RFC 7636 appendix B. */
+	expect_str(enc_pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+		   "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+	enc_form_add(&b, "grant_type", "client_credentials");
+	enc_form_add(&b, "scope", "OR.Jobs OR.Execution");
+	enc_form_add(&b, "client_secret", "a+b/c=&d");
+	assert_string_equal(b.p, "grant_type=client_credentials&scope=OR.Jobs%20OR.Execution"
+				 "&client_secret=a%2Bb%2Fc%3D%26d");
+	buf_free(&b);
+}
+
 static char *jwt(const char *claims)
 {
 	char *p = enc_base64url((const unsigned char *)claims, strlen(claims));
@@ -121,6 +137,7 @@ int main(void)
 		cmocka_unit_test(test_folder_header),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_scopes),
+		cmocka_unit_test(test_pkce_and_form),
 	};
 	return cmocka_run_group_tests_name("enc", tests, NULL, NULL);
 }
