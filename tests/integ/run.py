@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -863,6 +864,20 @@ def login_end_to_end_and_daemon_uses_the_token(env):
     d = env.daemon(conf)
     ok_json(d.ask("START P"))
     assert env.fake.refresh_tokens[rt]["used"] is True
+
+
+@test
+def sighup_picks_up_a_new_refresh_token_at_once(env):
+    env.fake.add_release("P")
+    rtf = os.path.join(env.dir, "refresh_token")
+    d = env.daemon(env.config(auth={"grant": "refresh_token", "refresh_token_file": rtf}))
+    err(d.ask("START P"), "AUTH", "orchd login")
+    rt = env.fake.new_refresh_token("app", ["OR.Jobs.Write", "OR.Execution.Read"])
+    harness.SECRETS_SEEN.append(rt)
+    env.write("refresh_token", rt)
+    d.proc.send_signal(signal.SIGHUP)
+    # Without SIGHUP the next attempt would come after 300 s.
+    assert wait_for(lambda: d.ask("START P").startswith("OK "), 5, 0.1)
 
 
 @test
