@@ -53,16 +53,26 @@ static int resolve(const struct conf_allow *a, struct rule *r, struct buf *err, 
 
 int access_init(const struct conf *conf, struct buf *err)
 {
+	struct rule *rules = xcalloc(conf->nallow, sizeof(*rules));
+	size_t n = 0;
 	int rc = 0;
 
-	access_close();
-	X.rules = xcalloc(conf->nallow, sizeof(*X.rules));
 	for (size_t i = 0; i < conf->nallow; i++)
-		if (resolve(&conf->allow[i], &X.rules[X.n], err, conf->path) == 0)
-			X.n++;
+		if (resolve(&conf->allow[i], &rules[n], err, conf->path) == 0)
+			n++;
 		else
 			rc = -1;
-	return rc;
+	if (rc != 0) {
+		/* Keep the rules in force: a reload with a bad rule changes nothing. */
+		for (size_t i = 0; i < n; i++)
+			free(rules[i].glob);
+		free(rules);
+		return rc;
+	}
+	access_close();
+	X.rules = rules;
+	X.n = n;
+	return 0;
 }
 
 void access_close(void)

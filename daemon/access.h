@@ -20,8 +20,9 @@ struct access_peer {
 	int ngroups;
 };
 
-/* Resolves the rules' user and group names. Returns 0, or -1 with every
- * unknown name reported in err as "file:line: ..." lines. */
+/* Resolves the rules' user and group names and puts them in force. Returns
+ * 0, or -1 with every unknown name reported in err as "file:line: ..."
+ * lines, the rules in force unchanged. */
 int access_init(const struct conf *conf, struct buf *err);
 void access_close(void);
 bool access_enabled(void);

@@ -23,7 +23,7 @@ TAILQ_HEAD(auth_list, auth_wait);
 
 static struct {
 	uv_loop_t *loop;
-	const struct conf *conf;
+	char *token_url, *client_id, *scope;  /* our copies: a reload frees the conf */
 	void (*on_ready)(void);
 	char *secret;
 	char *refresh_path;           /* grant = refresh_token */
@@ -219,9 +219,9 @@ static void use_token(const char *access, double expires_in, const char *scope)
 	schedule(backoff_refresh_at(life, rand32()));
 	log_info("auth: new access token, valid %.0f s, scopes: %s", expires_in,
 		 A.scopes[0] ? A.scopes : "(none)");
-	if (A.conf->scope) {
+	if (A.scope) {
 		/* Some servers silently drop scopes they will not grant. */
-		char *want = xstrdup(A.conf->scope), *save = NULL;
+		char *want = xstrdup(A.scope), *save = NULL;
 		for (char *s = strtok_r(want, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
 			if (strcmp(s, "offline_access") == 0)
 				continue;
@@ -253,7 +253,7 @@ static void on_token(struct http_req *r)
 		goto out;
 	}
 	if (r->cerr != CURLE_OK) {
-		fail(PC_UNAVAILABLE, false, AF_UNREACHABLE, "cannot reach Identity at %s: %s", A.conf->token_url,
+		fail(PC_UNAVAILABLE, false, AF_UNREACHABLE, "cannot reach Identity at %s: %s", A.token_url,
 		     r->errmsg);
 		goto out;
 	}
@@ -298,7 +298,7 @@ static void on_token(struct http_req *r)
 		     "%s answered HTTP %ld without an OAuth answer: check token_url (Automation Cloud: "
 		     "https://cloud.uipath.com/identity_/connect/token; Automation Suite: "
 		     "https://HOST/identity_/connect/token; standalone: https://HOST/identity/connect/token)",
-		     A.conf->token_url, r->status);
+		     A.token_url, r->status);
 	}
 out:
 	cJSON_Delete(j);
@@ -330,13 +330,13 @@ static void fetch(void)
 			return;
 		}
 		enc_form_add(&b, "grant_type", "refresh_token");
-		enc_form_add(&b, "client_id", A.conf->client_id);
+		enc_form_add(&b, "client_id", A.client_id);
 		enc_form_add(&b, "refresh_token", A.refresh_token);
 	} else {
 		enc_form_add(&b, "grant_type", "client_credentials");
-		enc_form_add(&b, "client_id", A.conf->client_id);
-		if (A.conf->scope)
-			enc_form_add(&b, "scope", A.conf->scope);
+		enc_form_add(&b, "client_id", A.client_id);
+		if (A.scope)
+			enc_form_add(&b, "scope", A.scope);
 	}
 	if (A.secret)
 		enc_form_add(&b, "client_secret", A.secret);
@@ -344,7 +344,7 @@ static void fetch(void)
 	A.headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
 	A.headers = curl_slist_append(A.headers, "Accept: application/json");
 	memset(&A.req, 0, sizeof(A.req));
-	A.req.url = A.conf->token_url;
+	A.req.url = A.token_url;
 	A.req.body = A.body;
 	A.req.headers = A.headers;
 	/* A refresh whose answer was lost can only be saved by trying once more
@@ -356,21 +356,52 @@ static void fetch(void)
 	http_submit(&A.req);
 }
 
-void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void))
+static void configure(const struct conf *conf, char *secret)
 {
-	memset(&A, 0, sizeof(A));
-	A.loop = loop;
-	A.conf = conf;
+	free(A.token_url);
+	free(A.client_id);
+	free(A.scope);
+	free(A.refresh_path);
+	secret_free(A.secret);
+	A.token_url = xstrdup(conf->token_url);
+	A.client_id = xstrdup(conf->client_id);
+	A.scope = conf->scope ? xstrdup(conf->scope) : NULL;
 	A.secret = secret;
-	A.on_ready = on_ready;
-	TAILQ_INIT(&A.waiters);
-	uv_timer_init(loop, &A.timer);
-	uv_timer_init(loop, &A.flush_timer);
+	A.refresh_path = NULL;
 	if (conf->grant == GRANT_REFRESH_TOKEN)
 		A.refresh_path = conf->refresh_token_file
 					 ? xstrdup(conf->refresh_token_file)
 					 : xasprintf("%s/refresh_token", getenv("STATE_DIRECTORY"));
+}
+
+void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void))
+{
+	memset(&A, 0, sizeof(A));
+	A.loop = loop;
+	A.on_ready = on_ready;
+	TAILQ_INIT(&A.waiters);
+	uv_timer_init(loop, &A.timer);
+	uv_timer_init(loop, &A.flush_timer);
+	configure(conf, secret);
 	fetch();
+}
+
+void auth_reload(const struct conf *conf, char *secret)
+{
+	/* A rotation not saved yet belongs to the old file; keep trying it
+	 * only if the file stays the same. */
+	if (A.unsaved && (!conf->refresh_token_file || !A.refresh_path ||
+			  strcmp(conf->refresh_token_file, A.refresh_path) != 0))
+		log_warn("auth: an unsaved rotated refresh token is dropped by the reload");
+	bool same_file = A.refresh_path && conf->refresh_token_file &&
+			 strcmp(conf->refresh_token_file, A.refresh_path) == 0;
+	configure(conf, secret);
+	if (!same_file)
+		A.unsaved = false;
+	/* A fresh token proves the new settings; the current one stays in use
+	 * until it comes. A request already in flight finishes first. */
+	if (!A.fetching)
+		fetch();
 }
 
 void auth_close(void)
@@ -382,6 +413,9 @@ void auth_close(void)
 	curl_slist_free_all(A.headers);
 	secret_free(A.body);
 	secret_free(A.secret);
+	free(A.token_url);
+	free(A.client_id);
+	free(A.scope);
 	secret_free(A.refresh_token);
 	secret_free(A.token);
 	free(A.scopes);
@@ -389,6 +423,7 @@ void auth_close(void)
 	buf_free(&A.req.resp);
 	A.headers = NULL;
 	A.body = A.secret = A.refresh_token = A.token = A.scopes = A.refresh_path = NULL;
+	A.token_url = A.client_id = A.scope = NULL;
 }
 
 const char *auth_token(unsigned *gen)

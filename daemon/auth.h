@@ -39,6 +39,9 @@ struct auth_wait {
  * on_ready, if set, is called after every token obtained. */
 void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void));
 void auth_close(void);
+/* Takes new settings and secret (owned); fetches a token with them while
+ * the current one stays in use. */
+void auth_reload(const struct conf *conf, char *secret);
 
 /* The current token if it is still valid, else NULL. *gen identifies it for
  * auth_invalidate(). */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
@@ -28,10 +30,14 @@
 
 static struct {
 	uv_loop_t *loop;
+	const char *path;
 	struct conf conf;
 	uv_signal_t sigterm, sigint, sighup;
-	uv_timer_t deadline;
+	uv_timer_t deadline;   /* bounds the drain at SIGTERM */
+	uv_timer_t watchdog;   /* WATCHDOG=1 at half systemd's interval */
+	uv_timer_t status;     /* keeps STATUS= current */
 	bool ready, stopping, closed;
+	char status_line[512];
 } M;
 
 static void usage(FILE *f)
@@ -47,13 +53,44 @@ static void usage(FILE *f)
 		"  -v       log debug messages too\n");
 }
 
+/* Sends STATUS= to systemd when the one-line summary changed. */
+static void update_status(void)
+{
+	char line[sizeof(M.status_line)];
+	const char *err = auth_last_error();
+
+	if (!M.ready)
+		snprintf(line, sizeof(line), "waiting for an access token: %s",
+			 err ? err : "asking Identity");
+	else
+		snprintf(line, sizeof(line), "serving: %d clients, %lu jobs started%s%s",
+			 server_clients(), jobs_started(), err ? "; token: " : "", err ? err : "");
+	if (strcmp(line, M.status_line) != 0) {
+		memcpy(M.status_line, line, sizeof(line));
+		sd_notifyf(0, "STATUS=%s", line);
+	}
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+	(void)t;
+	update_status();
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	sd_notify(0, "WATCHDOG=1");
+}
+
 static void on_ready(void)
 {
 	if (M.ready)
 		return;
 	M.ready = true;
 	log_info("ready: access token obtained");
-	sd_notify(0, "READY=1\nSTATUS=serving");
+	update_status();
+	sd_notify(0, "READY=1");
 }
 
 static void close_all(void)
@@ -71,6 +108,8 @@ static void close_all(void)
 	uv_close((uv_handle_t *)&M.sigint, NULL);
 	uv_close((uv_handle_t *)&M.sighup, NULL);
 	uv_close((uv_handle_t *)&M.deadline, NULL);
+	uv_close((uv_handle_t *)&M.watchdog, NULL);
+	uv_close((uv_handle_t *)&M.status, NULL);
 }
 
 static void on_drained(void)
@@ -86,58 +125,149 @@ static void on_deadline(uv_timer_t *t)
 	close_all();
 }
 
+/*
+ * Loads and validates path, its secret and its access rules, putting the
+ * rules in force only when all is well. Returns 0, or -1 with every problem
+ * appended to errs.
+ */
+static int load(const char *path, struct conf *c, char **secret, struct buf *errs)
+{
+	char err[512];
+
+	*secret = NULL;
+	if (conf_load(path, c, errs) != 0)
+		return -1;
+	if (conf_read_secret(c, secret, err, sizeof(err)) != 0) {
+		buf_printf(errs, "%s\n", err);
+		return -1;
+	}
+	if (c->grant == GRANT_CLIENT_CREDENTIALS && !*secret) {
+		buf_adds(errs, "grant = client_credentials needs a client secret: set [auth] "
+			       "client_secret_file or pass the systemd credential \"client_secret\"\n");
+		return -1;
+	}
+	if (access_init(c, errs) != 0) {
+		secret_free(*secret);
+		*secret = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static struct server_opts server_opts(const struct conf *c, int fd)
+{
+	return (struct server_opts){
+		.path = c->socket,
+		.mode = c->socket_mode,
+		.fd = fd,
+		.max_clients = c->max_clients,
+		.max_line = c->max_line,
+		.max_pending = c->max_queue,
+	};
+}
+
+static void log_lines(int prio, const char *prefix, const char *text)
+{
+	char *copy = xstrdup(text), *save = NULL;
+
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		log_msg(prio, "%s%s", prefix, l);
+	free(copy);
+}
+
+/* SIGHUP: a new config and secret, or none at all. Clients and requests in
+ * flight are not touched; requests from now on use the new settings. */
+static void reload(void)
+{
+	struct conf nc;
+	struct buf errs = {0};
+	char *secret;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	if (load(M.path, &nc, &secret, &errs) != 0) {
+		log_lines(LOG_ERR, "reload refused, the running config stays: ", errs.p ? errs.p : "");
+		conf_free(&nc);
+		buf_free(&errs);
+		sd_notify(0, "READY=1\nSTATUS=reload refused: the config has errors (see the log); "
+			     "running with the previous one");
+		M.status_line[0] = '\0';
+		return;
+	}
+	buf_free(&errs);
+	if (strcmp(nc.socket, M.conf.socket) != 0 || nc.socket_mode != M.conf.socket_mode)
+		log_warn("reload: socket and socket_mode take effect at the next restart");
+	struct http_opts ho = {nc.ca_file, (long)nc.timeout * 1000, nc.max_inflight};
+	http_configure(&ho);
+	orch_close();
+	orch_init(nc.url);
+	releases_set_ttl((unsigned)nc.release_ttl);
+	jobs_init(&nc);
+	struct server_opts so = server_opts(&nc, -1);
+	server_configure(&so);
+	auth_reload(&nc, secret);
+	conf_free(&M.conf);
+	M.conf = nc;
+	log_info("reloaded %s", M.path);
+	M.status_line[0] = '\0';
+	update_status();
+	sd_notify(0, "READY=1");
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	(void)h;
 	if (signum == SIGHUP) {
-		/* Full reload comes with the systemd work; for now SIGHUP makes
-		 * a failed token request try again at once (after orchd login). */
-		log_info("SIGHUP: config reload is not implemented yet; retrying the token if it failed");
-		auth_retry_now();
+		if (!M.stopping)
+			reload();
 		return;
 	}
 	if (M.stopping)
 		return;
 	M.stopping = true;
 	log_info("%s: stopping; answering what was received", strsignal(signum));
-	sd_notify(0, "STOPPING=1");
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping: answering what was received");
 	/* In-flight HTTP is bounded by twice the timeout (http's retry budget). */
 	uv_timer_start(&M.deadline, on_deadline, (uint64_t)M.conf.timeout * 2000 + 5000, 0);
 	server_shutdown(on_drained);
 }
 
-static int run(const char *path);
+/* The socket systemd passed (socket activation), -1 if none, -2 if unusable. */
+static int passed_socket(void)
+{
+	int n = sd_listen_fds(1);
+
+	if (n <= 0)
+		return -1;
+	if (n > 1 || sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+		log_err("systemd passed %d sockets; orchd wants one listening Unix stream socket", n);
+		return -2;
+	}
+	return SD_LISTEN_FDS_START;
+}
 
 static int daemon_main(const char *path)
 {
 	struct buf errs = {0};
 	char err[512];
 	char *secret = NULL;
+	uint64_t wd_usec;
 	int rc = 1;
 
-	if (conf_load(path, &M.conf, &errs) != 0) {
-		fputs(errs.p, stderr);
-		buf_free(&errs);
-		conf_free(&M.conf);
-		return 1;
-	}
-	if (access_init(&M.conf, &errs) != 0) {
-		fputs(errs.p, stderr);
+	M.path = path;
+	if (load(path, &M.conf, &secret, &errs) != 0) {
+		fputs(errs.p ? errs.p : "", stderr);
 		buf_free(&errs);
 		access_close();
 		conf_free(&M.conf);
 		return 1;
 	}
 	buf_free(&errs);
-	if (conf_read_secret(&M.conf, &secret, err, sizeof(err)) != 0) {
-		log_err("%s", err);
-		access_close();
-		conf_free(&M.conf);
-		return 1;
-	}
-	if (M.conf.grant == GRANT_CLIENT_CREDENTIALS && !secret) {
-		log_err("grant = client_credentials needs a client secret: set [auth] client_secret_file "
-			"or pass the systemd credential \"client_secret\"");
+	int fd = passed_socket();
+	if (fd == -2) {
+		secret_free(secret);
 		access_close();
 		conf_free(&M.conf);
 		return 1;
@@ -149,29 +279,31 @@ static int daemon_main(const char *path)
 	orch_init(M.conf.url);
 	releases_init(M.loop, (unsigned)M.conf.release_ttl);
 	jobs_init(&M.conf);
-	struct server_opts so = {
-		.path = M.conf.socket,
-		.mode = M.conf.socket_mode,
-		.fd = -1,
-		.max_clients = M.conf.max_clients,
-		.max_line = M.conf.max_line,
-		.max_pending = M.conf.max_queue,
-	};
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);
 	uv_signal_init(M.loop, &M.sighup);
 	uv_timer_init(M.loop, &M.deadline);
+	uv_timer_init(M.loop, &M.watchdog);
+	uv_timer_init(M.loop, &M.status);
 	uv_signal_start(&M.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&M.sigint, on_signal, SIGINT);
 	uv_signal_start(&M.sighup, on_signal, SIGHUP);
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
+		/* From a loop timer: a stuck loop stops the pings and gets us restarted. */
+		uv_timer_start(&M.watchdog, on_watchdog, 0, wd_usec / 2000);
+	}
+	uv_timer_start(&M.status, on_status_timer, 2000, 2000);
 	auth_init(M.loop, &M.conf, secret, on_ready);
+	struct server_opts so = server_opts(&M.conf, fd);
 	if (server_init(M.loop, &so, err, sizeof(err)) != 0) {
 		log_err("%s", err);
 		close_all();
 		uv_run(M.loop, UV_RUN_DEFAULT);
 		goto out;
 	}
-	log_info("listening on %s, Orchestrator %s", M.conf.socket, M.conf.url);
+	log_info("listening on %s, Orchestrator %s", fd >= 0 ? "the socket systemd passed" : M.conf.socket,
+		 M.conf.url);
+	update_status();
 	uv_run(M.loop, UV_RUN_DEFAULT);
 	rc = 0;
 out:
@@ -182,6 +314,16 @@ out:
 	access_close();
 	conf_free(&M.conf);
 	return rc;
+}
+
+/* The daemon proper. */
+static int run(const char *path)
+{
+	/* Keep secrets out of core dumps; SIGPIPE would kill us on a client
+	 * that went away (writes return EPIPE instead). */
+	prctl(PR_SET_DUMPABLE, 0);
+	signal(SIGPIPE, SIG_IGN);
+	return daemon_main(path);
 }
 
 int main(int argc, char **argv)
@@ -268,14 +410,3 @@ bad:
 	usage(stderr);
 	return 2;
 }
-
-/* The daemon proper. */
-static int run(const char *path)
-{
-	/* Keep secrets out of core dumps; SIGPIPE would kill us on a client
-	 * that went away (writes return EPIPE instead). */
-	prctl(PR_SET_DUMPABLE, 0);
-	signal(SIGPIPE, SIG_IGN);
-	return daemon_main(path);
-}
-
