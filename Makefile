@@ -8,7 +8,7 @@ CC ?= cc
 
 PKGS := libuv libcurl libcjson libsystemd inih libcrypto
 DEBS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev \
-	libsystemd-dev libinih-dev libssl-dev libcmocka-dev openssl python3 procps
+	libsystemd-dev libinih-dev libssl-dev libcmocka-dev openssl python3 procps systemd
 CFLAGS ?= -O2 -g
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE -Icommon -Idaemon \
@@ -72,14 +72,39 @@ check-asan: deps
 demo: deps all
 	python3 tests/demo.py --build $(BUILD)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/orchd
-	install -m 0755 $(BUILD)/orchd $(BUILD)/orchctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 0640 conf/orchd.conf $(DESTDIR)/etc/orchd/orchd.conf.example
+# systemd looks in $(PREFIX)/lib/... for /usr and /usr/local alike.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DOCDIR ?= $(PREFIX)/share/doc/orchd
+SYSCONFDIR ?= /etc
+INSTALLED := $(PREFIX)/bin/orchd $(PREFIX)/bin/orchctl $(UNITDIR)/orchd.service \
+	$(UNITDIR)/orchd.socket $(SYSUSERSDIR)/orchd.conf $(TMPFILESDIR)/orchd.conf \
+	$(SYSCONFDIR)/orchd/orchd.conf.example $(DOCDIR)/README.md
 
+# Installs binaries, units, sysusers and tmpfiles snippets, the example config
+# (and the config itself when there is none yet: never overwritten) and docs.
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR)
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/orchd
+	install -m 0755 $(BUILD)/orchd $(BUILD)/orchctl $(DESTDIR)$(PREFIX)/bin/
+	sed 's#/usr/local/bin/orchd#$(PREFIX)/bin/orchd#; s#/usr/local/share/doc/orchd#$(DOCDIR)#' \
+		systemd/orchd.service > $(DESTDIR)$(UNITDIR)/orchd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/orchd.service
+	sed 's#/usr/local/share/doc/orchd#$(DOCDIR)#' systemd/orchd.socket > $(DESTDIR)$(UNITDIR)/orchd.socket
+	chmod 0644 $(DESTDIR)$(UNITDIR)/orchd.socket
+	install -m 0644 systemd/orchd.sysusers $(DESTDIR)$(SYSUSERSDIR)/orchd.conf
+	install -m 0644 systemd/orchd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/orchd.conf
+	install -m 0640 conf/orchd.conf $(DESTDIR)$(SYSCONFDIR)/orchd/orchd.conf.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/orchd/orchd.conf ] || \
+		install -m 0640 conf/orchd.conf $(DESTDIR)$(SYSCONFDIR)/orchd/orchd.conf
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+
+# Removes what install put there, but not the config or the state.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/orchd $(DESTDIR)$(PREFIX)/bin/orchctl \
-		$(DESTDIR)/etc/orchd/orchd.conf.example
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf build build-asan

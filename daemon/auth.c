@@ -466,12 +466,6 @@ void auth_invalidate(unsigned gen)
 		fetch();
 }
 
-void auth_retry_now(void)
-{
-	if (A.fail_code != PC_OK && !A.fetching)
-		fetch();
-}
-
 uint64_t auth_age(unsigned gen)
 {
 	return gen == A.gen && A.token ? uv_now(A.loop) - A.fetch_started : UINT64_MAX;

@@ -56,10 +56,6 @@ void auth_cancel(struct auth_wait *w);
  * a newer token is already there or on its way. */
 void auth_invalidate(unsigned gen);
 
-/* After a failure, tries again now instead of at the scheduled time (SIGHUP:
- * "orchd login" may have written a new refresh token). */
-void auth_retry_now(void);
-
 /* Milliseconds since token gen was obtained; UINT64_MAX if it is not the
  * current token any more. */
 uint64_t auth_age(unsigned gen);

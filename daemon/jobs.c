@@ -39,7 +39,8 @@ static void finish(struct job *j, enum proto_code code, const char *text)
 {
 	orch_call_reset(&j->call);
 	free(j->release);
-	j->release = NULL;
+	free(j->folder_path);
+	j->release = j->folder_path = NULL;
 	j->done(j, code, text);
 }
 
@@ -195,13 +196,16 @@ void jobs_start(struct job *j)
 	j->release_retried = false;
 	j->sent = false;
 	j->folder.id = st->folder_id;
-	j->folder.path = st->folder ? st->folder : J.default_folder;
-	if (!j->folder.path && j->folder.id <= 0) {
-		finish(j, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
-		return;
+	j->folder_path = NULL;
+	if (j->folder.id <= 0) {
+		const char *path = st->folder ? st->folder : J.default_folder;
+		if (!path) {
+			finish(j, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
+			return;
+		}
+		j->folder_path = xstrdup(path);
 	}
-	if (j->folder.id > 0)
-		j->folder.path = NULL;
+	j->folder.path = j->folder_path;
 	if (J.stopping) {
 		finish(j, PC_SHUTDOWN, "orchd is stopping; the job was not started");
 		return;

@@ -26,7 +26,8 @@ struct job {
 	void *data;
 
 	/* Private. */
-	struct rel_folder folder;
+	struct rel_folder folder;      /* folder.path is folder_path */
+	char *folder_path;             /* ours: a reload may change the default */
 	char *release;
 	bool release_retried;
 	bool sent;                     /* StartJobs handed to http */

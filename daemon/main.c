@@ -1,7 +1,8 @@
 /*
  * orchd: wiring. Loads the config, initialises the modules in dependency
- * order (http, orch, auth, releases, jobs, server), runs the loop, and on
- * SIGTERM drains and closes them in reverse order.
+ * order (http, orch, releases, jobs, auth, server), runs the loop, talks to
+ * systemd (notify, watchdog, socket activation), reloads on SIGHUP, and on
+ * SIGTERM drains and closes the modules in reverse order.
  */
 #include <curl/curl.h>
 #include <getopt.h>

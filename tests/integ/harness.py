@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,6 +87,51 @@ class Client:
         self.sock.close()
 
 
+class Notify:
+    """A NOTIFY_SOCKET for sd_notify: collects the datagrams orchd sends."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self.messages = []          # (time, text)
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.messages.append((time.time(), data.decode()))
+
+    def texts(self):
+        with self.lock:
+            return [m for _, m in self.messages]
+
+    def first(self, pred, timeout=10.0):
+        """(time, text) of the first message for which pred(text) holds."""
+        def find():
+            with self.lock:
+                for t, m in self.messages:
+                    if pred(m):
+                        return (t, m)
+            return None
+        return wait_for(find, timeout)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
 class Env:
     """One test's world: a fake Orchestrator and a directory for orchd."""
 
@@ -133,8 +179,8 @@ class Env:
             text += raw
         return self.write("orchd.conf", text, 0o644)
 
-    def daemon(self, conf=None, wait_ready=True, **kw):
-        d = Daemon(self, conf or self.config(**kw))
+    def daemon(self, conf=None, wait_ready=True, env=None, argv=None, sock=None, **kw):
+        d = Daemon(self, conf or self.config(**kw), env, argv, sock)
         self.daemons.append(d)
         if wait_ready:
             d.wait_ready()
@@ -147,15 +193,18 @@ class Env:
 
 
 class Daemon:
-    def __init__(self, env, conf):
+    def __init__(self, env, conf, extra_env=None, argv=None, sock=None):
         self.env = env
         self.conf = conf
-        self.sock = os.path.join(env.dir, "orchd.sock")
+        self.sock = sock or os.path.join(env.dir, "orchd.sock")
         self.log_path = os.path.join(env.dir, f"orchd-{len(env.daemons)}.log")
         self.log_file = open(self.log_path, "w")
         self.signalled = False
-        self.proc = subprocess.Popen(WRAP + [os.path.join(BUILD, "orchd"), "-c", conf],
-                                     stdout=self.log_file, stderr=subprocess.STDOUT)
+        cmd = WRAP + [os.path.join(BUILD, "orchd"), "-c", conf]
+        if argv:
+            cmd = argv + cmd
+        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(extra_env or {})})
 
     def wait_ready(self, timeout=20.0):
         """Waits until PING answers on the socket."""
