@@ -768,6 +768,18 @@ def sighup_with_broken_config_keeps_the_old_one(env):
 
 
 @test
+def journald_priority_prefixes(env):
+    env.fake.add_release("P")
+    d = env.daemon(env={"JOURNAL_STREAM": "8:1234"})
+    ok_json(d.ask("START P"))
+    err(d.ask("START Nope"), "NOT_FOUND")
+    lines = d.log().splitlines()
+    assert any(l.startswith("<6>START \"P\"") for l in lines), lines      # info
+    assert any(l.startswith("<5>START \"Nope\"") for l in lines), lines   # notice
+    assert not any(l.startswith("orchd:") for l in lines)
+
+
+@test
 def systemd_units_verify_and_score(env):
     unit = open(os.path.join(harness.HERE, "..", "..", "systemd", "orchd.service")).read()
     orchd = os.path.abspath(os.path.join(harness.BUILD, "orchd"))
