@@ -233,8 +233,10 @@ static void check_scopes(void)
 			/* Reading jobs is not needed to start them; the rest is. */
 			step(name, needed[i] == OP_JOB_GET ? ST_WARN : ST_FAIL,
 			     "to %s (%s) add scope %s or %s to the external app and to [auth] scope "
-			     "(Orchestrator permission %s)",
-			     r->what, r->endpoint, r->scopes[0], r->scopes[1], r->permission);
+			     "(Orchestrator permission %s)%s",
+			     r->what, r->endpoint, r->scopes[0], r->scopes[1], r->permission,
+			     needed[i] == OP_JOB_GET ? "; without it a start whose answer was lost is "
+						       "answered UNKNOWN instead of being looked up" : "");
 	}
 	/* Least privilege: what no operation of orchd's needs. */
 	char *s = xstrdup(granted), *save = NULL;

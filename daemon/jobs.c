@@ -1,28 +1,61 @@
 #include "jobs.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "enc.h"
 #include "log.h"
+#include "scopes.h"
+
+/* Lookups by Reference after an ambiguous start: when, and how many a
+ * minute (Orchestrator allows 100 Jobs queries a minute per tenant, shared
+ * with every other script: take a fifth at most). */
+static const uint64_t check_delays[] = {1000, 4000};
+#define JOBS_LOOKUP_BURST 20.0
+#define JOBS_LOOKUP_MS 3000.0
+
+TAILQ_HEAD(job_list, job);
 
 static struct {
+	uv_loop_t *loop;
+	uv_timer_t timer;
+	struct job_list waiting;       /* by due time */
 	char *default_folder;
 	bool stopping;
-	unsigned long started;
+	unsigned long started, resolved;
+	double bucket;
+	uint64_t bucket_at;
 } J;
 
-void jobs_init(const struct conf *conf)
+void jobs_configure(const struct conf *conf)
 {
 	free(J.default_folder);
 	J.default_folder = conf->folder ? xstrdup(conf->folder) : NULL;
+}
+
+void jobs_init(uv_loop_t *loop, const struct conf *conf)
+{
+	J.loop = loop;
+	TAILQ_INIT(&J.waiting);
+	uv_timer_init(loop, &J.timer);
+	J.bucket = JOBS_LOOKUP_BURST;
+	J.bucket_at = uv_now(loop);
+	jobs_configure(conf);
 }
 
 void jobs_close(void)
 {
 	free(J.default_folder);
 	J.default_folder = NULL;
+	uv_close((uv_handle_t *)&J.timer, NULL);
+}
+
+unsigned long jobs_resolved(void)
+{
+	return J.resolved;
 }
 
 void jobs_shutdown(void)
@@ -40,11 +73,12 @@ static void finish(struct job *j, enum proto_code code, const char *text)
 	orch_call_reset(&j->call);
 	free(j->release);
 	free(j->folder_path);
-	j->release = j->folder_path = NULL;
+	free(j->reference);
+	j->release = j->folder_path = j->reference = NULL;
 	j->done(j, code, text);
 }
 
-static char *start_body(const struct proto_start *st, const char *release)
+static char *start_body(const struct proto_start *st, const char *release, const char *reference)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *si = cJSON_AddObjectToObject(root, "startInfo");
@@ -53,8 +87,7 @@ static char *start_body(const struct proto_start *st, const char *release)
 	cJSON_AddStringToObject(si, "Strategy", st->strategy ? st->strategy : "ModernJobsCount");
 	cJSON_AddNumberToObject(si, "JobsCount", st->count);
 	cJSON_AddStringToObject(si, "InputArguments", st->input ? st->input : "{}");
-	if (st->reference)
-		cJSON_AddStringToObject(si, "Reference", st->reference);
+	cJSON_AddStringToObject(si, "Reference", reference);
 	if (st->priority)
 		cJSON_AddStringToObject(si, "JobPriority", st->priority);
 	if (st->priority_value)
@@ -123,11 +156,147 @@ static char *answer(struct job *j, cJSON *resp)
 	else
 		cJSON_AddStringToObject(out, "folder", j->folder.path);
 	cJSON_AddStringToObject(out, "release", j->release);
-	if (j->st->reference)
-		cJSON_AddStringToObject(out, "reference", j->st->reference);
+	cJSON_AddStringToObject(out, "reference", j->reference);
 	char *s = cJSON_PrintUnformatted(out);
 	cJSON_Delete(out);
 	return s;
+}
+
+static void reconcile(struct job *j);
+
+/* UNKNOWN, with what the caller needs to check for itself. */
+static void unknown(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void unknown(struct job *j, const char *fmt, ...)
+{
+	char extra[512], msg[1280];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(extra, sizeof(extra), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg),
+		 "%s; the job may or may not exist: check reference %s before starting it again (%s)",
+		 j->why, j->reference, extra);
+	finish(j, PC_UNKNOWN, msg);
+}
+
+static bool lookup_allowed(void)
+{
+	uint64_t now = uv_now(J.loop);
+
+	J.bucket += (double)(now - J.bucket_at) / JOBS_LOOKUP_MS;
+	if (J.bucket > JOBS_LOOKUP_BURST)
+		J.bucket = JOBS_LOOKUP_BURST;
+	J.bucket_at = now;
+	if (J.bucket < 1.0)
+		return false;
+	J.bucket -= 1.0;
+	return true;
+}
+
+static void on_looked_up(struct orch_call *c)
+{
+	struct job *j = c->data;
+
+	if (c->code != PC_OK) {
+		char m[sizeof(c->msg)];
+		snprintf(m, sizeof(m), "%s", c->msg);
+		orch_call_reset(&j->call);
+		unknown(j, "looking it up failed: %s %s", proto_code_name(c->code), m);
+		return;
+	}
+	cJSON *value = cJSON_GetObjectItemCaseSensitive(c->json, "value");
+	if (cJSON_IsArray(value) && cJSON_GetArraySize(value) > 0) {
+		/* It was created: the answer that was lost, found again. */
+		log_info("jobs: reference %s: the ambiguous start did create the job", j->reference);
+		J.resolved++;
+		J.started += (unsigned long)cJSON_GetArraySize(value);
+		char *s = answer(j, c->json);
+		finish(j, PC_OK, s);
+		cJSON_free(s);
+		return;
+	}
+	orch_call_reset(&j->call);
+	if (++j->checks < (int)ARRAY_LEN(check_delays)) {
+		reconcile(j);
+	} else if (!j->resent) {
+		/* Looked for twice, seconds apart: it surely does not exist. */
+		log_info("jobs: reference %s: no job after the ambiguous start; starting it again",
+			 j->reference);
+		j->resent = true;
+		J.resolved++;
+		send_start(j);
+	} else {
+		unknown(j, "the start was sent again and that was ambiguous too");
+	}
+}
+
+static void lookup(struct job *j)
+{
+	if (!lookup_allowed()) {
+		unknown(j, "orchd did not look it up: too many lookups a minute already");
+		return;
+	}
+	char *lit = enc_odata_literal(j->reference);
+	char *filter = xasprintf("Reference eq %s", lit);
+	char *q = enc_url(filter);
+	j->call.op = OP_JOB_GET;
+	j->call.url = xasprintf("%s/odata/Jobs?$filter=%s&$top=%d&$select=Id,Key,State", orch_base(), q,
+				j->st->count);
+	j->call.folder_hdr = enc_folder_header(j->folder.path, j->folder.id);
+	j->call.folder = j->folder.path;
+	j->call.done = on_looked_up;
+	j->call.data = j;
+	free(lit);
+	free(filter);
+	free(q);
+	orch_send(&j->call);
+}
+
+static void on_check_timer(uv_timer_t *t);
+
+static void arm_timer(void)
+{
+	struct job *j = TAILQ_FIRST(&J.waiting);
+	uint64_t now = uv_now(J.loop);
+
+	if (!j)
+		uv_timer_stop(&J.timer);
+	else
+		uv_timer_start(&J.timer, on_check_timer, j->due > now ? j->due - now : 0, 0);
+}
+
+static void on_check_timer(uv_timer_t *t)
+{
+	struct job *j;
+	uint64_t now = uv_now(J.loop);
+	(void)t;
+
+	while ((j = TAILQ_FIRST(&J.waiting)) && j->due <= now) {
+		TAILQ_REMOVE(&J.waiting, j, wait_link);
+		lookup(j);
+	}
+	arm_timer();
+}
+
+/* An ambiguous start: find out whether the job exists. */
+static void reconcile(struct job *j)
+{
+	if (!scope_covers(OP_JOB_GET, auth_scopes())) {
+		unknown(j, "orchd cannot look it up: the token lacks OR.Jobs.Read or OR.Jobs");
+		return;
+	}
+	j->due = uv_now(J.loop) + check_delays[j->checks];
+	struct job *it;
+	TAILQ_FOREACH(it, &J.waiting, wait_link)
+		if (it->due > j->due)
+			break;
+	if (it)
+		TAILQ_INSERT_BEFORE(it, j, wait_link);
+	else
+		TAILQ_INSERT_TAIL(&J.waiting, j, wait_link);
+	arm_timer();
 }
 
 static void on_started(struct orch_call *c)
@@ -155,16 +324,13 @@ static void on_started(struct orch_call *c)
 		free(j->release);
 		j->release = NULL;
 		orch_call_reset(&j->call);
-		j->sent = false;
 		resolve(j);
 		return;
 	}
 	if (c->code == PC_UNKNOWN) {
-		char m[sizeof(c->msg) + 128];
-		snprintf(m, sizeof(m), "%s; the job may or may not exist: check before starting it again%s%s",
-			 c->msg, j->st->reference ? ", reference " : "",
-			 j->st->reference ? j->st->reference : "");
-		finish(j, PC_UNKNOWN, m);
+		snprintf(j->why, sizeof(j->why), "%s", c->msg);
+		orch_call_reset(&j->call);
+		reconcile(j);
 		return;
 	}
 	finish(j, c->code, c->msg);
@@ -180,10 +346,9 @@ static void send_start(struct job *j)
 	j->call.url = xasprintf("%s/odata/Jobs/UiPath.Server.Configuration.OData.StartJobs", orch_base());
 	j->call.folder_hdr = enc_folder_header(j->folder.path, j->folder.id);
 	j->call.folder = j->folder.path;
-	j->call.body = start_body(j->st, j->release);
+	j->call.body = start_body(j->st, j->release, j->reference);
 	j->call.done = on_started;
 	j->call.data = j;
-	j->sent = true;
 	orch_send(&j->call);
 }
 
@@ -193,8 +358,13 @@ void jobs_start(struct job *j)
 
 	memset(&j->call, 0, sizeof(j->call));
 	j->release = NULL;
-	j->release_retried = false;
-	j->sent = false;
+	j->release_retried = j->resent = false;
+	j->checks = 0;
+	j->why[0] = '\0';
+	/* Orchestrator keeps the Reference on the job: with it an ambiguous
+	 * start can be looked up instead of replayed. */
+	j->reference = st->reference ? xstrdup(st->reference)
+				     : xasprintf("orchd-%08x%08x%08x", rand32(), rand32(), rand32());
 	j->folder.id = st->folder_id;
 	j->folder_path = NULL;
 	if (j->folder.id <= 0) {

@@ -1,15 +1,24 @@
 /*
  * jobs: one START from request to answer. Resolves the release key (cache or
  * lookup), builds the StartJobs body (orchestrator-api.md section 6), sends
- * it once, and reads the jobs out of the answer. A StartJobs that may have
- * reached Orchestrator is never sent again: it is answered UNKNOWN. When
- * StartJobs says the release is gone, the key is dropped, looked up again and
- * the start tried once more (nothing was started by the refused call).
+ * it, and reads the jobs out of the answer.
+ *
+ * Every StartJobs carries a Reference (the client's, or one made here). A
+ * StartJobs that may have reached Orchestrator without an answer (timeout,
+ * reset, 5xx) is never replayed blindly: the job is looked up by its
+ * Reference, after 1 s and again after 4 more; found, it is answered OK; not
+ * found twice, it surely does not exist and is started once more; when the
+ * lookup is impossible (no OR.Jobs.Read scope, rate limit, errors) the answer
+ * is UNKNOWN with the reference. When StartJobs says the release is gone, the
+ * key is dropped, looked up again and the start tried once more.
  */
 #ifndef ORCHD_JOBS_H
 #define ORCHD_JOBS_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <uv.h>
 
 #include "conf.h"
 #include "orch.h"
@@ -28,14 +37,21 @@ struct job {
 	/* Private. */
 	struct rel_folder folder;      /* folder.path is folder_path */
 	char *folder_path;             /* ours: a reload may change the default */
+	char *reference;               /* the client's, or made here */
 	char *release;
 	bool release_retried;
-	bool sent;                     /* StartJobs handed to http */
+	bool resent;                   /* started again after two empty lookups */
+	int checks;                    /* lookups by Reference so far */
+	char why[512];                 /* why the start was ambiguous */
+	uint64_t due;
+	TAILQ_ENTRY(job) wait_link;    /* waiting for the next lookup */
 	struct rel_wait rw;
 	struct orch_call call;
 };
 
-void jobs_init(const struct conf *conf);
+void jobs_init(uv_loop_t *loop, const struct conf *conf);
+/* Takes a reloaded config's default folder. */
+void jobs_configure(const struct conf *conf);
 void jobs_close(void);
 /* From now on, a job whose StartJobs is not sent yet is answered SHUTDOWN. */
 void jobs_shutdown(void);
@@ -45,5 +61,7 @@ void jobs_shutdown(void);
 void jobs_start(struct job *j);
 
 unsigned long jobs_started(void);
+/* Ambiguous starts resolved by a lookup: found, or started again. */
+unsigned long jobs_resolved(void);
 
 #endif

@@ -205,7 +205,7 @@ static void reload(void)
 	orch_close();
 	orch_init(nc.url);
 	releases_set_ttl((unsigned)nc.release_ttl);
-	jobs_init(&nc);
+	jobs_configure(&nc);
 	struct server_opts so = server_opts(&nc, -1);
 	server_configure(&so);
 	auth_reload(&nc, secret);
@@ -279,7 +279,7 @@ static int daemon_main(const char *path)
 	http_init(M.loop, &ho);
 	orch_init(M.conf.url);
 	releases_init(M.loop, (unsigned)M.conf.release_ttl);
-	jobs_init(&M.conf);
+	jobs_init(M.loop, &M.conf);
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);
 	uv_signal_init(M.loop, &M.sighup);

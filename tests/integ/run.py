@@ -443,7 +443,8 @@ def start_never_replayed_after_502_with_job_created(env):
     d = env.daemon()
     ok_json(d.ask("START P"))
     env.fake.fault("start", status=502, after_create=True)
-    err(d.ask(start_json(process="P", reference="inv-42")), "UNKNOWN", "may or may not exist", "inv-42")
+    err(d.ask(start_json(process="P", reference="inv-42")), "UNKNOWN", "may or may not exist", "inv-42",
+        "lacks OR.Jobs.Read")
     assert env.fake.count("start") == 2          # not retried
     assert len(env.fake.jobs) == 2
 
@@ -455,6 +456,66 @@ def start_never_replayed_after_reset(env):
     ok_json(d.ask("START P"))
     env.fake.fault("start", reset=True, after_create=True)
     err(d.ask("START P"), "UNKNOWN")
+    assert env.fake.count("start") == 2 and len(env.fake.jobs) == 2
+
+
+RESOLVE = {"scope": "OR.Jobs.Write OR.Jobs.Read OR.Execution.Read"}
+
+
+def jobs_per_reference(fake):
+    refs = {}
+    for j in fake.jobs:
+        refs[j["Reference"]] = refs.get(j["Reference"], 0) + 1
+    return refs
+
+
+@test
+def lost_answer_after_create_is_found_by_reference(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=RESOLVE)
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", status=502, after_create=True)
+    a = ok_json(d.ask("START P", timeout=20))
+    assert a["reference"].startswith("orchd-") and len(a["reference"]) <= 128
+    assert a["jobs"][0]["id"] == env.fake.jobs[-1]["Id"]
+    assert env.fake.count("start") == 2 and env.fake.count("jobs_query") == 1
+    assert len(env.fake.jobs) == 2 and max(jobs_per_reference(env.fake).values()) == 1
+    assert ok_json(d.ask("STATS"))["jobs_started"] == 2
+
+
+@test
+def timeout_after_create_is_found_by_reference(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=RESOLVE, orchestrator={"timeout": "1"})
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", after_create=True, delay=2.5)
+    a = ok_json(d.ask(start_json(process="P", reference="inv-7"), timeout=20))
+    assert a["reference"] == "inv-7"
+    assert len(env.fake.jobs) == 2 and jobs_per_reference(env.fake)["inv-7"] == 1
+
+
+@test
+def ambiguous_failure_without_job_is_started_once_more(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=RESOLVE)
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", reset=True)           # refused before anything was created
+    t0 = time.time()
+    a = ok_json(d.ask("START P", timeout=30))
+    assert time.time() - t0 >= 4.5                 # looked up twice, 1 s and 4 s later
+    assert env.fake.count("jobs_query") == 2 and env.fake.count("start") == 3
+    assert len(env.fake.jobs) == 2 and jobs_per_reference(env.fake)[a["reference"]] == 1
+
+
+@test
+def lookup_failure_is_unknown_with_reference(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=RESOLVE)
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", status=502, after_create=True)
+    env.fake.fault("jobs_query", status=500, times=None)
+    err(d.ask(start_json(process="P", reference="inv-9"), timeout=60), "UNKNOWN", "inv-9",
+        "looking it up failed")
     assert env.fake.count("start") == 2 and len(env.fake.jobs) == 2
 
 
