@@ -43,6 +43,7 @@ static const struct key keys[] = {
 	{"server", "socket_mode", K_MODE, offsetof(struct conf, socket_mode), 0, 07777},
 	INT("server", "max_clients", max_clients, 1, 1000000),
 	{"server", "max_line", K_SIZE, offsetof(struct conf, max_line), 64, 64L << 20},
+	INT("server", "idle_timeout", idle_timeout, 0, 86400),
 	INT("cache", "release_ttl", release_ttl, 0, 86400 * 365),
 };
 
@@ -265,6 +266,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->socket_mode = 0660;
 	c->max_clients = 1024;
 	c->max_line = 65536;
+	c->idle_timeout = 300;
 	c->release_ttl = 600;
 
 	l.f = fopen(path, "re");

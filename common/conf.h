@@ -52,6 +52,7 @@ struct conf {
 	unsigned socket_mode;
 	int max_clients;
 	size_t max_line;
+	int idle_timeout;     /* seconds; 0 = never */
 
 	/* [cache] */
 	int release_ttl;      /* seconds */

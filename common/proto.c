@@ -192,6 +192,18 @@ static char *read_word(const char **pp, const char *end, char *err, size_t errle
 	return xstrndup(p, (size_t)(q - p));
 }
 
+static int depth(const cJSON *item)
+{
+	int d = 0;
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, item) {
+		int n = depth(c);
+		d = n > d ? n : d;
+	}
+	return d + (cJSON_IsObject(item) || cJSON_IsArray(item));
+}
+
 static enum proto_code take_string(cJSON *item, const char *key, char **out, char *err,
 				   size_t errlen)
 {
@@ -239,6 +251,8 @@ static enum proto_code parse_json_start(const char *p, const char *end, struct p
 		} else if (strcmp(k, "input") == 0) {
 			if (!cJSON_IsObject(it)) {
 				rc = bad(err, errlen, "\"input\" must be a JSON object");
+			} else if (depth(it) > PROTO_INPUT_DEPTH) {
+				rc = bad(err, errlen, "\"input\" nests deeper than %d levels", PROTO_INPUT_DEPTH);
 			} else {
 				st->input = cJSON_PrintUnformatted(it);
 				size_t n = proto_utf16_len(st->input, strlen(st->input));

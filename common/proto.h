@@ -17,6 +17,7 @@
 #define PROTO_REFERENCE_MAX 128  /* characters, as Orchestrator counts them */
 #define PROTO_INPUT_MAX 10000    /* characters of serialized InputArguments */
 #define PROTO_COUNT_MAX 10000
+#define PROTO_INPUT_DEPTH 32      /* nesting levels of InputArguments */
 
 /* Answer codes. The names (proto_code_name) are the stable wire contract. */
 enum proto_code {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
@@ -142,6 +143,9 @@ static int load(const char *path, struct conf *c, char **secret, struct buf *err
 		buf_printf(errs, "%s\n", err);
 		return -1;
 	}
+	struct stat st;
+	if (c->client_secret_file && stat(c->client_secret_file, &st) == 0 && (st.st_mode & 0004))
+		log_warn("%s is readable by every user: chmod 600", c->client_secret_file);
 	if (c->grant == GRANT_CLIENT_CREDENTIALS && !*secret) {
 		buf_adds(errs, "grant = client_credentials needs a client secret: set [auth] "
 			       "client_secret_file or pass the systemd credential \"client_secret\"\n");
@@ -164,6 +168,7 @@ static struct server_opts server_opts(const struct conf *c, int fd)
 		.max_clients = c->max_clients,
 		.max_line = c->max_line,
 		.max_pending = c->max_queue,
+		.idle_timeout = c->idle_timeout,
 	};
 }
 

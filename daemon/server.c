@@ -22,6 +22,7 @@
 
 #define READ_CHUNK 65536
 #define OUT_HIGH (256u << 10)  /* pause reading above this many unwritten bytes */
+#define OUT_MAX (1u << 20)     /* disconnect a client that leaves more unread */
 #define CONN_MAX_PENDING 4096   /* pause reading above this many pending requests */
 #define LATENCY_RING 4096
 
@@ -54,6 +55,7 @@ struct conn {
 	int pending;                    /* requests not answered yet */
 	bool reading, closing, ending;  /* ending: close once all is written */
 	bool dirty;                     /* on S.dirty */
+	uint64_t active;                /* uv_now() of the last read or write */
 	struct access_peer peer;
 	pid_t pid;
 	LIST_ENTRY(conn) link;
@@ -73,6 +75,7 @@ static struct {
 	bool listening;
 	char *path;                     /* unlinked at close when we bound it */
 	struct server_opts opts;
+	uv_timer_t sweeper;             /* closes idle and stalled connections */
 	uv_idle_t flusher;         /* an active idle handle also keeps poll from blocking */
 	LIST_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;
@@ -135,6 +138,7 @@ static void on_written(uv_write_t *w, int status)
 		conn_close(c);
 		return;
 	}
+	c->active = uv_now(S.loop);
 	if (!c->reading && !c->ending && !c->closing && !S.stopping && c->unwritten < OUT_HIGH / 2 &&
 	    c->pending < CONN_MAX_PENDING) {
 		c->reading = true;
@@ -147,6 +151,13 @@ static void conn_write(struct conn *c)
 {
 	if (c->closing || c->out.len == 0)
 		return;
+	if (c->unwritten + c->out.len > OUT_MAX) {
+		/* It does not read its answers: its requests still finish upstream. */
+		log_warn("server: pid %d left %zu bytes of answers unread: disconnected", (int)c->pid,
+			 c->unwritten + c->out.len);
+		conn_close(c);
+		return;
+	}
 	struct wreq *wr = xmalloc(sizeof(*wr) + c->out.len);
 	wr->conn = c;
 	wr->len = c->out.len;
@@ -406,6 +417,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	struct conn *c = s->data;
 
 	if (n > 0) {
+		c->active = uv_now(S.loop);
 		buf_add(&c->in, b->base, (size_t)n);
 		process_lines(c);
 		if (c->ending)
@@ -524,7 +536,29 @@ static void on_connection(uv_stream_t *l, int status)
 	LIST_INSERT_HEAD(&S.conns, c, link);
 	S.nconns++;
 	c->reading = true;
+	c->active = uv_now(S.loop);
 	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+/* A connection is idle when it asks nothing and waits for nothing, or when
+ * its answers have not moved (it does not read them). One waiting for
+ * Orchestrator is never idle. */
+static void on_sweep(uv_timer_t *t)
+{
+	uint64_t now = uv_now(S.loop), limit = (uint64_t)S.opts.idle_timeout * 1000;
+	struct conn *c, *next;
+	(void)t;
+
+	if (!limit)
+		return;
+	for (c = LIST_FIRST(&S.conns); c; c = next) {
+		next = LIST_NEXT(c, link);
+		if ((c->pending == 0 || c->unwritten > 0) && now - c->active >= limit) {
+			log_info("server: closing a connection idle for %d s (pid %d)", S.opts.idle_timeout,
+				 (int)c->pid);
+			conn_close(c);
+		}
+	}
 }
 
 /* A socket file left by a daemon that died is removed; a live one is not. */
@@ -569,6 +603,9 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 	TAILQ_INIT(&S.dirty);
 	uv_idle_init(loop, &S.flusher);
 	uv_unref((uv_handle_t *)&S.flusher);
+	uv_timer_init(loop, &S.sweeper);
+	uv_timer_start(&S.sweeper, on_sweep, 1000, 1000);
+	uv_unref((uv_handle_t *)&S.sweeper);
 	uv_pipe_init(loop, &S.listener, 0);
 	if (o->fd >= 0) {
 		rc = uv_pipe_open(&S.listener, o->fd);
@@ -636,6 +673,7 @@ void server_close(void)
 	while ((c = LIST_FIRST(&S.conns)))
 		conn_close(c);
 	uv_close((uv_handle_t *)&S.flusher, NULL);
+	uv_close((uv_handle_t *)&S.sweeper, NULL);
 }
 
 int server_clients(void)

@@ -22,6 +22,7 @@ struct server_opts {
 	int max_clients;
 	size_t max_line;
 	int max_pending;      /* START requests waiting daemon-wide before BUSY */
+	int idle_timeout;     /* seconds; 0 = never */
 };
 
 /* Returns 0, or -1 with a message in err. */

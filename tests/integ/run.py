@@ -607,6 +607,57 @@ def client_gone_early_loses_nothing_for_others(env):
     assert stats["clients"] == 1
 
 
+def flood(sock, data, seconds=2.0):
+    """Sends as much of data as the peer takes within seconds, never blocking."""
+    sock.setblocking(False)
+    sent, end = 0, time.time() + seconds
+    while sent < len(data) and time.time() < end:
+        try:
+            sent += sock.send(data[sent:sent + 65536])
+        except BlockingIOError:
+            time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    sock.setblocking(True)
+    return sent
+
+
+@test
+def idle_connections_are_closed_busy_ones_are_not(env):
+    env.fake.add_release("P")
+    d = env.daemon(server={"idle_timeout": "1"})
+    idle = d.client()
+    waiting = d.client()
+    env.fake.fault("start", delay=2.5)
+    waiting.send("START P\n")
+    assert idle.closed(4)
+    ok_json(waiting.line())                 # waited 2.5 s for Orchestrator: not idle
+    assert "idle for 1 s" in d.log()
+
+
+@test
+def client_that_does_not_read_is_disconnected_its_jobs_still_start(env):
+    env.fake.add_release("P")
+    d = env.daemon(server={"idle_timeout": "1"})
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", delay=1.5, times=3)
+    c = d.client()
+    flood(c.sock, b"START P\nSTART P\nSTART P\n" + b"HELP\n" * 100000, 3)
+    assert wait_for(lambda: ok_json(d.ask("STATS"))["clients"] == 1, 10)   # only STATS's own
+    assert wait_for(lambda: len(env.fake.jobs) == 4, 10)
+    ok_json(d.ask("START P"))
+
+
+@test
+def ten_megabytes_without_newline(env):
+    d = env.daemon()
+    c = d.client()
+    flood(c.sock, b"x" * (10 << 20), 3)
+    err(c.line(), "TOO_LONG")
+    assert c.closed()
+    assert d.ask("PING") == 'OK {"pong":true}'
+
+
 @test
 def max_clients_enforced(env):
     d = env.daemon(server={"max_clients": "2"})

@@ -138,6 +138,21 @@ static void test_limits(void **state)
 	snprintf(line, sizeof(line), "START {\"process\":\"P\",\"reference\":\"%0127d\xf0\x9f\x98\x80\"}", 0);
 	expect_bad(line, "128");
 
+	/* InputArguments nests at most 32 levels (the object itself is one). */
+	for (int levels = 32; levels <= 33; levels++) {
+		strcpy(line, "START {\"process\":\"P\",\"input\":");
+		for (int i = 0; i < levels; i++)
+			strcat(line, "{\"a\":");
+		strcat(line, "1");
+		for (int i = 0; i < levels; i++)
+			strcat(line, "}");
+		strcat(line, "}");
+		assert_int_equal(parse(line, &r, err), levels == 32 ? PC_OK : PC_BAD_REQUEST);
+		if (levels == 33)
+			assert_non_null(strstr(err, "deeper than 32"));
+		proto_req_free(&r);
+	}
+
 	/* InputArguments: {"s":"..."} is 8 characters plus the string. */
 	snprintf(line, sizeof(line), "START {\"process\":\"P\",\"input\":{\"s\":\"%09992d\"}}", 0);
 	assert_int_equal(parse(line, &r, err), PC_OK);
