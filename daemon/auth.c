@@ -16,8 +16,12 @@
 #include "scopes.h"
 
 #define AUTH_TERMINAL_RETRY_MS (300 * 1000)
-#define AUTH_RETRY_MIN_MS 2000
-#define AUTH_RETRY_CAP_MS 30000
+/* Once failing, a few token requests a minute at most: each try is two
+ * attempts, tries come 5 s plus a jittered backoff (up to 60 s) apart. */
+#define AUTH_RETRY_MIN_MS 5000
+#define AUTH_RETRY_BASE_MS 5000
+#define AUTH_RETRY_CAP_MS 60000
+#define AUTH_ATTEMPTS 2
 
 TAILQ_HEAD(auth_list, auth_wait);
 
@@ -174,7 +178,7 @@ static void fail(enum proto_code code, bool terminal, enum auth_failure kind, co
 	A.fail_code = code;
 	A.failures++;
 	uint64_t delay = terminal ? AUTH_TERMINAL_RETRY_MS
-				  : AUTH_RETRY_MIN_MS + backoff_delay(A.failures - 1, 1000,
+				  : AUTH_RETRY_MIN_MS + backoff_delay(A.failures - 1, AUTH_RETRY_BASE_MS,
 								      AUTH_RETRY_CAP_MS, rand32());
 	log_err("auth: %s (next attempt in %llu s)", A.fail_msg,
 		(unsigned long long)(delay + 999) / 1000);
@@ -350,6 +354,7 @@ static void fetch(void)
 	/* A refresh whose answer was lost can only be saved by trying once more
 	 * with the same token, so token requests count as idempotent. */
 	A.req.idempotent = true;
+	A.req.max_attempts = AUTH_ATTEMPTS;
 	A.req.done = on_token;
 	A.fetching = true;
 	A.fetch_started = uv_now(A.loop);

@@ -250,7 +250,9 @@ static void retry_or_complete(struct http_req *r)
 				 : backoff_delay((unsigned)r->attempts - 1, HTTP_BACKOFF_BASE_MS,
 						 HTTP_BACKOFF_CAP_MS, rand32());
 
-	if (r->attempts >= HTTP_MAX_ATTEMPTS || now + delay - r->start_ms > budget) {
+	int max = r->max_attempts > 0 ? r->max_attempts : HTTP_MAX_ATTEMPTS;
+
+	if (r->attempts >= max || now + delay - r->start_ms > budget) {
 		complete(r);
 		return;
 	}

@@ -38,6 +38,7 @@ struct http_req {
 	const char *body;              /* POST body, or NULL for GET */
 	struct curl_slist *headers;
 	bool idempotent;
+	int max_attempts;              /* 0: the default (4) */
 	http_done_fn *done;
 	void *data;
 

@@ -171,6 +171,26 @@ def short_tokens_refreshed_ahead_never_used_expired(env):
 
 
 @test
+def identity_down_serves_with_the_valid_token_then_unavailable(env):
+    env.fake.token_lifetime = 6
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("START P"))
+    env.fake.fault("token", status=503, times=None)
+    t0 = time.time()
+    while time.time() - t0 < 4:                       # refreshes fail from ~4 s on
+        ok_json(d.ask("START P"))
+        time.sleep(0.2)
+    assert wait_for(lambda: d.ask("START P", timeout=20).startswith("ERR UNAVAILABLE"), 10, 0.2)
+    err(d.ask("START P"), "UNAVAILABLE", "503")
+    assert env.fake.expired_uses == 0
+    env.fake.reset_counters()
+    time.sleep(12)
+    # Failing, it asks rarely: tries >= 5 s apart, two attempts each.
+    assert env.fake.count("token") <= 6, env.fake.counts
+
+
+@test
 def revoked_token_replaced_after_one_401(env):
     env.fake.add_release("Invoice Bot")
     d = env.daemon()
