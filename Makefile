@@ -16,7 +16,7 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GN
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 COMMON := common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
-	common/backoff.c common/scopes.c common/cache.c
+	common/backoff.c common/scopes.c common/cache.c common/oauth.c
 DAEMON := daemon/http.c daemon/auth.c daemon/orch.c daemon/releases.c daemon/jobs.c \
 	daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c

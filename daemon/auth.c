@@ -1,6 +1,5 @@
 #include "auth.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,6 +12,7 @@
 #include "enc.h"
 #include "http.h"
 #include "log.h"
+#include "oauth.h"
 #include "scopes.h"
 
 #define AUTH_TERMINAL_RETRY_MS (300 * 1000)
@@ -244,7 +244,7 @@ static void use_token(const char *access, double expires_in, const char *scope)
 
 static void on_token(struct http_req *r)
 {
-	cJSON *j = NULL;
+	struct oauth_answer oa = {0};
 
 	A.fetching = false;
 	curl_slist_free_all(A.headers);
@@ -261,20 +261,14 @@ static void on_token(struct http_req *r)
 		     r->errmsg);
 		goto out;
 	}
-	j = cJSON_ParseWithLength(r->resp.p ? r->resp.p : "", r->resp.len);
-	cJSON *access = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-	cJSON *expires = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
-	cJSON *error = cJSON_GetObjectItemCaseSensitive(j, "error");
-	if (r->status == 200 && cJSON_IsString(access) && cJSON_IsNumber(expires) &&
-	    expires->valuedouble > 0) {
-		cJSON *refresh = cJSON_GetObjectItemCaseSensitive(j, "refresh_token");
-		cJSON *scope = cJSON_GetObjectItemCaseSensitive(j, "scope");
-		if (A.refresh_path && cJSON_IsString(refresh) &&
-		    (!A.refresh_token || strcmp(refresh->valuestring, A.refresh_token) != 0)) {
+	switch (oauth_read(r->status, r->resp.p, r->resp.len, &oa)) {
+	case OAUTH_TOKEN:
+		if (A.refresh_path && oa.refresh_token &&
+		    (!A.refresh_token || strcmp(oa.refresh_token, A.refresh_token) != 0)) {
 			/* The old refresh token is dead from now on: keep the new one
 			 * in memory whatever happens, and on disk before going on. */
 			secret_free(A.refresh_token);
-			A.refresh_token = xstrdup(refresh->valuestring);
+			A.refresh_token = xstrdup(oa.refresh_token);
 			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
 				A.unsaved = true;
 				fail(PC_AUTH, false, AF_SAVE,
@@ -284,28 +278,34 @@ static void on_token(struct http_req *r)
 				goto out;
 			}
 		}
-		use_token(access->valuestring, expires->valuedouble,
-			  cJSON_IsString(scope) ? scope->valuestring : NULL);
-	} else if (cJSON_IsString(error)) {
-		cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "error_description");
-		const char *e = error->valuestring;
+		use_token(oa.access_token, oa.expires_in, oa.scope);
+		break;
+	case OAUTH_ERROR: {
 		bool terminal = r->status >= 400 && r->status < 500 && r->status != 429;
-		snprintf(A.oauth_error, sizeof(A.oauth_error), "%s", e);
+		snprintf(A.oauth_error, sizeof(A.oauth_error), "%s", oa.error);
 		fail(terminal ? PC_AUTH : PC_UNAVAILABLE, terminal, AF_OAUTH,
-		     "Identity refused the token request (HTTP %ld, %s: %s): %s", r->status, e,
-		     cJSON_IsString(desc) ? desc->valuestring : "no description", auth_oauth_hint(e));
-	} else if (r->status == 429 || r->status >= 500) {
-		fail(PC_UNAVAILABLE, false, AF_HTTP, "Identity answered HTTP %ld after %d attempts", r->status,
-		     r->attempts);
-	} else {
-		fail(PC_AUTH, true, AF_NOT_OAUTH,
-		     "%s answered HTTP %ld without an OAuth answer: check token_url (Automation Cloud: "
-		     "https://cloud.uipath.com/identity_/connect/token; Automation Suite: "
-		     "https://HOST/identity_/connect/token; standalone: https://HOST/identity/connect/token)",
-		     A.token_url, r->status);
+		     "Identity refused the token request (HTTP %ld, %s: %s): %s", r->status, oa.error,
+		     oa.error_description ? oa.error_description : "no description",
+		     auth_oauth_hint(oa.error));
+		break;
+	}
+	case OAUTH_OTHER:
+		if (r->status == 429 || r->status >= 500)
+			fail(PC_UNAVAILABLE, false, AF_HTTP, "Identity answered HTTP %ld after %d attempts",
+			     r->status, r->attempts);
+		else
+			fail(PC_AUTH, true, AF_NOT_OAUTH,
+			     "%s answered HTTP %ld without an OAuth answer: check token_url (Automation "
+			     "Cloud: https://cloud.uipath.com/identity_/connect/token; Automation Suite: "
+			     "https://HOST/identity_/connect/token; standalone: "
+			     "https://HOST/identity/connect/token)",
+			     A.token_url, r->status);
+		break;
 	}
 out:
-	cJSON_Delete(j);
+	oauth_answer_free(&oa);
+	if (r->resp.p)
+		explicit_bzero(r->resp.p, r->resp.len);
 	buf_free(&r->resp);
 }
 

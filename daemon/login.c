@@ -1,6 +1,5 @@
 #include "login.h"
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "enc.h"
 #include "http.h"
 #include "log.h"
+#include "oauth.h"
 #include "scopes.h"
 
 #define LOGIN_REQ_MAX 16384
@@ -103,33 +103,29 @@ static void done(int rc)
 
 static void on_token(struct http_req *r)
 {
-	cJSON *j = cJSON_ParseWithLength(r->resp.p ? r->resp.p : "", r->resp.len);
-	cJSON *rt = cJSON_GetObjectItemCaseSensitive(j, "refresh_token");
-	cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-	cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scope");
-	cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-	cJSON *desc = cJSON_GetObjectItemCaseSensitive(j, "error_description");
+	struct oauth_answer oa;
+	enum oauth_kind kind = oauth_read(r->status, r->resp.p, r->resp.len, &oa);
 	int rc = 1;
 
 	if (r->cerr != CURLE_OK) {
 		fprintf(stderr, "orchd login: cannot reach Identity at %s: %s\n", L.conf.token_url, r->errmsg);
-	} else if (cJSON_IsString(err)) {
+	} else if (kind == OAUTH_ERROR) {
 		fprintf(stderr, "orchd login: Identity refused the code (HTTP %ld, %s: %s): %s\n", r->status,
-			err->valuestring, cJSON_IsString(desc) ? desc->valuestring : "no description",
-			strcmp(err->valuestring, "invalid_grant") == 0
+			oa.error, oa.error_description ? oa.error_description : "no description",
+			strcmp(oa.error, "invalid_grant") == 0
 				? "the code was already used, expired, or the PKCE verifier did not match: run orchd login again"
-				: auth_oauth_hint(err->valuestring));
-	} else if (r->status != 200 || !cJSON_IsString(at)) {
+				: auth_oauth_hint(oa.error));
+	} else if (kind != OAUTH_TOKEN) {
 		fprintf(stderr, "orchd login: %s answered HTTP %ld without a token: check token_url\n",
 			L.conf.token_url, r->status);
-	} else if (!cJSON_IsString(rt)) {
+	} else if (!oa.refresh_token) {
 		fprintf(stderr, "orchd login: no refresh token came back: the external app must allow "
 				"offline_access (user scopes, or a public app), and the grant must include it\n");
-	} else if (auth_write_file(L.rt_path, rt->valuestring) != 0) {
+	} else if (auth_write_file(L.rt_path, oa.refresh_token) != 0) {
 		fprintf(stderr, "orchd login: cannot save the refresh token to %s: %s\n", L.rt_path,
 			strerror(errno));
 	} else {
-		char *scopes = scope_of_token(at->valuestring, cJSON_IsString(sc) ? sc->valuestring : NULL);
+		char *scopes = scope_of_token(oa.access_token, oa.scope);
 		printf("refresh token saved to %s (mode 0600)\nscopes granted: %s\n"
 		       "a running orchd picks it up at its next refresh, or at once on SIGHUP "
 		       "(systemctl reload orchd)\n",
@@ -141,7 +137,9 @@ static void on_token(struct http_req *r)
 		free(scopes);
 		rc = 0;
 	}
-	cJSON_Delete(j);
+	oauth_answer_free(&oa);
+	if (r->resp.p)
+		explicit_bzero(r->resp.p, r->resp.len);
 	buf_free(&r->resp);
 	curl_slist_free_all(L.headers);
 	L.headers = NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "enc.h"
+#include "oauth.h"
 #include "scopes.h"
 #include "util.h"
 
@@ -86,6 +87,37 @@ static void test_pkce_and_form(void **state)
 	buf_free(&b);
 }
 
+static void test_oauth_read(void **state)
+{
+	struct oauth_answer a;
+	const char *ok = "{\"access_token\":\"eyJ.x.y\",\"expires_in\":3600,\"token_type\":\"Bearer\","
+			 "\"scope\":\"OR.Jobs\",\"refresh_token\":\"rt\"}";
+	const char *bad = "{\"error\":\"invalid_scope\",\"error_description\":\"no\"}";
+	(void)state;
+
+	assert_int_equal(oauth_read(200, ok, strlen(ok), &a), OAUTH_TOKEN);
+	assert_string_equal(a.access_token, "eyJ.x.y");
+	assert_string_equal(a.refresh_token, "rt");
+	assert_string_equal(a.scope, "OR.Jobs");
+	assert_true(a.expires_in == 3600);
+	oauth_answer_free(&a);
+	/* A token with another status, or without a usable lifetime, is not one. */
+	assert_int_equal(oauth_read(201, ok, strlen(ok), &a), OAUTH_OTHER);
+	oauth_answer_free(&a);
+	assert_int_equal(oauth_read(200, "{\"access_token\":\"a\",\"expires_in\":0}", 36, &a), OAUTH_OTHER);
+	oauth_answer_free(&a);
+	assert_int_equal(oauth_read(400, bad, strlen(bad), &a), OAUTH_ERROR);
+	assert_string_equal(a.error, "invalid_scope");
+	assert_string_equal(a.error_description, "no");
+	oauth_answer_free(&a);
+	assert_int_equal(oauth_read(404, "<html>Not Found</html>", 22, &a), OAUTH_OTHER);
+	oauth_answer_free(&a);
+	assert_int_equal(oauth_read(200, NULL, 0, &a), OAUTH_OTHER);
+	oauth_answer_free(&a);
+	assert_int_equal(oauth_read(200, "[1,2]", 5, &a), OAUTH_OTHER);
+	oauth_answer_free(&a);
+}
+
 static char *jwt(const char *claims)
 {
 	char *p = enc_base64url((const unsigned char *)claims, strlen(claims));
@@ -138,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_scopes),
 		cmocka_unit_test(test_pkce_and_form),
+		cmocka_unit_test(test_oauth_read),
 	};
 	return cmocka_run_group_tests_name("enc", tests, NULL, NULL);
 }
