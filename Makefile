@@ -21,13 +21,16 @@ DAEMON := daemon/http.c daemon/auth.c daemon/orch.c daemon/releases.c daemon/job
 	daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c
 UNIT := $(wildcard tests/unit/test_*.c)
+FUZZ := proto conf oauth
+FUZZ_SECONDS ?= 60
 
 COMMON_OBJ := $(COMMON:%.c=$(BUILD)/%.o)
 DAEMON_OBJ := $(DAEMON:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%)
+REPLAY_BIN := $(FUZZ:%=$(BUILD)/fuzz/replay_%)
 
-.PHONY: all deps check check-asan unit integ demo install uninstall clean
+.PHONY: all deps check check-asan check-valgrind unit integ demo install uninstall clean fuzz soak
 all: $(BUILD)/orchd $(BUILD)/orchctl
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h daemon/*.h)
@@ -52,8 +55,14 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-unit: all $(UNIT_BIN)
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests, and the fuzz corpus (seeds and past crashes) replayed.
+unit: all $(UNIT_BIN) $(REPLAY_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
+	@set -e; for t in $(FUZZ); do $(BUILD)/fuzz/replay_$$t tests/fuzz/corpus/$$t/*; done
 
 integ: all
 	python3 tests/integ/run.py --build $(BUILD)
@@ -68,6 +77,24 @@ check: deps
 check-asan: deps
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" unit
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" integ
+
+# libFuzzer (clang): each target for FUZZ_SECONDS, new inputs kept in
+# build/fuzz/corpus-T, crashes written to build/fuzz/ (add them to
+# tests/fuzz/corpus/T/ once fixed: they become regression tests).
+fuzz: deps
+	@command -v clang >/dev/null && dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null)
+	@mkdir -p build/fuzz
+	@set -e; for t in $(FUZZ); do \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Icommon \
+			$$(pkg-config --cflags $(PKGS)) -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(COMMON) \
+			$$(pkg-config --libs $(PKGS)); \
+		mkdir -p build/fuzz/corpus-$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/ build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | \
+			grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)|ERROR|SUMMARY' ; \
+	done
 
 demo: deps all
 	python3 tests/demo.py --build $(BUILD)
