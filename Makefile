@@ -96,6 +96,10 @@ fuzz: deps
 			grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)|ERROR|SUMMARY' ; \
 	done
 
+# Minutes of triggers under random faults; prints the figures (not in check).
+soak: deps all
+	python3 tests/soak.py $(BUILD)
+
 demo: deps all
 	python3 tests/demo.py --build $(BUILD)
 

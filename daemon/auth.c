@@ -180,6 +180,11 @@ static void fail(enum proto_code code, bool terminal, enum auth_failure kind, co
 	uint64_t delay = terminal ? AUTH_TERMINAL_RETRY_MS
 				  : AUTH_RETRY_MIN_MS + backoff_delay(A.failures - 1, AUTH_RETRY_BASE_MS,
 								      AUTH_RETRY_CAP_MS, rand32());
+	/* A refresh that failed while the token is still valid: try again
+	 * before it runs out (halfway to expiry), but never within a second. */
+	uint64_t now = uv_now(A.loop);
+	if (!terminal && A.token && A.valid_until > now && (A.valid_until - now) / 2 < delay)
+		delay = (A.valid_until - now) / 2 > 1000 ? (A.valid_until - now) / 2 : 1000;
 	log_err("auth: %s (next attempt in %llu s)", A.fail_msg,
 		(unsigned long long)(delay + 999) / 1000);
 	schedule(delay);

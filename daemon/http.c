@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <strings.h>
 #include <time.h>
 
@@ -13,6 +14,7 @@
 #define HTTP_BACKOFF_CAP_MS 8000
 #define HTTP_MAX_BODY (4u << 20)
 #define HTTP_POOL_MAX 64
+#define HTTP_POOL_CONNS 16
 
 /* A socket curl asked us to watch. */
 struct http_sock {
@@ -151,8 +153,42 @@ static size_t on_header(char *p, size_t size, size_t n, void *userp)
 	return len;
 }
 
+static void complete(struct http_req *r);
+
+/* The body of a non-idempotent request, fed to curl by hand so that it can
+ * be refused a rewind: libcurl silently sends a request again when a reused
+ * connection dies before any answer ("Connection died, retrying a fresh
+ * connect"), which for StartJobs would start the job twice. Refused, curl
+ * fails with CURLE_SEND_FAIL_REWIND and the request counts as maybe sent. */
+static size_t on_read_body(char *buf, size_t size, size_t n, void *userp)
+{
+	struct http_req *r = userp;
+	size_t left = strlen(r->body) - r->body_off, max = size * n;
+	size_t len = left < max ? left : max;
+
+	memcpy(buf, r->body + r->body_off, len);
+	r->body_off += len;
+	return len;
+}
+
+static int on_seek_body(void *userp, curl_off_t offset, int origin)
+{
+	struct http_req *r = userp;
+
+	if (origin == SEEK_SET && offset == 0 && r->body_off == 0)
+		return CURL_SEEKFUNC_OK;
+	return CURL_SEEKFUNC_CANTSEEK;
+}
+
 static void start(struct http_req *r)
 {
+	if (r->prepare && !r->prepare(r)) {
+		r->unprepared = true;
+		r->cerr = CURLE_ABORTED_BY_CALLBACK;
+		snprintf(r->errmsg, sizeof(r->errmsg), "not ready to be sent");
+		complete(r);
+		return;
+	}
 	CURL *e = H.npool ? H.pool[--H.npool] : curl_easy_init();
 
 	if (!e)
@@ -182,9 +218,17 @@ static void start(struct http_req *r)
 		curl_easy_setopt(e, CURLOPT_CAINFO, H.ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
-	if (r->body) {
+	if (r->body && r->idempotent) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+	} else if (r->body) {
+		r->body_off = 0;
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read_body);
+		curl_easy_setopt(e, CURLOPT_READDATA, r);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek_body);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
 	}
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	H.inflight++;
@@ -368,12 +412,15 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 	curl_multi_setopt(H.multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	curl_multi_setopt(H.multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(H.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	/* Idle connections kept warm. HTTP/2 needs one; an HTTP/1.1 upstream
+	 * opens one per request in flight, and each costs a TLS context. */
+	curl_multi_setopt(H.multi, CURLMOPT_MAXCONNECTS, (long)HTTP_POOL_CONNS);
 }
 
 void http_submit(struct http_req *r)
 {
 	r->attempts = 0;
-	r->maybe_sent = false;
+	r->maybe_sent = r->unprepared = false;
 	r->start_ms = uv_now(H.loop);
 	if (H.inflight < H.max_inflight)
 		start(r);

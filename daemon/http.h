@@ -39,6 +39,10 @@ struct http_req {
 	struct curl_slist *headers;
 	bool idempotent;
 	int max_attempts;              /* 0: the default (4) */
+	/* Called before every attempt, which may come long after submit (a
+	 * queue, a Retry-After): may refresh headers; false ends the request
+	 * with unprepared set, nothing sent. NULL: always ready. */
+	bool (*prepare)(struct http_req *req);
 	http_done_fn *done;
 	void *data;
 
@@ -48,10 +52,12 @@ struct http_req {
 	CURLcode cerr;                 /* CURLE_OK when an HTTP answer came */
 	char errmsg[CURL_ERROR_SIZE];  /* why no answer came, for people */
 	bool maybe_sent;               /* no answer, and the server may have acted */
+	bool unprepared;               /* prepare() said no: nothing was sent */
 	int attempts;
 
 	/* Private. */
 	CURL *easy;
+	size_t body_off;               /* bytes of body curl has read */
 	uint64_t start_ms, due_ms;
 	int64_t retry_after_ms;
 	TAILQ_ENTRY(http_req) link;

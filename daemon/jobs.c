@@ -12,8 +12,13 @@
 
 /* Lookups by Reference after an ambiguous start: when, and how many a
  * minute (Orchestrator allows 100 Jobs queries a minute per tenant, shared
- * with every other script: take a fifth at most). */
-static const uint64_t check_delays[] = {1000, 4000};
+ * with every other script: take a fifth at most). The last lookup, the one
+ * that may lead to starting again, waits at least twice the HTTP timeout:
+ * a server that was still working on the lost request has had that long to
+ * finish it. */
+#define JOBS_CHECKS 2
+#define JOBS_FIRST_CHECK_MS 1000
+#define JOBS_LAST_CHECK_MIN_MS 4000
 #define JOBS_LOOKUP_BURST 20.0
 #define JOBS_LOOKUP_MS 3000.0
 
@@ -24,6 +29,7 @@ static struct {
 	uv_timer_t timer;
 	struct job_list waiting;       /* by due time */
 	char *default_folder;
+	uint64_t last_check_ms;
 	bool stopping;
 	unsigned long started, resolved;
 	double bucket;
@@ -34,6 +40,9 @@ void jobs_configure(const struct conf *conf)
 {
 	free(J.default_folder);
 	J.default_folder = conf->folder ? xstrdup(conf->folder) : NULL;
+	J.last_check_ms = (uint64_t)conf->timeout * 2000;
+	if (J.last_check_ms < JOBS_LAST_CHECK_MIN_MS)
+		J.last_check_ms = JOBS_LAST_CHECK_MIN_MS;
 }
 
 void jobs_init(uv_loop_t *loop, const struct conf *conf)
@@ -218,7 +227,7 @@ static void on_looked_up(struct orch_call *c)
 		return;
 	}
 	orch_call_reset(&j->call);
-	if (++j->checks < (int)ARRAY_LEN(check_delays)) {
+	if (++j->checks < JOBS_CHECKS) {
 		reconcile(j);
 	} else if (!j->resent) {
 		/* Looked for twice, seconds apart: it surely does not exist. */
@@ -287,7 +296,7 @@ static void reconcile(struct job *j)
 		unknown(j, "orchd cannot look it up: the token lacks OR.Jobs.Read or OR.Jobs");
 		return;
 	}
-	j->due = uv_now(J.loop) + check_delays[j->checks];
+	j->due = uv_now(J.loop) + (j->checks == 0 ? JOBS_FIRST_CHECK_MS : J.last_check_ms);
 	struct job *it;
 	TAILQ_FOREACH(it, &J.waiting, wait_link)
 		if (it->due > j->due)

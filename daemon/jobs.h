@@ -6,8 +6,9 @@
  * Every StartJobs carries a Reference (the client's, or one made here). A
  * StartJobs that may have reached Orchestrator without an answer (timeout,
  * reset, 5xx) is never replayed blindly: the job is looked up by its
- * Reference, after 1 s and again after 4 more; found, it is answered OK; not
- * found twice, it surely does not exist and is started once more; when the
+ * Reference, after 1 s and again after twice the HTTP timeout (4 s at
+ * least); found, it is answered OK; not found twice, it is taken not to exist
+ * and is started once more; when the
  * lookup is impossible (no OR.Jobs.Read scope, rate limit, errors) the answer
  * is UNKNOWN with the reference. When StartJobs says the release is gone, the
  * key is dropped, looked up again and the start tried once more.

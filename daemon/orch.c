@@ -60,7 +60,12 @@ static void on_http(struct http_req *h)
 
 	c->status = st;
 	c->error_code = -1;
-	if (h->cerr == CURLE_ABORTED_BY_CALLBACK) {
+	if (h->unprepared) {
+		/* The token expired while the request waited: wait for a new one. */
+		curl_slist_free_all(c->headers);
+		c->headers = NULL;
+		orch_send(c);
+	} else if (h->cerr == CURLE_ABORTED_BY_CALLBACK) {
 		snprintf(c->msg, sizeof(c->msg), "orchd is stopping; nothing was sent");
 		finish(c, PC_SHUTDOWN);
 	} else if (h->cerr != CURLE_OK) {
@@ -116,10 +121,11 @@ static void on_http(struct http_req *h)
 	}
 }
 
-static void submit(struct orch_call *c, const char *token, unsigned gen)
+static void set_headers(struct orch_call *c, const char *token, unsigned gen)
 {
 	char *auth = xasprintf("Authorization: Bearer %s", token);
 
+	curl_slist_free_all(c->headers);
 	c->gen = gen;
 	c->headers = curl_slist_append(NULL, auth);
 	explicit_bzero(auth, strlen(auth));
@@ -129,10 +135,30 @@ static void submit(struct orch_call *c, const char *token, unsigned gen)
 		c->headers = curl_slist_append(c->headers, c->folder_hdr);
 	if (c->body)
 		c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
+	c->http.headers = c->headers;
+}
+
+/* Before every attempt: never send a token that is no longer valid. */
+static bool prepare(struct http_req *h)
+{
+	struct orch_call *c = h->data;
+	unsigned gen;
+	const char *tok = auth_token(&gen);
+
+	if (!tok)
+		return false;
+	if (gen != c->gen)
+		set_headers(c, tok, gen);
+	return true;
+}
+
+static void submit(struct orch_call *c, const char *token, unsigned gen)
+{
+	set_headers(c, token, gen);
 	c->http.url = c->url;
 	c->http.body = c->body;
-	c->http.headers = c->headers;
 	c->http.idempotent = c->body == NULL;
+	c->http.prepare = prepare;
 	c->http.done = on_http;
 	c->http.data = c;
 	http_submit(&c->http);

@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +253,7 @@ static char *stats_json(void)
 	cJSON_AddNumberToObject(o, "errors_total", (double)nerr);
 	cJSON_AddItemToObject(o, "errors", errs);
 	cJSON_AddNumberToObject(o, "jobs_started", (double)jobs_started());
+	cJSON_AddNumberToObject(o, "jobs_resolved", (double)jobs_resolved());
 	cJSON_AddNumberToObject(o, "token_refreshes", (double)auth_refresh_count());
 	const char *ae = auth_last_error();
 	if (ae)
@@ -279,6 +281,8 @@ static char *stats_json(void)
 		cJSON_AddNumberToObject(lat, "max", v[n - 1]);
 		free(v);
 	}
+	struct mallinfo2 mi = mallinfo2();
+	cJSON_AddNumberToObject(o, "heap_in_use", (double)mi.uordblks);
 	cJSON_AddNumberToObject(o, "uptime_s", (double)((uv_now(S.loop) - S.started_at) / 1000));
 	char *s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);

@@ -84,12 +84,14 @@ class App:
 class Fault:
     """One injected fault for requests to `endpoint` (token, releases, start,
     job_get, jobs_query, authorize): answer `status` (with `retry_after`), or
-    `reset` the connection, after `delay` seconds; with `after_create` the job
+    `reset` the connection (RST), or `close` it cleanly without an answer,
+    after `delay` seconds; with `after_create` the job
     is created first. Applies `times` times (None: always)."""
 
     def __init__(self, endpoint, status=None, retry_after=None, delay=0.0, reset=False,
-                 after_create=False, times=1, body=None):
+                 after_create=False, times=1, body=None, close=False):
         self.endpoint = endpoint
+        self.close = close          # end the connection cleanly, no answer
         self.status = status
         self.retry_after = retry_after
         self.delay = delay
@@ -278,6 +280,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def hang_up(self):
+        """Closes the connection cleanly (TLS close_notify, FIN), no answer."""
+        self.close_connection = True
+        try:
+            self.connection.unwrap().close()
+        except (OSError, ValueError):
+            pass
+
     def reset(self):
         sock = self.connection
         try:
@@ -305,6 +315,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if fault.reset:
             self.reset()
             return True
+        if fault.close:
+            self.hang_up()
+            return True
         if fault.status:
             hdrs = {}
             if fault.retry_after is not None:
@@ -319,9 +332,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n).decode("utf-8", "replace") if n else ""
 
     def do_GET(self):
+        self.received = time.time()     # token expiry is judged at receipt, not after queueing here
         self.route("GET", "")
 
     def do_POST(self):
+        self.received = time.time()
         self.route("POST", self.read_body())
 
     def route(self, method, body):
@@ -474,9 +489,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         token = auth[7:] if auth.startswith("Bearer ") else ""
         with f.lock:
             info = f.tokens.get(token)
-            if info and time.time() >= info["exp"]:
+            if info and self.received >= info["exp"]:
                 f.expired_uses += 1
-            if not info or info["revoked"] or time.time() >= info["exp"]:
+            if not info or info["revoked"] or self.received >= info["exp"]:
                 return self.send_json(401, {"message": "You are not authenticated!", "errorCode": 0})
             if not info["scopes"] & ENDPOINT_SCOPES[endpoint]:
                 return self.send_json(403, NOT_AUTHORIZED)
@@ -510,6 +525,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(fault.delay)
             if fault.reset:
                 return self.reset()
+            if fault.close:
+                return self.hang_up()
             return self.send_json(fault.status or 502, {"message": "Bad Gateway"})
         self.send_json(status, answer)
 

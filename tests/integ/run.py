@@ -470,6 +470,18 @@ def start_never_replayed_after_502_with_job_created(env):
 
 
 @test
+def curl_does_not_resend_a_start_on_a_reused_connection(env):
+    # libcurl resends a request whose reused connection died without an
+    # answer; for StartJobs that would start the job twice.
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("START P"))                      # the connection is warm now
+    env.fake.fault("start", close=True, after_create=True)
+    err(d.ask("START P"), "UNKNOWN")
+    assert env.fake.count("start") == 2 and len(env.fake.jobs) == 2
+
+
+@test
 def start_never_replayed_after_reset(env):
     env.fake.add_release("P")
     d = env.daemon()
@@ -517,12 +529,12 @@ def timeout_after_create_is_found_by_reference(env):
 @test
 def ambiguous_failure_without_job_is_started_once_more(env):
     env.fake.add_release("P")
-    d = env.daemon(auth=RESOLVE)
+    d = env.daemon(auth=RESOLVE, orchestrator={"timeout": "2"})
     ok_json(d.ask("START P"))
     env.fake.fault("start", reset=True)           # refused before anything was created
     t0 = time.time()
     a = ok_json(d.ask("START P", timeout=30))
-    assert time.time() - t0 >= 4.5                 # looked up twice, 1 s and 4 s later
+    assert time.time() - t0 >= 4.5                 # looked up 1 s, then 2 x timeout later
     assert env.fake.count("jobs_query") == 2 and env.fake.count("start") == 3
     assert len(env.fake.jobs) == 2 and jobs_per_reference(env.fake)[a["reference"]] == 1
 
