@@ -100,6 +100,14 @@ fuzz: deps
 soak: deps all
 	python3 tests/soak.py $(BUILD)
 
+# The core integration tests with orchd under valgrind memcheck: any error
+# or definite leak fails them.
+VALGRIND_TESTS := first_start,hundred_concurrent,pipelined,sigterm_answers,refresh_token_rotation,lost_answer,client_gone,sighup_reload,check_all_good,login_end
+check-valgrind: deps all
+	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
+	ORCHD_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
+		python3 tests/integ/run.py --build $(BUILD) -k $(VALGRIND_TESTS)
+
 demo: deps all
 	python3 tests/demo.py --build $(BUILD)
 

@@ -117,7 +117,7 @@ def main():
                 waiting = sum(1 for x in fake.faults if x.endpoint == f["endpoint"] and x.times)
             if f["endpoint"] == "start" or not waiting:
                 fake.fault(**f)
-            time.sleep(0.05)
+            time.sleep(0.1)
     injector = threading.Thread(target=inject, daemon=True)
     injector.start()
 

@@ -1256,12 +1256,12 @@ def check_logs(env):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
-    ap.add_argument("-k", default="", help="run tests whose name contains this")
+    ap.add_argument("-k", default="", help="run tests whose name contains this (comma: any of these)")
     a = ap.parse_args()
     harness.BUILD = a.build
     passed = failed = 0
     for fn in TESTS:
-        if a.k not in fn.__name__:
+        if not any(k in fn.__name__ for k in a.k.split(",")):
             continue
         env = Env(fn.__name__[:20])
         t0 = time.time()
