@@ -236,6 +236,12 @@ static enum proto_code parse_json_start(const char *p, const char *end, struct p
 	cJSON *it;
 	cJSON_ArrayForEach(it, obj) {
 		const char *k = it->string;
+		/* Every key is known (or refused at once), so this stays short. */
+		for (const cJSON *p = obj->child; p != it; p = p->next)
+			if (strcmp(p->string, k) == 0) {
+				rc = bad(err, errlen, "\"%.64s\" is given twice", k);
+				goto out;
+			}
 		if (strcmp(k, "process") == 0) {
 			rc = take_string(it, k, &st->process, err, errlen);
 		} else if (strcmp(k, "folder") == 0) {

@@ -116,6 +116,9 @@ static void test_json_form(void **state)
 	expect_bad("START {\"process\":\"P\",\"priority\":\"urgent\"}", "priority");
 	expect_bad("START {\"process\":\"P\",\"input\":\"{}\"}", "JSON object");
 	expect_bad("START {\"process\":\"P\",\"extra\":1}", "unknown key \"extra\"");
+	/* Found by the fuzzer: a repeated key leaked the first value. */
+	expect_bad("START {\"process\":\"P\",\"folder\":\"A\",\"folder\":\"B\"}", "\"folder\" is given twice");
+	expect_bad("START {\"process\":\"P\",\"process\":\"Q\"}", "\"process\" is given twice");
 	expect_bad("START {\"process\":\"P\"} trailing", "after the JSON");
 	expect_bad("START {\"process\":\"P\"", "invalid JSON");
 	expect_bad("START {\"process\":\"P\\nQ\"}", "control character");
