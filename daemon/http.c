@@ -155,29 +155,23 @@ static size_t on_header(char *p, size_t size, size_t n, void *userp)
 
 static void complete(struct http_req *r);
 
-/* The body of a non-idempotent request, fed to curl by hand so that it can
- * be refused a rewind: libcurl silently sends a request again when a reused
- * connection dies before any answer ("Connection died, retrying a fresh
- * connect"), which for StartJobs would start the job twice. Refused, curl
- * fails with CURLE_SEND_FAIL_REWIND and the request counts as maybe sent. */
-static size_t on_read_body(char *buf, size_t size, size_t n, void *userp)
+/* Called before every request curl sends, its own retries included:
+ * libcurl silently sends a request again on a fresh connection when a reused
+ * one dies before any answer ("Connection died, retrying a fresh connect"),
+ * which for StartJobs would start the job twice. A second send of a
+ * non-idempotent request is refused: it ends as maybe sent, never resent. */
+static int on_prereq(void *userp, char *conn_primary_ip, char *conn_local_ip, int primary_port,
+		     int local_port)
 {
 	struct http_req *r = userp;
-	size_t left = strlen(r->body) - r->body_off, max = size * n;
-	size_t len = left < max ? left : max;
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)primary_port;
+	(void)local_port;
 
-	memcpy(buf, r->body + r->body_off, len);
-	r->body_off += len;
-	return len;
-}
-
-static int on_seek_body(void *userp, curl_off_t offset, int origin)
-{
-	struct http_req *r = userp;
-
-	if (origin == SEEK_SET && offset == 0 && r->body_off == 0)
-		return CURL_SEEKFUNC_OK;
-	return CURL_SEEKFUNC_CANTSEEK;
+	if (++r->sends > 1 && !r->idempotent)
+		return CURL_PREREQFUNC_ABORT;
+	return CURL_PREREQFUNC_OK;
 }
 
 static void start(struct http_req *r)
@@ -218,17 +212,12 @@ static void start(struct http_req *r)
 		curl_easy_setopt(e, CURLOPT_CAINFO, H.ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
-	if (r->body && r->idempotent) {
+	r->sends = 0;
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
+	if (r->body) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
-	} else if (r->body) {
-		r->body_off = 0;
-		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(r->body));
-		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read_body);
-		curl_easy_setopt(e, CURLOPT_READDATA, r);
-		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek_body);
-		curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
 	}
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	H.inflight++;
@@ -349,7 +338,12 @@ static void finish_attempt(struct http_req *r, CURLcode c)
 	}
 	if (!r->errmsg[0])
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", curl_easy_strerror(c));
-	if (permanent(c)) {
+	if (r->sends > 1 && !r->idempotent) {
+		/* on_prereq stopped curl's own resend: the first one went out. */
+		snprintf(r->errmsg, sizeof(r->errmsg), "the connection died before an answer came");
+		r->maybe_sent = true;
+		complete(r);
+	} else if (permanent(c)) {
 		complete(r);
 	} else if (before_send(c, r->easy) || r->idempotent) {
 		retry_or_complete(r);

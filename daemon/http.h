@@ -57,7 +57,7 @@ struct http_req {
 
 	/* Private. */
 	CURL *easy;
-	size_t body_off;               /* bytes of body curl has read */
+	int sends;                     /* times curl began sending this attempt */
 	uint64_t start_ms, due_ms;
 	int64_t retry_after_ms;
 	TAILQ_ENTRY(http_req) link;

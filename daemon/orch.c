@@ -65,7 +65,7 @@ static void on_http(struct http_req *h)
 		curl_slist_free_all(c->headers);
 		c->headers = NULL;
 		orch_send(c);
-	} else if (h->cerr == CURLE_ABORTED_BY_CALLBACK) {
+	} else if (h->cerr == CURLE_ABORTED_BY_CALLBACK && !h->maybe_sent) {
 		snprintf(c->msg, sizeof(c->msg), "orchd is stopping; nothing was sent");
 		finish(c, PC_SHUTDOWN);
 	} else if (h->cerr != CURLE_OK) {
