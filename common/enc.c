@@ -24,6 +24,17 @@ char *enc_odata_literal(const char *s)
 	return buf_steal(&b);
 }
 
+char *enc_odata_eq(const char *field, const char *value)
+{
+	char *lit = enc_odata_literal(value);
+	char *filter = xasprintf("%s eq %s", field, lit);
+	char *q = enc_url(filter);
+
+	free(lit);
+	free(filter);
+	return q;
+}
+
 char *enc_url(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, (int)strlen(s));

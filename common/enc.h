@@ -12,6 +12,10 @@
  * "'O''Brien'"). Not URL-encoded; the caller does that. */
 char *enc_odata_literal(const char *s);
 
+/* The $filter value "<field> eq '<value>'", quotes doubled and URL-encoded,
+ * ready to follow "$filter=". */
+char *enc_odata_eq(const char *field, const char *value);
+
 /* A URL query value, percent-encoded (curl_easy_escape). */
 char *enc_url(const char *s);
 

@@ -350,12 +350,7 @@ static void fetch(void)
 	if (A.secret)
 		enc_form_add(&b, "client_secret", A.secret);
 	A.body = buf_steal(&b);
-	A.headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-	A.headers = curl_slist_append(A.headers, "Accept: application/json");
-	memset(&A.req, 0, sizeof(A.req));
-	A.req.url = A.token_url;
-	A.req.body = A.body;
-	A.req.headers = A.headers;
+	http_form_post(&A.req, A.token_url, A.body, &A.headers);
 	/* A refresh whose answer was lost can only be saved by trying once more
 	 * with the same token, so token requests count as idempotent. */
 	A.req.idempotent = true;

@@ -411,6 +411,17 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 	curl_multi_setopt(H.multi, CURLMOPT_MAXCONNECTS, (long)HTTP_POOL_CONNS);
 }
 
+void http_form_post(struct http_req *r, const char *url, const char *body,
+		    struct curl_slist **headers)
+{
+	*headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	*headers = curl_slist_append(*headers, "Accept: application/json");
+	memset(r, 0, sizeof(*r));
+	r->url = url;
+	r->body = body;
+	r->headers = *headers;
+}
+
 void http_submit(struct http_req *r)
 {
 	r->attempts = 0;

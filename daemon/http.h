@@ -70,6 +70,11 @@ void http_configure(const struct http_opts *opts);
  * multi handle; the loop must then be run once to close the handles. */
 void http_close(void);
 
+/* Fills r for a form POST to an OAuth token endpoint (url and body stay the
+ * caller's; *headers is set to a list the caller frees). */
+void http_form_post(struct http_req *r, const char *url, const char *body,
+		    struct curl_slist **headers);
+
 /* Starts req; req->done is called exactly once, later, from the loop. */
 void http_submit(struct http_req *req);
 

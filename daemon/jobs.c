@@ -247,9 +247,7 @@ static void lookup(struct job *j)
 		unknown(j, "orchd did not look it up: too many lookups a minute already");
 		return;
 	}
-	char *lit = enc_odata_literal(j->reference);
-	char *filter = xasprintf("Reference eq %s", lit);
-	char *q = enc_url(filter);
+	char *q = enc_odata_eq("Reference", j->reference);
 	j->call.op = OP_JOB_GET;
 	j->call.url = xasprintf("%s/odata/Jobs?$filter=%s&$top=%d&$select=Id,Key,State", orch_base(), q,
 				j->st->count);
@@ -257,8 +255,6 @@ static void lookup(struct job *j)
 	j->call.folder = j->folder.path;
 	j->call.done = on_looked_up;
 	j->call.data = j;
-	free(lit);
-	free(filter);
 	free(q);
 	orch_send(&j->call);
 }

@@ -187,12 +187,7 @@ static const char *redirected(const char *target)
 	if (L.secret)
 		enc_form_add(&b, "client_secret", L.secret);
 	L.body = buf_steal(&b);
-	L.headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-	L.headers = curl_slist_append(L.headers, "Accept: application/json");
-	memset(&L.req, 0, sizeof(L.req));
-	L.req.url = L.conf.token_url;
-	L.req.body = L.body;
-	L.req.headers = L.headers;
+	http_form_post(&L.req, L.conf.token_url, L.body, &L.headers);
 	L.req.done = on_token;
 	/* A code is single use: never send it twice. */
 	L.req.idempotent = false;

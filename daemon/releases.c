@@ -145,9 +145,7 @@ void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *p
 		TAILQ_INIT(&lk->waiters);
 		e->user = lk;
 
-		char *lit = enc_odata_literal(process);
-		char *filter = xasprintf("Name eq %s", lit);
-		char *q = enc_url(filter);
+		char *q = enc_odata_eq("Name", process);
 		lk->call.op = OP_RELEASES;
 		lk->call.url = xasprintf("%s/odata/Releases?$filter=%s&$top=2&$select=Key,Name",
 					 orch_base(), q);
@@ -155,8 +153,6 @@ void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *p
 		lk->call.folder = lk->folder;
 		lk->call.done = on_lookup;
 		lk->call.data = lk;
-		free(lit);
-		free(filter);
 		free(q);
 		R.lookups++;
 		orch_send(&lk->call);

@@ -294,10 +294,10 @@ static void on_job_done(struct job *j, enum proto_code code, const char *text)
 	answer(j->data, code, text);
 }
 
-static void handle_line(struct conn *c, const char *line, size_t len)
+/* A request of c's, pending until answer(). */
+static struct request *request_new(struct conn *c)
 {
 	struct request *r = xcalloc(1, sizeof(*r));
-	char err[512];
 
 	S.live++;
 	S.requests++;
@@ -305,6 +305,14 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 	r->t0 = uv_hrtime();
 	c->pending++;
 	LIST_INSERT_HEAD(&c->all, r, all);
+	return r;
+}
+
+static void handle_line(struct conn *c, const char *line, size_t len)
+{
+	struct request *r = request_new(c);
+	char err[512];
+
 	enum proto_code rc = proto_parse(line, len, &r->preq, err, sizeof(err));
 	r->tagged = r->preq.tag[0] != '\0';
 	if (!r->tagged)
@@ -399,13 +407,7 @@ static void process_lines(struct conn *c)
 	c->scanned = c->in.len;
 	return;
 too_long:;
-	struct request *r = xcalloc(1, sizeof(*r));
-	S.live++;
-	S.requests++;
-	r->conn = c;
-	r->t0 = uv_hrtime();
-	c->pending++;
-	LIST_INSERT_HEAD(&c->all, r, all);
+	struct request *r = request_new(c);
 	TAILQ_INSERT_TAIL(&c->ordered, r, order);
 	char msg[128];
 	snprintf(msg, sizeof(msg), "line longer than max_line (%zu bytes); closing the connection",

@@ -593,6 +593,39 @@ def denied_by_access_rules(env):
 
 
 @test
+def supplementary_groups_count_for_access(env):
+    # A user whose only way in is a supplementary group listed in /etc/group.
+    if os.geteuid() != 0:
+        print("     (skipped: needs root to make a user)")
+        return
+    subprocess.run(["groupadd", "-f", "orchdtest"], check=True)
+    if subprocess.run(["id", "orchdtest-user"], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "-M", "-N", "-g", "nogroup", "-G", "orchdtest", "-s", "/bin/false",
+                        "orchdtest-user"], check=True)
+    import pwd
+    pw = pwd.getpwnam("orchdtest-user")
+    env.fake.add_release("Invoice Bot")
+    env.fake.add_release("Payroll")
+    os.chmod(env.dir, 0o755)
+    d = env.daemon(access=["group:orchdtest Invoice*"], server={"socket_mode": "0666"})
+
+    # A copy the user can run wherever the checkout lives.
+    ctl = shutil.copy(os.path.join(harness.BUILD, "orchctl"), os.path.join(env.dir, "orchctl"))
+    os.chmod(ctl, 0o755)
+
+    def start_as_user(process):
+        return subprocess.run([ctl, "-s", d.sock,
+                               "start", process, "--json"], capture_output=True, text=True,
+                              user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+    p = start_as_user("Invoice Bot")                       # the group counts, though not primary
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = start_as_user("Payroll")
+    assert p.returncode == 12 and f"uid {pw.pw_uid}" in p.stdout, p.stdout + p.stderr
+    err(d.ask('START "Invoice Bot"'), "DENIED")          # root is not in the group
+    assert len(env.fake.jobs) == 1
+
+
+@test
 def tls_verified_with_test_ca_and_refused_without(env):
     env.fake.add_release("P")
     d = env.daemon(ca=False)

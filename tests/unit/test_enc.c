@@ -28,6 +28,7 @@ static void test_odata(void **state)
 	expect_str(enc_odata_literal("''"), "''''''");
 	expect_str(enc_odata_literal(""), "''");
 	expect_str(enc_url("Name eq 'O''Brien & Co'"), "Name%20eq%20%27O%27%27Brien%20%26%20Co%27");
+	expect_str(enc_odata_eq("Name", "O'Brien & Co"), "Name%20eq%20%27O%27%27Brien%20%26%20Co%27");
 }
 
 static void test_folder_header(void **state)
