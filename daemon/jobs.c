@@ -29,6 +29,7 @@ static struct {
 	uv_timer_t timer;
 	struct job_list waiting;       /* by due time */
 	char *default_folder;
+	char *start_base, *start_url;  /* StartJobs' URL, built once per base */
 	uint64_t last_check_ms;
 	bool stopping;
 	unsigned long started, resolved;
@@ -58,7 +59,9 @@ void jobs_init(uv_loop_t *loop, const struct conf *conf)
 void jobs_close(void)
 {
 	free(J.default_folder);
-	J.default_folder = NULL;
+	free(J.start_base);
+	free(J.start_url);
+	J.default_folder = J.start_base = J.start_url = NULL;
 	uv_close((uv_handle_t *)&J.timer, NULL);
 }
 
@@ -347,8 +350,15 @@ static void send_start(struct job *j)
 		finish(j, PC_SHUTDOWN, "orchd is stopping; the job was not started");
 		return;
 	}
+	if (!J.start_base || strcmp(J.start_base, orch_base()) != 0) {
+		free(J.start_base);
+		free(J.start_url);
+		J.start_base = xstrdup(orch_base());
+		J.start_url = xasprintf("%s/odata/Jobs/UiPath.Server.Configuration.OData.StartJobs",
+					J.start_base);
+	}
 	j->call.op = OP_START_JOBS;
-	j->call.url = xasprintf("%s/odata/Jobs/UiPath.Server.Configuration.OData.StartJobs", orch_base());
+	j->call.url = xstrdup(J.start_url);
 	j->call.folder_hdr = enc_folder_header(j->folder.path, j->folder.id);
 	j->call.folder = j->folder.path;
 	j->call.body = start_body(j->st, j->release, j->reference);

@@ -9,6 +9,10 @@
 #define ORCH_FRESH_MS 60000
 
 static char *base;
+/* "Authorization: Bearer <token>", built once per token (a JWT is ~1 KB:
+ * formatting it per request showed in the profile). */
+static char *auth_line;
+static unsigned auth_line_gen;
 
 void orch_init(const char *base_url)
 {
@@ -18,7 +22,8 @@ void orch_init(const char *base_url)
 void orch_close(void)
 {
 	free(base);
-	base = NULL;
+	secret_free(auth_line);
+	base = auth_line = NULL;
 }
 
 const char *orch_base(void)
@@ -123,13 +128,14 @@ static void on_http(struct http_req *h)
 
 static void set_headers(struct orch_call *c, const char *token, unsigned gen)
 {
-	char *auth = xasprintf("Authorization: Bearer %s", token);
-
+	if (!auth_line || auth_line_gen != gen) {
+		secret_free(auth_line);
+		auth_line = xasprintf("Authorization: Bearer %s", token);
+		auth_line_gen = gen;
+	}
 	curl_slist_free_all(c->headers);
 	c->gen = gen;
-	c->headers = curl_slist_append(NULL, auth);
-	explicit_bzero(auth, strlen(auth));
-	free(auth);
+	c->headers = curl_slist_append(NULL, auth_line);
 	c->headers = curl_slist_append(c->headers, "Accept: application/json");
 	if (c->folder_hdr)
 		c->headers = curl_slist_append(c->headers, c->folder_hdr);
