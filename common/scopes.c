@@ -37,7 +37,7 @@ void scope_table_markdown(struct buf *out)
 	}
 }
 
-static bool has_word(const char *list, const char *word)
+bool scope_has(const char *list, const char *word)
 {
 	size_t n = strlen(word);
 
@@ -54,7 +54,7 @@ static bool has_word(const char *list, const char *word)
 bool scope_covers(enum scope_op op, const char *granted)
 {
 	for (int i = 0; i < 2; i++)
-		if (has_word(granted, rules[op].scopes[i]))
+		if (scope_has(granted, rules[op].scopes[i]))
 			return true;
 	return false;
 }

@@ -32,6 +32,9 @@ const struct scope_rule *scope_rule(enum scope_op op);
 struct buf;
 void scope_table_markdown(struct buf *out);
 
+/* True when the space-separated list holds word exactly. */
+bool scope_has(const char *list, const char *word);
+
 /* True when the space-separated list granted holds a scope that covers op. */
 bool scope_covers(enum scope_op op, const char *granted);
 

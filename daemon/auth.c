@@ -234,11 +234,8 @@ static void use_token(const char *access, double expires_in, const char *scope)
 		for (char *s = strtok_r(want, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
 			if (strcmp(s, "offline_access") == 0)
 				continue;
-			char *pad = xasprintf(" %s ", A.scopes), *w = xasprintf(" %s ", s);
-			if (!strstr(pad, w))
+			if (!scope_has(A.scopes, s))
 				log_warn("auth: scope %s was asked for but not granted", s);
-			free(pad);
-			free(w);
 		}
 		free(want);
 	}

@@ -146,9 +146,7 @@ static void check_folder(void);
 static void on_folder(struct orch_call *c)
 {
 	const char *f = C.folders[C.ifolder];
-	char name[32];
-
-	snprintf(name, sizeof(name), "folder");
+	const char *name = "folder";
 	if (c->code == PC_OK) {
 		step(name, ST_OK,
 		     "\"%s\" exists and the app may list its processes (a role with Processes.View); "
@@ -204,13 +202,11 @@ static void scope_overlaps(const char *scope, struct buf *out)
 	char *s = xstrdup(scope), *save = NULL;
 
 	for (char *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-		char *rd = xasprintf(" %s.Read ", t), *wr = xasprintf(" %s.Write ", t);
-		char *all = xasprintf(" %s ", scope);
-		if (strstr(all, rd) || strstr(all, wr))
+		char *rd = xasprintf("%s.Read", t), *wr = xasprintf("%s.Write", t);
+		if (scope_has(scope, rd) || scope_has(scope, wr))
 			buf_printf(out, "%s%s together with %s.Read/%s.Write", out->len ? "; " : "", t, t, t);
 		free(rd);
 		free(wr);
-		free(all);
 	}
 	free(s);
 }

@@ -66,9 +66,8 @@ static void on_http(struct http_req *h)
 	c->status = st;
 	c->error_code = -1;
 	if (h->unprepared) {
-		/* The token expired while the request waited: wait for a new one. */
-		curl_slist_free_all(c->headers);
-		c->headers = NULL;
+		/* The token expired while the request waited: wait for a new one
+		 * (set_headers() replaces the header list then). */
 		orch_send(c);
 	} else if (h->cerr == CURLE_ABORTED_BY_CALLBACK && !h->maybe_sent) {
 		snprintf(c->msg, sizeof(c->msg), "orchd is stopping; nothing was sent");
@@ -95,8 +94,6 @@ static void on_http(struct http_req *h)
 		/* 401: the token is dead. 403 with a token older than a minute:
 		 * the app's scopes may have changed since; a fresh token tells. */
 		c->reauthed = true;
-		curl_slist_free_all(c->headers);
-		c->headers = NULL;
 		auth_invalidate(c->gen);
 		orch_send(c);
 	} else if (st == 401 || st == 403) {
