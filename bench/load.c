@@ -1,12 +1,17 @@
 /*
  * load: drives orchd's socket.
- *   load seq  SOCK N LATFILE     one client, N STARTs one after another; the
- *                                latency of each (us) to LATFILE
+ *   load seq  SOCK N LATFILE [LINE]
+ *                                one client, N STARTs (or LINEs, e.g. PING)
+ *                                one after another; the latency of each (us)
+ *                                to LATFILE
  *   load conc SOCK N C P         C clients, each keeping P requests in
  *                                flight (pipelined), N in all; prints
  *                                "requests seconds errors"
  *   load idle SOCK C             opens C connections, prints "ready", holds
  *                                them until its standard input closes
+ *   load pingpong N LATFILE      the round trip of a Unix socket between two
+ *                                processes (a child echoes what it reads):
+ *                                what any local daemon adds, at least
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,7 +78,7 @@ static long drain(struct client *c, long *errors)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: load seq SOCK N LATFILE | conc SOCK N C P | idle SOCK C\n");
+		fprintf(stderr, "usage: load seq SOCK N LATFILE [LINE] | conc SOCK N C P | idle SOCK C | pingpong N LATFILE\n");
 		return 2;
 	}
 	const char *mode = argv[1], *sock = argv[2];
@@ -82,9 +88,11 @@ int main(int argc, char **argv)
 		long n = atol(argv[3]);
 		FILE *out = fopen(argc > 4 ? argv[4] : "/dev/null", "w");
 		struct client c = {.fd = dial(sock)};
+		char line[256];
+		snprintf(line, sizeof(line), "%s\n", argc > 5 ? argv[5] : "START Bench");
 		for (long i = 0; i <= n; i++) { /* the first one warms */
 			double t0 = now_us();
-			if (write(c.fd, req, sizeof(req) - 1) < 0)
+			if (write(c.fd, line, strlen(line)) < 0)
 				return 1;
 			while (drain(&c, &errors) == 0)
 				;
@@ -94,6 +102,35 @@ int main(int argc, char **argv)
 		fclose(out);
 		if (errors)
 			fprintf(stderr, "load: %ld error answers\n", errors);
+		return 0;
+	}
+	if (strcmp(mode, "pingpong") == 0) {
+		long n = atol(argv[2]);
+		FILE *out = fopen(argc > 3 ? argv[3] : "/dev/null", "w");
+		int sv[2];
+		char b[64];
+		if (!out || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+			return 1;
+		pid_t pid = fork();
+		if (pid == 0) {
+			ssize_t k;
+			close(sv[0]);
+			while ((k = read(sv[1], b, sizeof(b))) > 0)
+				if (write(sv[1], b, (size_t)k) != k)
+					_exit(1);
+			_exit(0);
+		}
+		close(sv[1]);
+		for (long i = 0; i <= n; i++) {
+			double t0 = now_us();
+			if (write(sv[0], "PING\n", 5) != 5 || read(sv[0], b, sizeof(b)) <= 0)
+				return 1;
+			if (i)
+				fprintf(out, "%.1f\n", now_us() - t0);
+		}
+		close(sv[0]);
+		waitpid(pid, NULL, 0);
+		fclose(out);
 		return 0;
 	}
 	if (strcmp(mode, "idle") == 0) {

@@ -88,13 +88,18 @@ http {{
     default_type application/json;
     location = /identity_/connect/token {{ return 200 {q(token)}; }}
     location = {PREFIX}/odata/Releases {{ return 200 {q(rel)}; }}
-    # "return" alone answers before the body is read and resets the HTTP/2
-    # stream; Orchestrator reads the body first, and so does this (mirror).
+    # Orchestrator reads the whole body before it answers; "return" would
+    # answer at once (rewrite phase) and reset the HTTP/2 stream while the
+    # client still sends. Here the mirror reads the body (precontent phase),
+    # then the static handler finds no file (a root that cannot exist) and
+    # the 404 becomes the answer.
     location = {PREFIX}/odata/Jobs/UiPath.Server.Configuration.OData.StartJobs {{
       mirror /read-body;
       mirror_request_body on;
-      return 201 {q(job)};
+      root /nonexistent/orchd-bench;
+      error_page 404 =201 @job;
     }}
+    location @job {{ return 201 {q(job)}; }}
     location = /read-body {{ internal; return 204; }}
   }}
 }}
@@ -120,6 +125,15 @@ def rss_kb(pid):
     return 0
 
 
+def stats(sock):
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(sock)
+        c.sendall(b"STATS\n")
+        line = c.makefile().readline()
+    assert line.startswith("OK "), line
+    return json.loads(line[3:])
+
+
 def read_lat(path):
     with open(path) as f:
         return [float(x) for x in f if x.strip()]
@@ -130,6 +144,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--long", type=int, default=1000000,
+                    help="triggers in the memory-growth run (0: skip it)")
     a = ap.parse_args()
     smoke = a.smoke
     rounds = 1 if smoke else a.rounds
@@ -137,6 +153,7 @@ def main():
     n_thr = 2000 if smoke else 30000
     n_script = 2 if smoke else 20
     n_idle = 50 if smoke else 1000
+    n_long = 20000 if smoke else a.long
     build = os.path.abspath(a.build)
 
     d = tempfile.mkdtemp(prefix="orchd-bench-")
@@ -203,20 +220,25 @@ def main():
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
 
-        R = {"floor_seq": [], "orchd_seq": [], "floor_multi": [], "orchd_1": [], "orchd_16": [],
+        R = {"floor_seq": [], "orchd_seq": [], "ipc_seq": [], "ping_seq": [], "floor_multi": [], "orchd_1": [], "orchd_16": [],
              "orchd_256": [], "cpu_us": [], "errors": 0}
         lat_floor, lat_orchd = [], []
         for r in range(rounds):
             # A and B interleaved, the order swapped every round.
-            pair = [("floor", ["seq", start_url, f"{d}/ca.pem", TOKEN, str(n_seq), f"{d}/lf"]),
-                    ("load", ["seq", sock, str(n_seq), f"{d}/lo"])]
-            for tool, args in (pair if r % 2 == 0 else pair[::-1]):
+            # ipc: a bare Unix-socket round trip between two processes, and
+            # orchd answering PING: what any local daemon adds, at least.
+            runs = [("floor", ["seq", start_url, f"{d}/ca.pem", TOKEN, str(n_seq), f"{d}/lf"]),
+                    ("load", ["seq", sock, str(n_seq), f"{d}/lo"]),
+                    ("load", ["pingpong", str(n_seq), f"{d}/li"]),
+                    ("load", ["seq", sock, str(n_seq), f"{d}/lp", "PING"])]
+            for tool, args in (runs if r % 2 == 0 else runs[::-1]):
                 subprocess.run([f"{d}/{tool}"] + args, check=True)
             lf, lo = read_lat(f"{d}/lf"), read_lat(f"{d}/lo")
             lat_floor += lf
             lat_orchd += lo
-            R["floor_seq"].append({k: pct(lf, p) for k, p in (("p50", 50), ("p90", 90), ("p99", 99))} | {"max": max(lf)})
-            R["orchd_seq"].append({k: pct(lo, p) for k, p in (("p50", 50), ("p90", 90), ("p99", 99))} | {"max": max(lo)})
+            for key, path in (("floor_seq", "lf"), ("orchd_seq", "lo"), ("ipc_seq", "li"), ("ping_seq", "lp")):
+                v = read_lat(f"{d}/{path}")
+                R[key].append({k: pct(v, p) for k, p in (("p50", 50), ("p90", 90), ("p99", 99))} | {"max": max(v)})
 
             out = subprocess.run([f"{d}/floor", "multi", start_url, f"{d}/ca.pem", TOKEN, str(n_thr), "256"],
                                  check=True, stdout=subprocess.PIPE, text=True).stdout.split()
@@ -231,6 +253,17 @@ def main():
             R["cpu_us"].append((proc_cpu(orchd.pid) - cpu0) / trig * 1e6)
         sampling.set()
         sampler.join()
+
+        # Memory over a long run: RSS and the heap in use (STATS) after
+        # every tenth; the first tenth sets malloc's high-water mark.
+        long_rss, long_heap = [], []
+        if n_long:
+            step = n_long // 10
+            for _ in range(10):
+                subprocess.run([f"{d}/load", "conc", sock, str(step), "16", "16"], check=True,
+                               stdout=subprocess.DEVNULL)
+                long_rss.append(rss_kb(orchd.pid))
+                long_heap.append(stats(sock)["heap_in_use"] // 1024)
 
         # Without orchd: a script per trigger (token, release key, StartJobs).
         script = f"""set -e
@@ -253,6 +286,8 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
             "requests": {"sequential": n_seq, "throughput": n_thr, "script": n_script},
             "floor_latency_us": {k: med(x[k] for x in R["floor_seq"]) for k in ("p50", "p90", "p99", "max")},
             "orchd_latency_us": {k: med(x[k] for x in R["orchd_seq"]) for k in ("p50", "p90", "p99", "max")},
+            "ipc_round_trip_us": {k: med(x[k] for x in R["ipc_seq"]) for k in ("p50", "p90", "p99", "max")},
+            "orchd_ping_us": {k: med(x[k] for x in R["ping_seq"]) for k in ("p50", "p90", "p99", "max")},
             "floor_throughput_rps": med(R["floor_multi"]),
             "orchd_throughput_rps": {c: med(R[f"orchd_{c}"]) for c in ("1", "16", "256")},
             "script_per_trigger_us": med(times),
@@ -260,6 +295,8 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
             "orchd_error_answers": R["errors"],
             "orchd_rss_kb": {"idle": rss_idle, "peak_under_load": peak[0],
                              f"with_{n_idle}_idle_clients": rss_idle_clients},
+            "long_run": {"triggers": n_long, "rss_kb_every_tenth": long_rss,
+                         "heap_in_use_kb_every_tenth": long_heap},
         }
         fl, ol = res["floor_latency_us"], res["orchd_latency_us"]
         res["ratios"] = {
@@ -267,7 +304,12 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
             "latency_p99_orchd_over_floor": ol["p99"] / fl["p99"],
             "throughput_256_orchd_over_floor": res["orchd_throughput_rps"]["256"] / res["floor_throughput_rps"],
             "script_over_orchd_per_trigger": res["script_per_trigger_us"] / ol["p50"],
+            # The least any process between the client and libcurl can
+            # reach: the floor plus one Unix-socket round trip.
+            "latency_p50_floor_plus_ipc_over_floor": (fl["p50"] + res["ipc_round_trip_us"]["p50"]) / fl["p50"],
         }
+        # Growth after the first tenth (which sets malloc's high-water mark).
+        growth = max(long_rss[1:]) - long_rss[1] if len(long_rss) > 1 else 0
         rt = res["ratios"]
         targets = [
             ("p50 latency <= 1.25x floor", rt["latency_p50_orchd_over_floor"] <= 1.25),
@@ -276,11 +318,19 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
             (">= 50x faster than the script", rt["script_over_orchd_per_trigger"] >= 50),
             (f"RSS <= 16 MiB with {n_idle} idle clients", rss_idle_clients <= 16384),
         ]
+        if n_long:
+            # "No growth": within 1 MiB after the first tenth, and the heap
+            # in use back where it was.
+            targets.append((f"no RSS growth over {n_long} triggers (<= 1 MiB after the first tenth)",
+                            growth <= 1024))
         res["targets"] = {name: ok for name, ok in targets}
 
         print(f"orchd benchmark: {rounds} round(s), medians; upstream nginx (TLS, HTTP/2) on loopback")
         print(f"{'':38} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9}  (us)")
         for name, x in (("floor: libcurl, one warm connection", fl), ("orchd: START over the socket", ol)):
+            print(f"{name:38} {x['p50']:9.0f} {x['p90']:9.0f} {x['p99']:9.0f} {x['max']:9.0f}")
+        for name, x in (("ipc: Unix socket round trip", res["ipc_round_trip_us"]),
+                        ("orchd: PING over the socket", res["orchd_ping_us"])):
             print(f"{name:38} {x['p50']:9.0f} {x['p90']:9.0f} {x['p99']:9.0f} {x['max']:9.0f}")
         print(f"{'throughput floor (multi, 256)':38} {res['floor_throughput_rps']:9.0f} req/s")
         for c in ("1", "16", "256"):
@@ -290,6 +340,9 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
         print(f"{'orchd ERR answers under load':38} {R['errors']:9} of {rounds * 3 * n_thr}")
         print(f"{'orchd RSS idle / peak / ' + str(n_idle) + ' idle clients':38} "
               f"{rss_idle} / {peak[0]} / {rss_idle_clients} kB")
+        if n_long:
+            print(f"{'RSS every ' + str(n_long // 10) + ' triggers (kB)':38} " + " ".join(map(str, long_rss)))
+            print(f"{'heap in use every ' + str(n_long // 10) + ' (kB)':38} " + " ".join(map(str, long_heap)))
         print("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in rt.items()))
         for name, ok in targets:
             print(f"  target {'met   ' if ok else 'MISSED'} {name}")

@@ -9,6 +9,9 @@
 static const char *log_ident = "orchd";
 static int log_max = LOG_INFO;
 static bool log_journal;
+static bool log_held;
+static char log_kept[16384];
+static size_t log_nkept;
 
 void log_init(const char *ident, int max_priority)
 {
@@ -39,5 +42,31 @@ void log_msg(int priority, const char *fmt, ...)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	strcat(line, "\n");
-	fputs(line, stderr);
+	size_t len = strlen(line);
+	if (!log_held || priority < LOG_NOTICE || len > sizeof(log_kept) - log_nkept)
+		log_flush();
+	if (log_held && priority >= LOG_NOTICE) {
+		memcpy(log_kept + log_nkept, line, len);
+		log_nkept += len;
+	} else {
+		fwrite(line, 1, len, stderr);
+	}
+}
+
+void log_hold(bool on)
+{
+	static bool registered;
+
+	if (!registered)
+		atexit(log_flush);
+	registered = true;
+	log_flush();
+	log_held = on;
+}
+
+void log_flush(void)
+{
+	if (log_nkept)
+		fwrite(log_kept, 1, log_nkept, stderr);
+	log_nkept = 0;
 }

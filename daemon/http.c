@@ -1,5 +1,6 @@
 #include "http.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #define HTTP_BACKOFF_CAP_MS 8000
 #define HTTP_MAX_BODY (4u << 20)
 #define HTTP_POOL_CONNS 16
+#define HTTP_TRIM_MS 10000
 
 /* A socket curl asked us to watch. */
 struct http_sock {
@@ -39,6 +41,9 @@ static struct {
 	LIST_HEAD(, http_sock) socks;
 	CURL **pool;               /* idle easy handles, reused: up to max_inflight */
 	int npool, pool_cap;
+	int pool_low;              /* fewest idle handles since the last trim */
+	uv_timer_t trim_timer;
+	unsigned gen;              /* bumped by http_configure: older handles are not pooled */
 } H;
 
 static void check_done(void);
@@ -173,6 +178,33 @@ static int on_prereq(void *userp, char *conn_primary_ip, char *conn_local_ip, in
 	return CURL_PREREQFUNC_OK;
 }
 
+/* A handle with the options every request shares. */
+static CURL *easy_new(void)
+{
+	CURL *e = curl_easy_init();
+
+	if (!e)
+		abort();
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, H.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	/* Curl's smallest: the default 64 KiB upload buffer, allocated for
+	 * every POST, was most of an idle handle's memory. */
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+	if (H.ca_file) {
+		/* "Extra" CA bundle: the file and the system's directory both count. */
+		curl_easy_setopt(e, CURLOPT_CAINFO, H.ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+	}
+	return e;
+}
+
 static void start(struct http_req *r)
 {
 	if (r->prepare && !r->prepare(r)) {
@@ -182,41 +214,33 @@ static void start(struct http_req *r)
 		complete(r);
 		return;
 	}
-	CURL *e = H.npool ? H.pool[--H.npool] : curl_easy_init();
+	CURL *e = H.npool ? H.pool[--H.npool] : easy_new();
+	if (H.npool < H.pool_low)
+		H.pool_low = H.npool;
 
-	if (!e)
-		abort();
 	r->easy = e;
+	r->gen = H.gen;
 	r->status = 0;
 	r->cerr = CURLE_OK;
 	r->errmsg[0] = '\0';
 	r->retry_after_ms = -1;
+	r->sends = 0;
 	buf_reset(&r->resp);
+	/* Only what differs between requests: a handle keeps its options
+	 * between uses, and curl_easy_reset plus twenty setopts per request
+	 * were a tenth of a trigger's instructions. */
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errmsg);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, H.timeout_ms);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-	if (H.ca_file) {
-		/* "Extra" CA bundle: the file and the system's directory both count. */
-		curl_easy_setopt(e, CURLOPT_CAINFO, H.ca_file);
-		curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
-	}
-	r->sends = 0;
-	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-	curl_easy_setopt(e, CURLOPT_PREREQDATA, r);
 	if (r->body) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+	} else {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	H.inflight++;
@@ -227,8 +251,7 @@ static void release_easy(struct http_req *r)
 {
 	if (!r->easy)
 		return;
-	if (H.npool < H.pool_cap) {
-		curl_easy_reset(r->easy);
+	if (H.npool < H.pool_cap && r->gen == H.gen) {
 		H.pool[H.npool++] = r->easy;
 	} else {
 		curl_easy_cleanup(r->easy);
@@ -387,13 +410,29 @@ void http_configure(const struct http_opts *o)
 	H.ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
 	H.timeout_ms = o->timeout_ms;
 	H.max_inflight = o->max_inflight;
-	/* As many idle handles as requests may run at once: creating and
-	 * freeing easy handles cost ~10 % of a trigger's instructions when the
-	 * pool was smaller than the load (callgrind). */
-	while (H.npool > o->max_inflight)
+	/* Up to as many idle handles as requests may run at once: creating
+	 * and freeing easy handles cost ~10 % of a trigger's instructions when
+	 * the pool was smaller than the load (callgrind). on_trim shrinks it. */
+	while (H.npool > 0)   /* idle handles carry the old options */
 		curl_easy_cleanup(H.pool[--H.npool]);
+	H.gen++;
+	H.pool_low = 0;
 	H.pool = xrealloc(H.pool, (size_t)o->max_inflight * sizeof(*H.pool));
 	H.pool_cap = o->max_inflight;
+}
+
+/* Frees the idle handles no request needed for a whole period: the pool
+ * follows the load down after a burst (an idle handle holds ~50 KiB). */
+static void on_trim(uv_timer_t *t)
+{
+	int n = H.pool_low < H.npool ? H.pool_low : H.npool;
+	(void)t;
+
+	for (int i = 0; i < n; i++)
+		curl_easy_cleanup(H.pool[--H.npool]);
+	H.pool_low = H.npool;
+	if (n > 0)
+		malloc_trim(0); /* and give the pages back, not just to malloc */
 }
 
 void http_init(uv_loop_t *loop, const struct http_opts *o)
@@ -406,6 +445,9 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 	http_configure(o);
 	uv_timer_init(loop, &H.curl_timer);
 	uv_timer_init(loop, &H.retry_timer);
+	uv_timer_init(loop, &H.trim_timer);
+	uv_timer_start(&H.trim_timer, on_trim, HTTP_TRIM_MS, HTTP_TRIM_MS);
+	uv_unref((uv_handle_t *)&H.trim_timer);
 	H.multi = curl_multi_init();
 	if (!H.multi)
 		abort();
@@ -488,6 +530,7 @@ void http_close(void)
 	H.pool_cap = 0;
 	uv_close((uv_handle_t *)&H.curl_timer, NULL);
 	uv_close((uv_handle_t *)&H.retry_timer, NULL);
+	uv_close((uv_handle_t *)&H.trim_timer, NULL);
 	free(H.ca_file);
 	H.ca_file = NULL;
 }

@@ -57,6 +57,7 @@ struct http_req {
 
 	/* Private. */
 	CURL *easy;
+	unsigned gen;                  /* http_configure generation of easy */
 	int sends;                     /* times curl began sending this attempt */
 	uint64_t start_ms, due_ms;
 	int64_t retry_after_ms;

@@ -38,6 +38,7 @@ static struct {
 	uv_timer_t deadline;   /* bounds the drain at SIGTERM */
 	uv_timer_t watchdog;   /* WATCHDOG=1 at half systemd's interval */
 	uv_timer_t status;     /* keeps STATUS= current */
+	uv_prepare_t logs;     /* writes the iteration's log lines before poll blocks */
 	bool ready, stopping, closed;
 	char status_line[512];
 } M;
@@ -95,6 +96,12 @@ static void on_ready(void)
 	sd_notify(0, "READY=1");
 }
 
+static void on_logs(uv_prepare_t *h)
+{
+	(void)h;
+	log_flush();
+}
+
 static void close_all(void)
 {
 	if (M.closed)
@@ -112,6 +119,7 @@ static void close_all(void)
 	uv_close((uv_handle_t *)&M.deadline, NULL);
 	uv_close((uv_handle_t *)&M.watchdog, NULL);
 	uv_close((uv_handle_t *)&M.status, NULL);
+	uv_close((uv_handle_t *)&M.logs, NULL);
 }
 
 static void on_drained(void)
@@ -291,6 +299,10 @@ static int daemon_main(const char *path)
 	uv_timer_init(M.loop, &M.deadline);
 	uv_timer_init(M.loop, &M.watchdog);
 	uv_timer_init(M.loop, &M.status);
+	uv_prepare_init(M.loop, &M.logs);
+	uv_prepare_start(&M.logs, on_logs);
+	uv_unref((uv_handle_t *)&M.logs);
+	log_hold(true);
 	uv_signal_start(&M.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&M.sigint, on_signal, SIGINT);
 	uv_signal_start(&M.sighup, on_signal, SIGHUP);

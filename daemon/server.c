@@ -77,7 +77,8 @@ static struct {
 	char *path;                     /* unlinked at close when we bound it */
 	struct server_opts opts;
 	uv_timer_t sweeper;             /* closes idle and stalled connections */
-	uv_idle_t flusher;         /* an active idle handle also keeps poll from blocking */
+	uv_check_t flusher;             /* writes answers right after the poll phase */
+	uv_idle_t awake;                /* while answers wait: poll must not block */
 	LIST_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;
 	int nconns;
@@ -96,7 +97,7 @@ static struct {
 static void conn_close(struct conn *c);
 static void conn_maybe_end(struct conn *c);
 static void process_lines(struct conn *c);
-static void on_flush(uv_idle_t *h);
+static void on_flush(uv_check_t *h);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
@@ -118,14 +119,33 @@ static void request_free(struct request *r)
 	check_drained();
 }
 
+static void on_awake(uv_idle_t *h)
+{
+	(void)h;
+}
+
 static void mark_dirty(struct conn *c)
 {
 	if (c->dirty || c->closing)
 		return;
 	c->dirty = true;
-	if (TAILQ_EMPTY(&S.dirty))
-		uv_idle_start(&S.flusher, on_flush);
+	if (TAILQ_EMPTY(&S.dirty)) {
+		uv_check_start(&S.flusher, on_flush);
+		uv_idle_start(&S.awake, on_awake);
+	}
 	TAILQ_INSERT_TAIL(&S.dirty, c, dirty_link);
+}
+
+/* Answers went out: read again if c was paused for them, or end it. */
+static void conn_written(struct conn *c)
+{
+	c->active = uv_now(S.loop);
+	if (!c->reading && !c->ending && !c->closing && !S.stopping && c->unwritten < OUT_HIGH / 2 &&
+	    c->pending < CONN_MAX_PENDING) {
+		c->reading = true;
+		uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	}
+	conn_maybe_end(c);
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -139,13 +159,7 @@ static void on_written(uv_write_t *w, int status)
 		conn_close(c);
 		return;
 	}
-	c->active = uv_now(S.loop);
-	if (!c->reading && !c->ending && !c->closing && !S.stopping && c->unwritten < OUT_HIGH / 2 &&
-	    c->pending < CONN_MAX_PENDING) {
-		c->reading = true;
-		uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
-	}
-	conn_maybe_end(c);
+	conn_written(c);
 }
 
 static void conn_write(struct conn *c)
@@ -159,12 +173,26 @@ static void conn_write(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	struct wreq *wr = xmalloc(sizeof(*wr) + c->out.len);
+	/* Usually the socket takes it all at once: no request, no copy, no
+	 * poll for writability. libuv refuses this while earlier writes wait. */
+	uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
+	int n = uv_try_write((uv_stream_t *)&c->pipe, &b, 1);
+	if (n < 0 && n != UV_EAGAIN) {
+		conn_close(c);
+		return;
+	}
+	size_t done = n > 0 ? (size_t)n : 0;
+	if (done == c->out.len) {
+		buf_reset(&c->out);
+		conn_written(c);
+		return;
+	}
+	struct wreq *wr = xmalloc(sizeof(*wr) + c->out.len - done);
 	wr->conn = c;
-	wr->len = c->out.len;
-	memcpy(wr->data, c->out.p, c->out.len);
+	wr->len = c->out.len - done;
+	memcpy(wr->data, c->out.p + done, wr->len);
 	buf_reset(&c->out);
-	uv_buf_t b = uv_buf_init(wr->data, (unsigned)wr->len);
+	b = uv_buf_init(wr->data, (unsigned)wr->len);
 	c->unwritten += wr->len;
 	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
 		c->unwritten -= wr->len;
@@ -173,9 +201,11 @@ static void conn_write(struct conn *c)
 	}
 }
 
-/* Runs once per loop iteration: one write per client for all the answers
- * the previous iteration produced. */
-static void on_flush(uv_idle_t *h)
+/* Runs after the poll phase of every iteration with answers to send: one
+ * write per client for all the answers that iteration produced. Answers made
+ * by timers, before the poll phase, keep the idle handle active so that poll
+ * does not block before this runs. */
+static void on_flush(uv_check_t *h)
 {
 	struct conn *c;
 	(void)h;
@@ -185,7 +215,8 @@ static void on_flush(uv_idle_t *h)
 		c->dirty = false;
 		conn_write(c);
 	}
-	uv_idle_stop(&S.flusher);
+	uv_check_stop(&S.flusher);
+	uv_idle_stop(&S.awake);
 }
 
 /* Records r's answer and moves every answer that may now go out. */
@@ -607,8 +638,10 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 	server_configure(o);
 	LIST_INIT(&S.conns);
 	TAILQ_INIT(&S.dirty);
-	uv_idle_init(loop, &S.flusher);
+	uv_check_init(loop, &S.flusher);
 	uv_unref((uv_handle_t *)&S.flusher);
+	uv_idle_init(loop, &S.awake);
+	uv_unref((uv_handle_t *)&S.awake);
 	uv_timer_init(loop, &S.sweeper);
 	uv_timer_start(&S.sweeper, on_sweep, 1000, 1000);
 	uv_unref((uv_handle_t *)&S.sweeper);
@@ -679,6 +712,7 @@ void server_close(void)
 	while ((c = LIST_FIRST(&S.conns)))
 		conn_close(c);
 	uv_close((uv_handle_t *)&S.flusher, NULL);
+	uv_close((uv_handle_t *)&S.awake, NULL);
 	uv_close((uv_handle_t *)&S.sweeper, NULL);
 }
 
