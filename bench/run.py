@@ -264,6 +264,10 @@ def main():
                                stdout=subprocess.DEVNULL)
                 long_rss.append(rss_kb(orchd.pid))
                 long_heap.append(stats(sock)["heap_in_use"] // 1024)
+        # After a burst the idle easy handles are freed (two 10 s periods).
+        if not smoke:
+            time.sleep(21)
+        after_idle = {"rss_kb": rss_kb(orchd.pid), "heap_in_use_kb": stats(sock)["heap_in_use"] // 1024}
 
         # Without orchd: a script per trigger (token, release key, StartJobs).
         script = f"""set -e
@@ -297,6 +301,7 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
                              f"with_{n_idle}_idle_clients": rss_idle_clients},
             "long_run": {"triggers": n_long, "rss_kb_every_tenth": long_rss,
                          "heap_in_use_kb_every_tenth": long_heap},
+            "after_load_idle_21s": after_idle,
         }
         fl, ol = res["floor_latency_us"], res["orchd_latency_us"]
         res["ratios"] = {
@@ -343,6 +348,7 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
         if n_long:
             print(f"{'RSS every ' + str(n_long // 10) + ' triggers (kB)':38} " + " ".join(map(str, long_rss)))
             print(f"{'heap in use every ' + str(n_long // 10) + ' (kB)':38} " + " ".join(map(str, long_heap)))
+        print(f"{'RSS / heap in use, idle after the load':38} {after_idle['rss_kb']} / {after_idle['heap_in_use_kb']} kB")
         print("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in rt.items()))
         for name, ok in targets:
             print(f"  target {'met   ' if ok else 'MISSED'} {name}")

@@ -106,11 +106,28 @@ static char *start_body(const struct proto_start *st, const char *release, const
 		cJSON_AddNumberToObject(si, "SpecificPriorityValue", st->priority_value);
 	if (st->runtime)
 		cJSON_AddStringToObject(si, "RuntimeType", st->runtime);
-	char *s = cJSON_PrintUnformatted(root);
+	char *body = cJSON_PrintUnformatted(root); /* cJSON's default hooks: malloc */
 	cJSON_Delete(root);
-	char *body = xstrdup(s);
-	cJSON_free(s);
+	if (!body)
+		abort();
 	return body;
+}
+
+/* "orchd-" and 96 random bits in hex: unique enough to find the job by. */
+static char *new_reference(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *r = xmalloc(sizeof("orchd-") + 24);
+	char *p = r + sizeof("orchd-") - 1;
+
+	memcpy(r, "orchd-", sizeof("orchd-") - 1);
+	for (int i = 0; i < 3; i++) {
+		uint32_t v = rand32();
+		for (int k = 28; k >= 0; k -= 4)
+			*p++ = hex[(v >> k) & 15];
+	}
+	*p = '\0';
+	return r;
 }
 
 static void send_start(struct job *j);
@@ -378,8 +395,7 @@ void jobs_start(struct job *j)
 	j->why[0] = '\0';
 	/* Orchestrator keeps the Reference on the job: with it an ambiguous
 	 * start can be looked up instead of replayed. */
-	j->reference = st->reference ? xstrdup(st->reference)
-				     : xasprintf("orchd-%08x%08x%08x", rand32(), rand32(), rand32());
+	j->reference = st->reference ? xstrdup(st->reference) : new_reference();
 	j->folder.id = st->folder_id;
 	j->folder_path = NULL;
 	if (j->folder.id <= 0) {

@@ -505,10 +505,11 @@ def jobs_per_reference(fake):
 def lost_answer_after_create_is_found_by_reference(env):
     env.fake.add_release("P")
     d = env.daemon(auth=RESOLVE)
-    ok_json(d.ask("START P"))
+    first = ok_json(d.ask("START P"))["reference"]
     env.fake.fault("start", status=502, after_create=True)
     a = ok_json(d.ask("START P", timeout=20))
-    assert a["reference"].startswith("orchd-") and len(a["reference"]) <= 128
+    # Generated: "orchd-" and 96 random bits in hex, new for every START.
+    assert re.fullmatch(r"orchd-[0-9a-f]{24}", a["reference"]) and a["reference"] != first
     assert a["jobs"][0]["id"] == env.fake.jobs[-1]["Id"]
     assert env.fake.count("start") == 2 and env.fake.count("jobs_query") == 1
     assert len(env.fake.jobs) == 2 and max(jobs_per_reference(env.fake).values()) == 1
