@@ -54,6 +54,36 @@ void enc_form_add(struct buf *b, const char *name, const char *value)
 	free(e);
 }
 
+void enc_json_str(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	buf_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_add(b, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"': buf_add(b, "\\\"", 2); break;
+		case '\\': buf_add(b, "\\\\", 2); break;
+		case '\b': buf_add(b, "\\b", 2); break;
+		case '\f': buf_add(b, "\\f", 2); break;
+		case '\n': buf_add(b, "\\n", 2); break;
+		case '\r': buf_add(b, "\\r", 2); break;
+		case '\t': buf_add(b, "\\t", 2); break;
+		default: {
+			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			buf_add(b, u, sizeof(u));
+		}
+		}
+	}
+	buf_add(b, run, (size_t)(s - run));
+	buf_add(b, "\"", 1);
+}
+
 char *enc_pkce_challenge(const char *verifier)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

@@ -24,6 +24,12 @@ char *enc_url(const char *s);
 struct buf;
 void enc_form_add(struct buf *b, const char *name, const char *value);
 
+/* Appends s as a JSON string literal: quoted, with '"', '\\' and control
+ * characters escaped; other bytes (UTF-8) as they are, as cJSON prints them.
+ * For the two documents built per trigger (the StartJobs body, the answer),
+ * where a cJSON tree cost ~25 allocations each. */
+void enc_json_str(struct buf *b, const char *s);
+
 /* The PKCE S256 challenge of a verifier: base64url(SHA-256(verifier)). */
 char *enc_pkce_challenge(const char *verifier);
 

@@ -90,27 +90,33 @@ static void finish(struct job *j, enum proto_code code, const char *text)
 	j->done(j, code, text);
 }
 
+/* The StartJobs body. Built by hand (enc_json_str) rather than as a cJSON
+ * tree: this and the answer are made for every trigger, and the trees cost
+ * ~50 allocations and ~25,000 instructions per trigger (callgrind). */
 static char *start_body(const struct proto_start *st, const char *release, const char *reference)
 {
-	cJSON *root = cJSON_CreateObject();
-	cJSON *si = cJSON_AddObjectToObject(root, "startInfo");
+	struct buf b = {0};
 
-	cJSON_AddStringToObject(si, "ReleaseKey", release);
-	cJSON_AddStringToObject(si, "Strategy", st->strategy ? st->strategy : "ModernJobsCount");
-	cJSON_AddNumberToObject(si, "JobsCount", st->count);
-	cJSON_AddStringToObject(si, "InputArguments", st->input ? st->input : "{}");
-	cJSON_AddStringToObject(si, "Reference", reference);
-	if (st->priority)
-		cJSON_AddStringToObject(si, "JobPriority", st->priority);
+	buf_adds(&b, "{\"startInfo\":{\"ReleaseKey\":");
+	enc_json_str(&b, release);
+	buf_adds(&b, ",\"Strategy\":");
+	enc_json_str(&b, st->strategy ? st->strategy : "ModernJobsCount");
+	buf_printf(&b, ",\"JobsCount\":%d,\"InputArguments\":", st->count);
+	enc_json_str(&b, st->input ? st->input : "{}");
+	buf_adds(&b, ",\"Reference\":");
+	enc_json_str(&b, reference);
+	if (st->priority) {
+		buf_adds(&b, ",\"JobPriority\":");
+		enc_json_str(&b, st->priority);
+	}
 	if (st->priority_value)
-		cJSON_AddNumberToObject(si, "SpecificPriorityValue", st->priority_value);
-	if (st->runtime)
-		cJSON_AddStringToObject(si, "RuntimeType", st->runtime);
-	char *body = cJSON_PrintUnformatted(root); /* cJSON's default hooks: malloc */
-	cJSON_Delete(root);
-	if (!body)
-		abort();
-	return body;
+		buf_printf(&b, ",\"SpecificPriorityValue\":%d", st->priority_value);
+	if (st->runtime) {
+		buf_adds(&b, ",\"RuntimeType\":");
+		enc_json_str(&b, st->runtime);
+	}
+	buf_adds(&b, "}}");
+	return buf_steal(&b);
 }
 
 /* "orchd-" and 96 random bits in hex: unique enough to find the job by. */
@@ -161,34 +167,44 @@ static void resolve(struct job *j)
 /* Builds the OK answer: the jobs, then what was asked and the release used. */
 static char *answer(struct job *j, cJSON *resp)
 {
-	cJSON *out = cJSON_CreateObject();
-	cJSON *jobs = cJSON_AddArrayToObject(out, "jobs");
+	struct buf b = {0};
 	cJSON *value = cJSON_GetObjectItemCaseSensitive(resp, "value");
 	cJSON *it;
+	const char *sep = "";
 
+	buf_adds(&b, "{\"jobs\":[");
 	cJSON_ArrayForEach(it, value) {
 		cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
 		cJSON *key = cJSON_GetObjectItemCaseSensitive(it, "Key");
 		cJSON *state = cJSON_GetObjectItemCaseSensitive(it, "State");
-		cJSON *o = cJSON_CreateObject();
-		if (cJSON_IsNumber(id))
-			cJSON_AddItemToObject(o, "id", cJSON_Duplicate(id, false));
+		double d = cJSON_IsNumber(id) ? id->valuedouble : 0;
+		buf_printf(&b, "%s{\"id\":", sep);
+		if (!cJSON_IsNumber(id))
+			buf_adds(&b, "null");
+		else if (d > -9e18 && d < 9e18 && d == (double)(long long)d) /* ids are integers */
+			buf_printf(&b, "%lld", (long long)d);
 		else
-			cJSON_AddNullToObject(o, "id");
-		cJSON_AddStringToObject(o, "key", cJSON_IsString(key) ? key->valuestring : "");
-		cJSON_AddStringToObject(o, "state", cJSON_IsString(state) ? state->valuestring : "");
-		cJSON_AddItemToArray(jobs, o);
+			buf_printf(&b, "%.17g", d);
+		buf_adds(&b, ",\"key\":");
+		enc_json_str(&b, cJSON_IsString(key) ? key->valuestring : "");
+		buf_adds(&b, ",\"state\":");
+		enc_json_str(&b, cJSON_IsString(state) ? state->valuestring : "");
+		buf_adds(&b, "}");
+		sep = ",";
 	}
-	cJSON_AddStringToObject(out, "process", j->st->process);
+	buf_adds(&b, "],\"process\":");
+	enc_json_str(&b, j->st->process);
+	buf_adds(&b, ",\"folder\":");
 	if (j->folder.id > 0)
-		cJSON_AddNumberToObject(out, "folder", (double)j->folder.id);
+		buf_printf(&b, "%lld", (long long)j->folder.id);
 	else
-		cJSON_AddStringToObject(out, "folder", j->folder.path);
-	cJSON_AddStringToObject(out, "release", j->release);
-	cJSON_AddStringToObject(out, "reference", j->reference);
-	char *s = cJSON_PrintUnformatted(out);
-	cJSON_Delete(out);
-	return s;
+		enc_json_str(&b, j->folder.path);
+	buf_adds(&b, ",\"release\":");
+	enc_json_str(&b, j->release);
+	buf_adds(&b, ",\"reference\":");
+	enc_json_str(&b, j->reference);
+	buf_adds(&b, "}");
+	return buf_steal(&b);
 }
 
 static void reconcile(struct job *j);
@@ -243,7 +259,7 @@ static void on_looked_up(struct orch_call *c)
 		J.started += (unsigned long)cJSON_GetArraySize(value);
 		char *s = answer(j, c->json);
 		finish(j, PC_OK, s);
-		cJSON_free(s);
+		free(s);
 		return;
 	}
 	orch_call_reset(&j->call);
@@ -338,7 +354,7 @@ static void on_started(struct orch_call *c)
 		J.started += (unsigned long)cJSON_GetArraySize(value);
 		char *s = answer(j, c->json);
 		finish(j, PC_OK, s);
-		cJSON_free(s);
+		free(s);
 		return;
 	}
 	/* The release was deleted (and maybe created again): nothing was

@@ -953,6 +953,8 @@ def journald_priority_prefixes(env):
     d = env.daemon(env={"JOURNAL_STREAM": "8:1234"})
     ok_json(d.ask("START P"))
     err(d.ask("START Nope"), "NOT_FOUND")
+    # A START's line is written just after its answer (log_hold).
+    assert wait_for(lambda: "START \"Nope\"" in d.log(), 5)
     lines = d.log().splitlines()
     assert any(l.startswith("<6>START \"P\"") for l in lines), lines      # info
     assert any(l.startswith("<5>START \"Nope\"") for l in lines), lines   # notice

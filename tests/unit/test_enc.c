@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "enc.h"
 #include "oauth.h"
 #include "scopes.h"
@@ -163,10 +165,48 @@ static void test_scopes(void **state)
 	expect_str(scope_of_token("not a jwt", "A B"), "A B");
 }
 
+static char *json_str(const char *s)
+{
+	struct buf b = {0};
+	enc_json_str(&b, s);
+	return buf_steal(&b);
+}
+
+static void test_json_str(void **state)
+{
+	(void)state;
+	char *j = json_str("plain");
+	assert_string_equal(j, "\"plain\"");
+	free(j);
+	j = json_str("say \"hi\"\\ \n\t\r\b\f\x01\x1f end");
+	assert_string_equal(j, "\"say \\\"hi\\\"\\\\ \\n\\t\\r\\b\\f\\u0001\\u001f end\"");
+	free(j);
+	j = json_str("");
+	assert_string_equal(j, "\"\"");
+	free(j);
+	/* UTF-8 goes through as it is. */
+	j = json_str("Rechnungsprüfung – 請求書");
+	assert_string_equal(j, "\"Rechnungsprüfung – 請求書\"");
+	free(j);
+	/* Every byte 1..255 in every position: cJSON reads back the same. */
+	char all[256];
+	for (int i = 1; i < 256; i++)
+		all[i - 1] = (char)(i < 128 ? i : 'x');
+	all[255] = '\0';
+	j = json_str(all);
+	cJSON *v = cJSON_Parse(j);
+	assert_non_null(v);
+	assert_true(cJSON_IsString(v));
+	assert_string_equal(v->valuestring, all);
+	cJSON_Delete(v);
+	free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_odata),
+		cmocka_unit_test(test_json_str),
 		cmocka_unit_test(test_folder_header),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_scopes),
