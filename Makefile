@@ -110,6 +110,7 @@ bench: deps all
 
 # A tiny run of the benchmark harness, so that it does not rot (in check).
 bench-smoke: all
+	python3 bench/ab.py $(BUILD)/orchd $(BUILD)/orchd --rounds 1 -n 50 -t 500
 	python3 bench/run.py --build $(BUILD) --smoke
 
 # Minutes of triggers under random faults; prints the figures (not in check).
