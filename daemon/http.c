@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "log.h"
@@ -17,10 +19,18 @@
 #define HTTP_POOL_CONNS 16
 #define HTTP_TRIM_MS 10000
 
-/* A socket curl asked us to watch. */
+/* A socket curl asked us to watch. A connection's socket (lasting: opened
+ * by on_open_socket) keeps its uv_poll_t and epoll registration until curl
+ * closes it (on_close_socket): curl stops watching an idle connection
+ * (CURL_POLL_REMOVE) and asks again with the next request, and a new
+ * handle each time cost seven syscalls per sequential trigger. Other
+ * sockets (the resolver's) go at CURL_POLL_REMOVE: curl closes them itself. */
 struct http_sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
+	int events;                /* what the poll handle watches now, 0: stopped */
+	bool owned;                /* curl watches it now */
+	bool lasting;
 	LIST_ENTRY(http_sock) link;
 };
 
@@ -56,8 +66,44 @@ static void on_sock_closed(uv_handle_t *h)
 static void sock_close(struct http_sock *s)
 {
 	LIST_REMOVE(s, link);
-	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static struct http_sock *sock_new(curl_socket_t fd)
+{
+	struct http_sock *s = xcalloc(1, sizeof(*s));
+
+	s->fd = fd;
+	if (uv_poll_init_socket(H.loop, &s->poll, fd) != 0) {
+		free(s);
+		return NULL;
+	}
+	s->poll.data = s;
+	LIST_INSERT_HEAD(&H.socks, s, link);
+	return s;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static struct http_sock *sock_find(curl_socket_t fd)
+{
+	struct http_sock *s;
+
+	LIST_FOREACH(s, &H.socks, link)
+		if (s->fd == fd)
+			return s;
+	return NULL;
+}
+
+static void sock_watch(struct http_sock *s, int events)
+{
+	if (events == s->events)
+		return; /* uv_poll_start would cost an epoll_ctl DEL and an ADD */
+	if (events)
+		uv_poll_start(&s->poll, events, on_poll);
+	else
+		uv_poll_stop(&s->poll);
+	s->events = events;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -65,6 +111,13 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	struct http_sock *s = h->data;
 	int flags = 0, running;
 
+	if (!s->owned) {
+		/* Data on an idle connection (a GOAWAY, a late frame): curl reads
+		 * it when the connection is used or checked again. Watching on
+		 * would spin on a level-triggered event nobody reads. */
+		sock_watch(s, 0);
+		return;
+	}
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	if (events & UV_READABLE)
@@ -77,35 +130,57 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *sockp)
 {
-	struct http_sock *s = sockp;
+	struct http_sock *s = sockp ? sockp : sock_find(fd);
 	(void)easy;
 	(void)userp;
 
 	if (action == CURL_POLL_REMOVE) {
-		if (s) {
+		if (s && s->lasting)
+			s->owned = false; /* registered until data comes or curl closes it */
+		else if (s)
 			sock_close(s);
-			curl_multi_assign(H.multi, fd, NULL);
-		}
 		return 0;
 	}
-	if (!s) {
-		s = xcalloc(1, sizeof(*s));
-		s->fd = fd;
-		if (uv_poll_init_socket(H.loop, &s->poll, fd) != 0) {
-			free(s);
-			return -1;
-		}
-		s->poll.data = s;
-		LIST_INSERT_HEAD(&H.socks, s, link);
+	if (!s && !(s = sock_new(fd)))
+		return -1;
+	if (!sockp)
 		curl_multi_assign(H.multi, fd, s);
-	}
+	s->owned = true;
 	int events = 0;
 	if (action != CURL_POLL_OUT)
 		events |= UV_READABLE;
 	if (action != CURL_POLL_IN)
 		events |= UV_WRITABLE;
-	uv_poll_start(&s->poll, events, on_poll);
+	sock_watch(s, events);
 	return 0;
+}
+
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	(void)clientp;
+	(void)purpose;
+	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	struct http_sock *s = sock_new(fd);
+	if (!s) {
+		close(fd);
+		return CURL_SOCKET_BAD;
+	}
+	s->lasting = true;
+	return fd;
+}
+
+/* curl closes a connection's socket: its poll handle goes first (libuv
+ * must not watch a closed descriptor, whose number comes back). */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct http_sock *s = sock_find(fd);
+	(void)clientp;
+
+	if (s)
+		sock_close(s);
+	return close(fd);
 }
 
 static void on_curl_timeout(uv_timer_t *t)
@@ -188,6 +263,8 @@ static CURL *easy_new(void)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, H.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);

@@ -121,6 +121,7 @@ class Fake:
         self.jobs = []
         self.expired_uses = 0
         self.connections = 0            # TCP connections accepted
+        self.open_socks = []            # for drop_connections
         self.inflight = 0               # Orchestrator requests being handled now
         self.max_inflight = 0           # the most at once
         self.next_job_id = 4711
@@ -189,6 +190,7 @@ class Fake:
                 sock, addr = self.socket.accept()
                 with fake.lock:
                     fake.connections += 1
+                    fake.open_socks.append(sock)
                 # Headers and body go out in two writes: without NODELAY,
                 # Nagle and delayed ACKs would add 40 ms to every answer.
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -207,6 +209,17 @@ class Fake:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+    def drop_connections(self):
+        """Closes every connection accepted so far, as a server or a load
+        balancer closing idle keep-alive connections does."""
+        with self.lock:
+            socks, self.open_socks = self.open_socks, []
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # ---- state changes, under the lock ------------------------------
     def take_fault(self, endpoint):

@@ -80,6 +80,48 @@ def connections_are_reused(env):
 
 
 @test
+def idle_connection_reused_by_name_after_resolver_sockets_closed(env):
+    # By name: curl's resolver opens and closes a socketpair that orchd must
+    # stop watching at once, while a connection's socket stays watched
+    # between requests (curl drops it from its poll set when idle). A stale
+    # watch on a reused descriptor number loses events: the STARTs hang.
+    env.fake.add_release("P")
+    d = env.daemon(orchestrator={"url": env.fake.url.replace("127.0.0.1", "localhost")})
+    c = d.client()
+    for i in range(8):
+        ok_json(c.ask("START P", timeout=5))
+        time.sleep(0.1 if i % 2 else 0)
+    assert env.fake.connections <= 2, env.fake.connections
+    # The server closes the idle connection: the next START opens another.
+    env.fake.drop_connections()
+    time.sleep(0.3)
+    ok_json(c.ask("START P", timeout=5))
+    ok_json(c.ask("START P", timeout=5))
+    assert len(env.fake.jobs) == 10
+
+
+@test
+def connections_curl_closes_are_no_longer_watched(env):
+    # 40 STARTs at once on HTTP/1.1 open 40 connections; curl keeps 16 and
+    # closes the rest while nobody watches them. Their descriptor numbers come
+    # back with the next burst's connections: a watch left on a closed
+    # descriptor would take their events and the STARTs would time out.
+    env.fake.add_release("P")
+    d = env.daemon(orchestrator={"timeout": "4"})
+    ok_json(d.ask("START P"))
+    for _ in range(3):
+        env.fake.fault("start", delay=0.3, times=40)
+        clients = [d.client() for _ in range(40)]
+        for c in clients:
+            c.send("START P\n")
+        for c in clients:
+            ok_json(c.line(timeout=10))
+            c.close()
+    assert len(env.fake.jobs) == 121
+    assert env.fake.connections >= 60, env.fake.connections   # new ones were opened
+
+
+@test
 def max_inflight_bounds_concurrent_requests(env):
     env.fake.add_release("P")
     d = env.daemon(orchestrator={"max_inflight": "2"})
