@@ -290,6 +290,8 @@ curl -sf --cacert $ca -H "Authorization: Bearer $tok" -H 'X-UIPATH-FolderPath: S
             "requests": {"sequential": n_seq, "throughput": n_thr, "script": n_script},
             "floor_latency_us": {k: med(x[k] for x in R["floor_seq"]) for k in ("p50", "p90", "p99", "max")},
             "orchd_latency_us": {k: med(x[k] for x in R["orchd_seq"]) for k in ("p50", "p90", "p99", "max")},
+            "p50_by_round_us": {"floor": [x["p50"] for x in R["floor_seq"]],
+                                "orchd": [x["p50"] for x in R["orchd_seq"]]},
             "ipc_round_trip_us": {k: med(x[k] for x in R["ipc_seq"]) for k in ("p50", "p90", "p99", "max")},
             "orchd_ping_us": {k: med(x[k] for x in R["ping_seq"]) for k in ("p50", "p90", "p99", "max")},
             "floor_throughput_rps": med(R["floor_multi"]),
