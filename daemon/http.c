@@ -304,8 +304,7 @@ static void start(struct http_req *r)
 	r->sends = 0;
 	buf_reset(&r->resp);
 	/* Only what differs between requests: a handle keeps its options
-	 * between uses, and curl_easy_reset plus twenty setopts per request
-	 * were a tenth of a trigger's instructions. */
+	 * between uses (easy_new set the rest once). */
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
