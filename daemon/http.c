@@ -40,13 +40,12 @@ static struct {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t curl_timer;     /* curl's own timeout */
-	uv_timer_t retry_timer;    /* the earliest delayed retry */
 	long timeout_ms;
 	int max_inflight;
 	char *ca_file;
 	int inflight;
 	struct http_list queued;   /* waiting for a slot, in submit order */
-	struct http_list delayed;  /* waiting to retry, by due time */
+	struct delayq delayed;     /* waiting to retry */
 	struct http_list active;   /* handed to curl */
 	LIST_HEAD(, http_sock) socks;
 	CURL **pool;               /* idle easy handles, reused: up to max_inflight */
@@ -341,33 +340,14 @@ static void complete(struct http_req *r)
 	r->done(r);
 }
 
-static void arm_retry_timer(void);
-
-static void on_retry_timer(uv_timer_t *t)
+static void on_retry_due(struct delayq_item *it)
 {
-	uint64_t now = uv_now(H.loop);
-	struct http_req *r;
-	(void)t;
+	struct http_req *r = container_of(it, struct http_req, wait);
 
-	while ((r = TAILQ_FIRST(&H.delayed)) && r->due_ms <= now) {
-		TAILQ_REMOVE(&H.delayed, r, link);
-		if (H.inflight < H.max_inflight)
-			start(r);
-		else
-			TAILQ_INSERT_TAIL(&H.queued, r, link);
-	}
-	arm_retry_timer();
-}
-
-static void arm_retry_timer(void)
-{
-	struct http_req *r = TAILQ_FIRST(&H.delayed);
-	uint64_t now = uv_now(H.loop);
-
-	if (!r)
-		uv_timer_stop(&H.retry_timer);
+	if (H.inflight < H.max_inflight)
+		start(r);
 	else
-		uv_timer_start(&H.retry_timer, on_retry_timer, r->due_ms > now ? r->due_ms - now : 0, 0);
+		TAILQ_INSERT_TAIL(&H.queued, r, link);
 }
 
 /* Retries r after hint_ms (Retry-After) or a backoff, or completes it with
@@ -390,16 +370,7 @@ static void retry_or_complete(struct http_req *r)
 	log_debug("http: retrying %s in %llu ms (attempt %d, %s)", r->url, (unsigned long long)delay,
 		  r->attempts + 1, r->status ? "HTTP status" : r->errmsg);
 	release_easy(r);
-	r->due_ms = now + delay;
-	struct http_req *it;
-	TAILQ_FOREACH(it, &H.delayed, link)
-		if (it->due_ms > r->due_ms)
-			break;
-	if (it)
-		TAILQ_INSERT_BEFORE(it, r, link);
-	else
-		TAILQ_INSERT_TAIL(&H.delayed, r, link);
-	arm_retry_timer();
+	delayq_add(&H.delayed, &r->wait, delay);
 }
 
 /* Failures where the request surely did not reach the server's application. */
@@ -515,12 +486,11 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 {
 	H.loop = loop;
 	TAILQ_INIT(&H.queued);
-	TAILQ_INIT(&H.delayed);
 	TAILQ_INIT(&H.active);
 	LIST_INIT(&H.socks);
 	http_configure(o);
 	uv_timer_init(loop, &H.curl_timer);
-	uv_timer_init(loop, &H.retry_timer);
+	delayq_init(&H.delayed, loop, on_retry_due);
 	uv_timer_init(loop, &H.trim_timer);
 	uv_timer_start(&H.trim_timer, on_trim, HTTP_TRIM_MS, HTTP_TRIM_MS);
 	uv_unref((uv_handle_t *)&H.trim_timer);
@@ -557,27 +527,28 @@ void http_submit(struct http_req *r)
 		TAILQ_INSERT_TAIL(&H.queued, r, link);
 }
 
-static void cancel_list(struct http_list *l)
+static void cancel(struct http_req *r)
 {
-	struct http_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
-	struct http_req *r;
-
-	TAILQ_CONCAT(&tmp, l, link);
-	while ((r = TAILQ_FIRST(&tmp))) {
-		TAILQ_REMOVE(&tmp, r, link);
-		r->status = 0;
-		r->cerr = CURLE_ABORTED_BY_CALLBACK;
-		r->maybe_sent = false;
-		snprintf(r->errmsg, sizeof(r->errmsg), "cancelled before it was sent");
-		complete(r);
-	}
+	r->status = 0;
+	r->cerr = CURLE_ABORTED_BY_CALLBACK;
+	r->maybe_sent = false;
+	snprintf(r->errmsg, sizeof(r->errmsg), "cancelled before it was sent");
+	complete(r);
 }
 
 void http_cancel_waiting(void)
 {
-	cancel_list(&H.queued);
-	cancel_list(&H.delayed);
-	arm_retry_timer();
+	struct http_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
+	struct delayq_item *it;
+	struct http_req *r;
+
+	TAILQ_CONCAT(&tmp, &H.queued, link);
+	while ((r = TAILQ_FIRST(&tmp))) {
+		TAILQ_REMOVE(&tmp, r, link);
+		cancel(r);
+	}
+	while ((it = delayq_pop(&H.delayed)))
+		cancel(container_of(it, struct http_req, wait));
 }
 
 int http_inflight(void)
@@ -605,7 +576,7 @@ void http_close(void)
 	H.pool = NULL;
 	H.pool_cap = 0;
 	uv_close((uv_handle_t *)&H.curl_timer, NULL);
-	uv_close((uv_handle_t *)&H.retry_timer, NULL);
+	delayq_close(&H.delayed);
 	uv_close((uv_handle_t *)&H.trim_timer, NULL);
 	free(H.ca_file);
 	H.ca_file = NULL;

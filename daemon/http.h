@@ -21,6 +21,7 @@
 #include <sys/queue.h>
 #include <uv.h>
 
+#include "delayq.h"
 #include "util.h"
 
 struct http_opts {
@@ -59,7 +60,8 @@ struct http_req {
 	CURL *easy;
 	unsigned gen;                  /* http_configure generation of easy */
 	int sends;                     /* times curl began sending this attempt */
-	uint64_t start_ms, due_ms;
+	uint64_t start_ms;
+	struct delayq_item wait;       /* in the retry queue */
 	int64_t retry_after_ms;
 	TAILQ_ENTRY(http_req) link;
 };

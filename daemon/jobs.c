@@ -22,12 +22,9 @@
 #define JOBS_LOOKUP_BURST 20.0
 #define JOBS_LOOKUP_MS 3000.0
 
-TAILQ_HEAD(job_list, job);
-
 static struct {
 	uv_loop_t *loop;
-	uv_timer_t timer;
-	struct job_list waiting;       /* by due time */
+	struct delayq waiting;         /* for a lookup by Reference */
 	char *default_folder;
 	char *start_base, *start_url;  /* StartJobs' URL, built once per base */
 	uint64_t last_check_ms;
@@ -46,11 +43,12 @@ void jobs_configure(const struct conf *conf)
 		J.last_check_ms = JOBS_LAST_CHECK_MIN_MS;
 }
 
+static void on_lookup_due(struct delayq_item *it);
+
 void jobs_init(uv_loop_t *loop, const struct conf *conf)
 {
 	J.loop = loop;
-	TAILQ_INIT(&J.waiting);
-	uv_timer_init(loop, &J.timer);
+	delayq_init(&J.waiting, loop, on_lookup_due);
 	J.bucket = JOBS_LOOKUP_BURST;
 	J.bucket_at = uv_now(loop);
 	jobs_configure(conf);
@@ -62,7 +60,7 @@ void jobs_close(void)
 	free(J.start_base);
 	free(J.start_url);
 	J.default_folder = J.start_base = J.start_url = NULL;
-	uv_close((uv_handle_t *)&J.timer, NULL);
+	delayq_close(&J.waiting);
 }
 
 unsigned long jobs_resolved(void)
@@ -295,30 +293,9 @@ static void lookup(struct job *j)
 	orch_send(&j->call);
 }
 
-static void on_check_timer(uv_timer_t *t);
-
-static void arm_timer(void)
+static void on_lookup_due(struct delayq_item *it)
 {
-	struct job *j = TAILQ_FIRST(&J.waiting);
-	uint64_t now = uv_now(J.loop);
-
-	if (!j)
-		uv_timer_stop(&J.timer);
-	else
-		uv_timer_start(&J.timer, on_check_timer, j->due > now ? j->due - now : 0, 0);
-}
-
-static void on_check_timer(uv_timer_t *t)
-{
-	struct job *j;
-	uint64_t now = uv_now(J.loop);
-	(void)t;
-
-	while ((j = TAILQ_FIRST(&J.waiting)) && j->due <= now) {
-		TAILQ_REMOVE(&J.waiting, j, wait_link);
-		lookup(j);
-	}
-	arm_timer();
+	lookup(container_of(it, struct job, wait));
 }
 
 /* An ambiguous start: find out whether the job exists. */
@@ -328,16 +305,7 @@ static void reconcile(struct job *j)
 		unknown(j, "orchd cannot look it up: the token lacks OR.Jobs.Read or OR.Jobs");
 		return;
 	}
-	j->due = uv_now(J.loop) + (j->checks == 0 ? JOBS_FIRST_CHECK_MS : J.last_check_ms);
-	struct job *it;
-	TAILQ_FOREACH(it, &J.waiting, wait_link)
-		if (it->due > j->due)
-			break;
-	if (it)
-		TAILQ_INSERT_BEFORE(it, j, wait_link);
-	else
-		TAILQ_INSERT_TAIL(&J.waiting, j, wait_link);
-	arm_timer();
+	delayq_add(&J.waiting, &j->wait, j->checks == 0 ? JOBS_FIRST_CHECK_MS : J.last_check_ms);
 }
 
 static void on_started(struct orch_call *c)

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "delayq.h"
 #include "orch.h"
 #include "proto.h"
 #include "releases.h"
@@ -44,8 +45,7 @@ struct job {
 	bool resent;                   /* started again after two empty lookups */
 	int checks;                    /* lookups by Reference so far */
 	char why[512];                 /* why the start was ambiguous */
-	uint64_t due;
-	TAILQ_ENTRY(job) wait_link;    /* waiting for the next lookup */
+	struct delayq_item wait;       /* waiting for the next lookup */
 	struct rel_wait rw;
 	struct orch_call call;
 };
