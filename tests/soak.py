@@ -22,16 +22,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integ"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
 import harness  # noqa: E402
 from harness import Env  # noqa: E402
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from run import rss_kb  # noqa: E402  (bench/run.py)
 
 
 def tcp_inodes():
