@@ -444,14 +444,20 @@ def folder_errors(env):
     assert env.fake.count("start") == 0
 
 
+def app_config(env, client_id, scopes):
+    """A config for a new external app of the fake granted only scopes,
+    asking for exactly those."""
+    secret = f"pw-{client_id}"
+    env.fake.add_app(client_id, secret, scopes)
+    harness.SECRETS_SEEN.append(secret)
+    sf = env.write(f"secret-{client_id}", secret)
+    return env.config(auth={"client_id": client_id, "client_secret_file": sf, "scope": " ".join(scopes)})
+
+
 @test
 def missing_scope_names_the_scopes(env):
-    env.fake.add_app("jobsonly", "pw-jobsonly", ["OR.Jobs.Write"])
-    harness.SECRETS_SEEN.append("pw-jobsonly")
     env.fake.add_release("P")
-    sf = env.write("secret2", "pw-jobsonly")
-    d = env.daemon(env.config(auth={"client_id": "jobsonly", "client_secret_file": sf,
-                                    "scope": "OR.Jobs.Write"}))
+    d = env.daemon(app_config(env, "jobsonly", ["OR.Jobs.Write"]))
     err(d.ask("START P"), "SCOPE", "OR.Execution or OR.Execution.Read", "holds: OR.Jobs.Write")
     assert env.fake.count("token") == 1      # a 403 with a fresh token is not worth a refresh
     assert env.fake.count("start") == 0
@@ -1093,11 +1099,7 @@ def check_all_good(env):
 @test
 def check_missing_execution_scope(env):
     # The project's origin: Releases needs OR.Execution(.Read), not "Processes.View".
-    env.fake.add_app("jobsonly", "pw-jobsonly", ["OR.Jobs.Write"])
-    harness.SECRETS_SEEN.append("pw-jobsonly")
-    sf = env.write("secret2", "pw-jobsonly")
-    p = run_check(env, env.config(auth={"client_id": "jobsonly", "client_secret_file": sf,
-                                        "scope": "OR.Jobs.Write"}))
+    p = run_check(env, app_config(env, "jobsonly", ["OR.Jobs.Write"]))
     assert p.returncode == 1
     check_line(p.stdout, "FAIL", "scope: lookup", "add scope OR.Execution or OR.Execution.Read",
                "Processes.View")
@@ -1107,11 +1109,7 @@ def check_missing_execution_scope(env):
 
 @test
 def check_missing_jobs_scope(env):
-    env.fake.add_app("readonly", "pw-readonly", ["OR.Execution.Read"])
-    harness.SECRETS_SEEN.append("pw-readonly")
-    sf = env.write("secret2", "pw-readonly")
-    p = run_check(env, env.config(auth={"client_id": "readonly", "client_secret_file": sf,
-                                        "scope": "OR.Execution.Read"}))
+    p = run_check(env, app_config(env, "readonly", ["OR.Execution.Read"]))
     assert p.returncode == 1
     check_line(p.stdout, "FAIL", "scope: start", "OR.Jobs or OR.Jobs.Write", "Jobs.Create")
     check_line(p.stdout, "ok", "scope: lookup")
