@@ -35,26 +35,12 @@ def main():
     d = tempfile.mkdtemp(prefix="orchd-ab-")
     procs = []
     try:
-        B.make_ca(d)
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            os.mkdir(os.path.join(d, sub))
-        port = B.free_port()
-        with open(f"{d}/nginx.conf", "w") as f:
-            f.write(B.nginx_conf(d, port))
-        procs.append(subprocess.Popen(["nginx", "-p", d, "-c", f"{d}/nginx.conf"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for tool in ("floor", "load"):
-            subprocess.run(["gcc", "-O2", "-o", f"{d}/{tool}", f"{HERE}/{tool}.c"] +
-                           (["-lcurl"] if tool == "floor" else []), check=True)
-        with open(f"{d}/secret", "w") as f:
-            f.write("bench-secret\n")
+        nginx, port = B.start_upstream(d)
+        procs.append(nginx)
         socks = []
         for i, exe in enumerate(a.binaries):
             sock = f"{d}/o{i}.sock"
-            with open(f"{d}/o{i}.conf", "w") as f:
-                f.write(f"[orchestrator]\nurl = https://127.0.0.1:{port}{B.PREFIX}\nfolder = Shared\n"
-                        f"ca_file = {d}/ca.pem\nmax_inflight = 256\n[auth]\nclient_id = bench\n"
-                        f"client_secret_file = {d}/secret\n[server]\nsocket = {sock}\nmax_clients = 4096\n")
+            B.write_orchd_conf(d, port, sock, f"{d}/o{i}.conf")
             procs.append(subprocess.Popen([os.path.abspath(exe), "-c", f"{d}/o{i}.conf"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             socks.append(sock)
@@ -66,12 +52,12 @@ def main():
             subprocess.run([f"{d}/load", "seq", s, "100", "/dev/null"], check=True)
         url = f"https://127.0.0.1:{port}{B.PREFIX}/odata/Jobs/UiPath.Server.Configuration.OData.StartJobs"
         names = ["floor"] + a.binaries
-        res = {k: {"p50": [], "p99": [], "rps": [], "cpu": []} for k in names}
+        res = [{"p50": [], "p99": [], "rps": [], "cpu": []} for _ in names]  # by index: a binary may come twice
         for r in range(a.rounds):
             order = list(range(len(names)))
             order = order[r % len(order):] + order[:r % len(order)]
             for k in order:
-                name, lat = names[k], f"{d}/lat"
+                lat = f"{d}/lat"
                 if k == 0:
                     subprocess.run([f"{d}/floor", "seq", url, f"{d}/ca.pem", B.TOKEN, str(a.n), lat], check=True)
                     out = subprocess.run([f"{d}/floor", "multi", url, f"{d}/ca.pem", B.TOKEN, str(a.t), "256"],
@@ -82,17 +68,16 @@ def main():
                     cpu0 = B.proc_cpu(pid)
                     out = subprocess.run([f"{d}/load", "conc", sock, str(a.t), "256", "4"],
                                          check=True, stdout=subprocess.PIPE, text=True).stdout.split()
-                    res[name]["cpu"].append((B.proc_cpu(pid) - cpu0) / int(out[0]) * 1e6)
+                    res[k]["cpu"].append((B.proc_cpu(pid) - cpu0) / int(out[0]) * 1e6)
                 v = B.read_lat(lat)
-                res[name]["p50"].append(B.pct(v, 50))
-                res[name]["p99"].append(B.pct(v, 99))
-                res[name]["rps"].append(int(out[0]) / float(out[1]))
+                res[k]["p50"].append(B.pct(v, 50))
+                res[k]["p99"].append(B.pct(v, 99))
+                res[k]["rps"].append(int(out[0]) / float(out[1]))
         med = statistics.median
         print(f"{a.rounds} rounds, medians; ratios against the floor of the same run")
         print(f"{'':40} {'p50 us':>8} {'p99 us':>8} {'req/s 256':>10} {'CPU us/trig':>12}")
-        f50, frps = med(res["floor"]["p50"]), med(res["floor"]["rps"])
-        for name in names:
-            x = res[name]
+        f50, frps = med(res[0]["p50"]), med(res[0]["rps"])
+        for name, x in zip(names, res):
             cpu = f"{med(x['cpu']):12.1f}" if x["cpu"] else f"{'':12}"
             print(f"{name[-40:]:40} {med(x['p50']):8.0f} {med(x['p99']):8.0f} {med(x['rps']):10.0f} {cpu}"
                   + ("" if name == "floor" else

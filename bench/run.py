@@ -106,6 +106,39 @@ http {{
 """
 
 
+def start_upstream(d):
+    """In the empty directory d: a test CA, nginx answering on a free port
+    (returned with its process once it listens), the floor and load
+    programs built, and orchd's client secret."""
+    make_ca(d)
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.mkdir(os.path.join(d, sub))
+    port = free_port()
+    with open(f"{d}/nginx.conf", "w") as f:
+        f.write(nginx_conf(d, port))
+    nginx = subprocess.Popen(["nginx", "-p", d, "-c", f"{d}/nginx.conf"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    for tool in ("floor", "load"):
+        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", f"{d}/{tool}",
+                        f"{HERE}/{tool}.c"] + (["-lcurl"] if tool == "floor" else []), check=True)
+    with open(f"{d}/secret", "w") as f:
+        f.write("bench-secret\n")
+    return nginx, port
+
+
+def write_orchd_conf(d, port, sock, path):
+    with open(path, "w") as f:
+        f.write(f"[orchestrator]\nurl = https://127.0.0.1:{port}{PREFIX}\nfolder = Shared\n"
+                f"ca_file = {d}/ca.pem\nmax_inflight = 256\n[auth]\nclient_id = bench\n"
+                f"client_secret_file = {d}/secret\n[server]\nsocket = {sock}\nmax_clients = 4096\n")
+
+
 def pct(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(len(v) * p / 100))]
@@ -159,32 +192,11 @@ def main():
     d = tempfile.mkdtemp(prefix="orchd-bench-")
     procs = []
     try:
-        make_ca(d)
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            os.mkdir(os.path.join(d, sub))
-        port = free_port()
-        with open(f"{d}/nginx.conf", "w") as f:
-            f.write(nginx_conf(d, port))
-        nginx = subprocess.Popen(["nginx", "-p", d, "-c", f"{d}/nginx.conf"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nginx, port = start_upstream(d)
         procs.append(nginx)
         base = f"https://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        for tool in ("floor", "load"):
-            subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", f"{d}/{tool}",
-                            f"{HERE}/{tool}.c"] + (["-lcurl"] if tool == "floor" else []), check=True)
-        with open(f"{d}/secret", "w") as f:
-            f.write("bench-secret\n")
         sock = f"{d}/orchd.sock"
-        with open(f"{d}/orchd.conf", "w") as f:
-            f.write(f"[orchestrator]\nurl = {base}{PREFIX}\nfolder = Shared\nca_file = {d}/ca.pem\n"
-                    f"max_inflight = 256\n[auth]\nclient_id = bench\nclient_secret_file = {d}/secret\n"
-                    f"[server]\nsocket = {sock}\nmax_clients = 4096\n")
+        write_orchd_conf(d, port, sock, f"{d}/orchd.conf")
         orchd = subprocess.Popen([f"{build}/orchd", "-c", f"{d}/orchd.conf"],
                                  stdout=subprocess.DEVNULL, stderr=open(f"{d}/orchd.log", "w"))
         procs.append(orchd)
