@@ -17,9 +17,9 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GN
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 COMMON := common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
-	common/backoff.c common/scopes.c common/cache.c common/oauth.c
+	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c
 DAEMON := daemon/delayq.c daemon/http.c daemon/auth.c daemon/orch.c daemon/releases.c daemon/jobs.c \
-	daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
+	daemon/stats.c daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c
 UNIT := $(wildcard tests/unit/test_*.c)
 FUZZ := proto conf oauth
@@ -69,7 +69,13 @@ unit: all $(UNIT_BIN) $(REPLAY_BIN)
 	@set -e; for t in $(UNIT_BIN); do $$t; done
 	@set -e; for t in $(FUZZ); do $(BUILD)/fuzz/replay_$$t tests/fuzz/corpus/$$t/*; done
 
-integ: all
+# Fault injection for the integration tests (LD_PRELOAD): built without the
+# sanitizers, which want to come first themselves.
+$(BUILD)/tests/faults.so: tests/shim/faults.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
+integ: all $(BUILD)/tests/faults.so
 	python3 tests/integ/run.py --build $(BUILD)
 
 # Every test: unit tests, then the integration tests against the fake
@@ -120,7 +126,7 @@ soak: deps all
 # The core integration tests with orchd under valgrind memcheck: any error
 # or definite leak fails them.
 VALGRIND_TESTS := first_start,hundred_concurrent,pipelined,sigterm_answers,refresh_token_rotation,lost_answer,client_gone,sighup_reload,check_all_good,login_end
-check-valgrind: deps all
+check-valgrind: deps all $(BUILD)/tests/faults.so
 	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
 	ORCHD_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
 		python3 tests/integ/run.py --build $(BUILD) -k $(VALGRIND_TESTS)

@@ -41,3 +41,11 @@ int64_t backoff_retry_after(const char *value, int64_t now)
 		return -1;
 	return t <= now ? 0 : (int64_t)(t - now) * 1000;
 }
+
+uint64_t backoff_doubling(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
+{
+	uint64_t d = attempt >= 32 || (base_ms << attempt) > cap_ms ? cap_ms : base_ms << attempt;
+
+	/* d * (0.8 + 0.4 * rnd / 2^32), in integers. */
+	return d * 4 / 5 + (d * 2 / 5 * rnd >> 32);
+}

@@ -15,6 +15,13 @@
 uint64_t backoff_delay(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
 
 /*
+ * A doubling delay with +-20 % jitter: base_ms * 2^attempt, at most cap_ms,
+ * times a factor uniform in [0.8, 1.2]. For token requests once failing
+ * (design.md 4a: about 2 s, 4, 8, ... up to 60 s).
+ */
+uint64_t backoff_doubling(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
+
+/*
  * When to refresh a token that lives lifetime_ms: uniformly between 2/3 and
  * 80 % of its life, so that many daemons sharing an app do not refresh in
  * lockstep and a refresh has a fifth of the life left to succeed.

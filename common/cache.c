@@ -117,3 +117,20 @@ void cache_remove(struct cache *c, struct cache_entry *e)
 		entry_free(e);
 	}
 }
+
+void cache_foreach(struct cache *c, bool (*fn)(struct cache_entry *e, void *arg), void *arg)
+{
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct cache_entry **p = &c->slots[i];
+		while (*p) {
+			struct cache_entry *e = *p;
+			if (fn(e, arg)) {
+				*p = e->next;
+				c->count--;
+				entry_free(e);
+			} else {
+				p = &e->next;
+			}
+		}
+	}
+}

@@ -6,6 +6,7 @@
 #ifndef ORCHD_CACHE_H
 #define ORCHD_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,8 @@ struct cache_entry *cache_upsert(struct cache *c, const char *key);
 void cache_set(struct cache_entry *e, const char *value, uint64_t now, uint64_t ttl_ms);
 /* Removes and frees e. */
 void cache_remove(struct cache *c, struct cache_entry *e);
+/* Calls fn for every entry; an entry for which fn returns true is removed
+ * and freed (its user pointer must have been released by fn). */
+void cache_foreach(struct cache *c, bool (*fn)(struct cache_entry *e, void *arg), void *arg);
 
 #endif

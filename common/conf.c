@@ -1,5 +1,9 @@
 #include "conf.h"
 #include "proto.h"
+#include "scopes.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -44,7 +48,9 @@ static const struct key keys[] = {
 	INT("server", "max_clients", max_clients, 1, 1000000),
 	{"server", "max_line", K_SIZE, offsetof(struct conf, max_line), 64, 64L << 20},
 	INT("server", "idle_timeout", idle_timeout, 0, 86400),
+	INT("server", "drain_timeout", drain_timeout, 1, 86400),
 	INT("cache", "release_ttl", release_ttl, 0, 86400 * 365),
+	INT("cache", "negative_ttl", negative_ttl, 0, 86400),
 };
 
 struct loader {
@@ -98,6 +104,135 @@ static int parse_long(const char *v, int base, long *out)
 	return 0;
 }
 
+static void allow_free(struct conf_allow *a)
+{
+	free(a->who);
+	free(a->glob);
+	free(a->folder);
+}
+
+/* The next word of *p: bare bytes up to white space, where a '"' opens a
+ * JSON string literal (spaces allowed inside) that runs to its closing
+ * quote and is decoded. NULL at the end, or with *bad set. */
+static char *next_word(const char **p, bool *bad)
+{
+	struct buf w = {0};
+	const char *s = *p + strspn(*p, " \t");
+
+	if (!*s) {
+		*p = s;
+		return NULL;
+	}
+	while (*s && *s != ' ' && *s != '\t') {
+		if (*s != '"') {
+			buf_add(&w, s++, 1);
+			continue;
+		}
+		const char *e = s + 1;
+		while (*e && *e != '"')
+			e += e[0] == '\\' && e[1] ? 2 : 1;
+		cJSON *j = *e ? cJSON_ParseWithLength(s, (size_t)(e + 1 - s)) : NULL;
+		if (!cJSON_IsString(j) || !j->valuestring[0]) {
+			cJSON_Delete(j);
+			buf_free(&w);
+			*bad = true;
+			return NULL;
+		}
+		buf_adds(&w, j->valuestring);
+		cJSON_Delete(j);
+		s = e + 1;
+	}
+	*p = s;
+	return buf_steal(&w);
+}
+
+/* A decimal in lo..hi, digits only (no sign, no space, no wrap-around). */
+static bool parse_range(const char *v, unsigned long long lo, unsigned long long hi,
+			unsigned long long *out)
+{
+	if (!*v || strspn(v, "0123456789") != strlen(v) || strlen(v) > 19)
+		return false;
+	unsigned long long n = strtoull(v, NULL, 10);
+	if (n < lo || n > hi)
+		return false;
+	*out = n;
+	return true;
+}
+
+/* Parses one allow value into a. Returns 0, or -1 with why. */
+static int parse_allow(const char *value, struct conf_allow *a, char *why, size_t whylen)
+{
+	bool bad = false;
+	const char *p = value;
+	unsigned long long n;
+
+	a->who = next_word(&p, &bad);
+	a->glob = next_word(&p, &bad);
+	if (bad || !a->who || !a->glob) {
+		snprintf(why, whylen, "\"%s\" is not WHO GLOB", value);
+		return -1;
+	}
+	const char *colon = strchr(a->who, ':');
+	size_t kind = colon ? (size_t)(colon - a->who) : 0;
+	bool numeric = (kind == 3 && (strncmp(a->who, "uid", 3) == 0 || strncmp(a->who, "gid", 3) == 0));
+	bool named = (kind == 4 && strncmp(a->who, "user", 4) == 0) ||
+		     (kind == 5 && strncmp(a->who, "group", 5) == 0);
+	if (!colon || !colon[1] || (!numeric && !named)) {
+		snprintf(why, whylen, "\"%s\" is not user:NAME, group:NAME, uid:N or gid:N", a->who);
+		return -1;
+	}
+	/* uid_t is 32 bits and (uid_t)-1 means "nobody known": 4294967295 and
+	 * anything strtoul would wrap (uid:-1, uid:4294967296 = root) are refused. */
+	if (numeric && !parse_range(colon + 1, 0, 4294967294ULL, &n)) {
+		snprintf(why, whylen, "\"%s\": expected a number from 0 to 4294967294", a->who);
+		return -1;
+	}
+	if (strncmp(a->glob, "queue:", 6) == 0) {
+		a->queue = true;
+		memmove(a->glob, a->glob + 6, strlen(a->glob + 6) + 1);
+		if (!a->glob[0]) {
+			snprintf(why, whylen, "\"queue:\" needs a queue-name glob");
+			return -1;
+		}
+	}
+	for (char *w; (w = next_word(&p, &bad)); free(w)) {
+		if (strncmp(w, "folder=", 7) == 0 && !a->folder && !a->folder_id) {
+			if (w[7] == '#') {
+				if (!parse_range(w + 8, 1, 9007199254740991ULL, &n)) {
+					snprintf(why, whylen, "\"%s\": expected folder=#ID with a positive id", w);
+					free(w);
+					return -1;
+				}
+				a->folder_id = (long long)n;
+			} else if (w[7]) {
+				a->folder = xstrdup(w + 7);
+			} else {
+				snprintf(why, whylen, "\"folder=\" needs a folder glob or #ID");
+				free(w);
+				return -1;
+			}
+		} else if (strncmp(w, "max=", 4) == 0 && !a->max && !a->queue) {
+			if (!parse_range(w + 4, 1, PROTO_COUNT_MAX, &n)) {
+				snprintf(why, whylen, "\"%s\": expected max=N with N from 1 to %d", w,
+					 PROTO_COUNT_MAX);
+				free(w);
+				return -1;
+			}
+			a->max = (int)n;
+		} else {
+			snprintf(why, whylen, "unexpected \"%s\" (each of folder= and max= at most once; "
+				 "max= is for process rules)", w);
+			free(w);
+			return -1;
+		}
+	}
+	if (bad) {
+		snprintf(why, whylen, "a quoted word in \"%s\" is not a JSON string literal", value);
+		return -1;
+	}
+	return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct loader *l = user;
@@ -109,17 +244,16 @@ static int handler(void *user, const char *section, const char *name, const char
 			conf_err(l, l->line, "unknown key \"%s\" in [access] (only \"allow\")", name);
 			return 1;
 		}
-		char who[256], glob[1024];
-		if (sscanf(value, "%255s %1023s", who, glob) != 2 ||
-		    (strncmp(who, "user:", 5) != 0 && strncmp(who, "group:", 6) != 0 &&
-		     strncmp(who, "uid:", 4) != 0 && strncmp(who, "gid:", 4) != 0) ||
-		    !strchr(who, ':')[1]) {
-			conf_err(l, l->line,
-				 "allow: expected \"user:NAME|group:NAME|uid:N|gid:N GLOB\", got \"%s\"", value);
+		char why[256];
+		struct conf_allow a = {.line = l->line};
+		if (parse_allow(value, &a, why, sizeof(why)) != 0) {
+			conf_err(l, l->line, "allow: %s (expected \"user:NAME|group:NAME|uid:N|gid:N GLOB "
+				 "[folder=GLOB|folder=#ID] [max=N]\")", why);
+			allow_free(&a);
 			return 1;
 		}
 		c->allow = xrealloc(c->allow, (c->nallow + 1) * sizeof(*c->allow));
-		c->allow[c->nallow++] = (struct conf_allow){xstrdup(who), xstrdup(glob), l->line};
+		c->allow[c->nallow++] = a;
 		return 1;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
@@ -192,10 +326,52 @@ char *conf_default_token_url(const char *url)
 	return xasprintf("%.*s/identity_/connect/token", (int)(p - url + (long)hostlen), url);
 }
 
-static bool is_http_url(const char *u)
+/* https:// and a host. Plain http would carry the client secret, refresh
+ * tokens and Bearer tokens in clear text: one typo must not do that. */
+static bool is_https_url(const char *u)
 {
-	return u && (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0) &&
-	       u[strcspn(u, ":") + 3] != '\0' && u[strcspn(u, ":") + 3] != '/';
+	return u && strncmp(u, "https://", 8) == 0 && u[8] != '\0' && u[8] != '/';
+}
+
+bool conf_loopback_url(const char *u)
+{
+	char host[64];
+
+	if (!u || strncmp(u, "http://", 7) != 0)
+		return false;
+	const char *h = u + 7;
+	size_t n;
+	if (*h == '[') {
+		n = strcspn(h, "]");
+		if (h[n] != ']' || n - 1 >= sizeof(host))
+			return false;
+		snprintf(host, sizeof(host), "%.*s", (int)(n - 1), h + 1);
+		h += n + 1;
+	} else {
+		n = strcspn(h, ":/?#");
+		if (n == 0 || n >= sizeof(host))
+			return false;
+		snprintf(host, sizeof(host), "%.*s", (int)n, h);
+		h += n;
+	}
+	if (*h && *h != ':' && *h != '/')
+		return false;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+static size_t key_index(const char *name)
+{
+	size_t i = 0;
+
+	while (i < ARRAY_LEN(keys) - 1 && strcmp(keys[i].name, name) != 0)
+		i++;
+	return i;
 }
 
 /* The line a key was set on, for errors about its value (0 if unset). */
@@ -213,7 +389,7 @@ static void validate(struct loader *l)
 
 	if (!c->url)
 		conf_err(l, 0, "[orchestrator] url is required (e.g. https://cloud.uipath.com/ORG/TENANT/orchestrator_)");
-	else if (!is_http_url(c->url))
+	else if (!is_https_url(c->url))
 		conf_err(l, line_of(l, "url"), "url: expected an https:// URL, got \"%s\"", c->url);
 	else {
 		size_t n = strlen(c->url);
@@ -222,15 +398,26 @@ static void validate(struct loader *l)
 	}
 	if (!c->client_id)
 		conf_err(l, 0, "[auth] client_id is required (the App ID of the external application)");
-	if (c->token_url && !is_http_url(c->token_url))
+	if (c->token_url && !is_https_url(c->token_url))
 		conf_err(l, line_of(l, "token_url"), "token_url: expected an https:// URL, got \"%s\"",
 			 c->token_url);
-	if (c->authorize_url && !is_http_url(c->authorize_url))
-		conf_err(l, line_of(l, "authorize_url"), "authorize_url: expected an https:// URL");
-	if (c->grant == GRANT_REFRESH_TOKEN && !c->refresh_token_file && !getenv("STATE_DIRECTORY"))
-		conf_err(l, line_of(l, "grant"),
-			 "grant = refresh_token needs refresh_token_file (written by \"orchd login\")");
-	if (c->scope && strstr(c->scope, "offline_access") && c->grant == GRANT_CLIENT_CREDENTIALS)
+	if (c->authorize_url && !is_https_url(c->authorize_url))
+		conf_err(l, line_of(l, "authorize_url"), "authorize_url: expected an https:// URL, got \"%s\"", c->authorize_url);
+	if (c->grant == GRANT_REFRESH_TOKEN && !c->refresh_token_file) {
+		/* The one place this default is made: daemon, check and login use it. */
+		if (getenv("STATE_DIRECTORY"))
+			c->refresh_token_file = xasprintf("%s/refresh_token", getenv("STATE_DIRECTORY"));
+		else
+			conf_err(l, line_of(l, "grant"),
+				 "grant = refresh_token needs refresh_token_file (written by \"orchd login\")");
+	}
+	if (c->redirect_uri && !conf_loopback_url(c->redirect_uri))
+		conf_err(l, line_of(l, "redirect_uri"),
+			 "redirect_uri: expected http:// on a loopback address (127.0.0.1, [::1] or "
+			 "localhost), got \"%s\"", c->redirect_uri);
+	if (!l->seen[key_index("drain_timeout")])
+		c->drain_timeout = c->timeout * 2;
+	if (c->scope && scope_has(c->scope, "offline_access") && c->grant == GRANT_CLIENT_CREDENTIALS)
 		conf_err(l, line_of(l, "scope"),
 			 "scope: offline_access cannot be asked with client_credentials (Identity answers invalid_scope)");
 	if (c->folder && proto_has_ctl(c->folder, strlen(c->folder)))
@@ -238,7 +425,7 @@ static void validate(struct loader *l)
 	if (c->ca_file && access(c->ca_file, R_OK) != 0)
 		conf_err(l, line_of(l, "ca_file"), "ca_file \"%s\": %s", c->ca_file, strerror(errno));
 
-	if (!c->token_url && c->url && is_http_url(c->url))
+	if (!c->token_url && c->url && is_https_url(c->url))
 		c->token_url = conf_default_token_url(c->url);
 	if (!c->authorize_url && c->token_url) {
 		size_t n = strlen(c->token_url);
@@ -268,6 +455,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->max_line = 65536;
 	c->idle_timeout = 300;
 	c->release_ttl = 600;
+	c->negative_ttl = 30;
 
 	l.f = fopen(path, "re");
 	if (!l.f) {
@@ -289,10 +477,8 @@ void conf_free(struct conf *c)
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
 		if (keys[i].kind == K_STR)
 			free(*(char **)((char *)c + keys[i].off));
-	for (size_t i = 0; i < c->nallow; i++) {
-		free(c->allow[i].who);
-		free(c->allow[i].glob);
-	}
+	for (size_t i = 0; i < c->nallow; i++)
+		allow_free(&c->allow[i]);
 	free(c->allow);
 	free(c->path);
 	memset(c, 0, sizeof(*c));

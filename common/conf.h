@@ -18,11 +18,18 @@ enum conf_grant {
 	GRANT_REFRESH_TOKEN,
 };
 
-/* One [access] allow rule: who (user:NAME, group:NAME, uid:N, gid:N), then a
- * process-name glob. */
+/* One [access] allow rule, "WHO GLOB [folder=FOLDERGLOB|folder=#ID] [max=N]"
+ * (design.md 4a), checked here for form: who is user:NAME, group:NAME, uid:N
+ * or gid:N with N in 0..4294967294; a GLOB starting with "queue:" matches
+ * queue names (queue set, the prefix dropped), any other process names. A
+ * GLOB or FOLDERGLOB holding a space is written as a JSON string literal. */
 struct conf_allow {
 	char *who;
 	char *glob;
+	bool queue;
+	char *folder;         /* folder path glob, or NULL */
+	long long folder_id;  /* folder=#ID, else 0 */
+	int max;              /* JobsCount of one START at most; 0 = any */
 	int line;
 };
 
@@ -43,7 +50,7 @@ struct conf {
 	char *client_id;
 	char *client_secret_file;
 	char *scope;
-	char *refresh_token_file;
+	char *refresh_token_file; /* default $STATE_DIRECTORY/refresh_token */
 	char *redirect_uri;
 	char *authorize_url;  /* derived from token_url when not given */
 
@@ -53,9 +60,12 @@ struct conf {
 	int max_clients;
 	size_t max_line;
 	int idle_timeout;     /* seconds; 0 = never */
+	int drain_timeout;    /* seconds SIGTERM waits for requests in flight
+			       * (default: twice timeout) */
 
 	/* [cache] */
 	int release_ttl;      /* seconds */
+	int negative_ttl;     /* seconds a NOT_FOUND name is remembered; 0 = never */
 
 	/* [access] */
 	struct conf_allow *allow;
@@ -77,6 +87,10 @@ void conf_free(struct conf *c);
  * Returns 0, or -1 with a message in err (the secret never appears in it).
  */
 int conf_read_secret(const struct conf *c, char **secret, char *err, size_t errlen);
+
+/* True when u is an http:// URL on a loopback host (127.0.0.0/8, [::1] or
+ * localhost), as redirect_uri must be. */
+bool conf_loopback_url(const char *u);
 
 /* scheme://host[:port] of url + "/identity_/connect/token". */
 char *conf_default_token_url(const char *url);

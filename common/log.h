@@ -24,6 +24,27 @@ void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 void log_hold(bool on);
 void log_flush(void);
 
+/*
+ * Writes s into out as a JSON string literal, quotes included ("\"" "\\"
+ * "\n" "\u001b" "\u2028" ...), cut with "..." inside the quotes when
+ * longer than LOG_QUOTE_MAX allows, and returns out: client text and
+ * Orchestrator's messages go into log lines only this way, so that none
+ * can forge a field or a line. NULL gives (none).
+ */
+#define LOG_QUOTE_MAX 512
+const char *log_quote(char out[LOG_QUOTE_MAX], const char *s);
+
+/* At most burst lines per period seconds through one limit; the lines
+ * beyond are counted, and said in one line when the next period opens. */
+struct log_limit {
+	unsigned burst, period;
+	long long window;       /* start of the current period, seconds */
+	unsigned n, suppressed;
+};
+void log_limit_init(struct log_limit *l, unsigned burst, unsigned period_s);
+void log_limited(struct log_limit *l, int priority, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -50,3 +50,18 @@ void oauth_answer_free(struct oauth_answer *a)
 	free(a->error_description);
 	memset(a, 0, sizeof(*a));
 }
+
+const char *oauth_hint(const char *error)
+{
+	if (strcmp(error, "invalid_client") == 0)
+		return "client_id or the client secret is wrong, or the external app was deleted";
+	if (strcmp(error, "invalid_grant") == 0)
+		return "the refresh token was used, revoked or is older than 60 days: run \"orchd login\" again";
+	if (strcmp(error, "invalid_scope") == 0)
+		return "[auth] scope asks for a scope not granted to the external app, or OR.X together "
+		       "with OR.X.Read/OR.X.Write, or offline_access with client_credentials";
+	if (strcmp(error, "unauthorized_client") == 0)
+		return "the external app may not use this grant type (confidential app with application "
+		       "scopes for client_credentials, user scopes for refresh_token)";
+	return "see the description";
+}

@@ -25,5 +25,7 @@ struct oauth_answer {
 
 enum oauth_kind oauth_read(long status, const char *body, size_t len, struct oauth_answer *a);
 void oauth_answer_free(struct oauth_answer *a);
+/* The usual causes of an OAuth error code, for people. */
+const char *oauth_hint(const char *error);
 
 #endif

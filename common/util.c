@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,39 +178,140 @@ void secret_free(char *s)
 	free(s);
 }
 
-char *file_read(const char *path, size_t max)
+char *file_read_fd(int fd, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
 	struct buf b = {0};
 	char chunk[4096];
+
+	if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+		return NULL;
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			int e = errno;
-			close(fd);
+		if (n < 0 || (n > 0 && b.len + (size_t)n > max)) {
+			int e = n < 0 ? errno : EFBIG;
 			if (b.p)
 				explicit_bzero(b.p, b.len);
 			buf_free(&b);
+			explicit_bzero(chunk, sizeof(chunk));
 			errno = e;
 			return NULL;
 		}
 		if (n == 0)
 			break;
-		if (b.len + (size_t)n > max) {
-			close(fd);
-			if (b.p)
-				explicit_bzero(b.p, b.len);
-			buf_free(&b);
-			errno = EFBIG;
-			return NULL;
-		}
 		buf_add(&b, chunk, (size_t)n);
 	}
 	explicit_bzero(chunk, sizeof(chunk));
-	close(fd);
 	return buf_steal(&b);
+}
+
+char *file_read(const char *path, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char *s = file_read_fd(fd, max);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return s;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int file_write_atomic(const char *path, const char *data)
+{
+	char *dcopy = xstrdup(path), *bcopy = xstrdup(path);
+	const char *dir = dirname(dcopy);
+	char *tmp = xasprintf("%s/.%s.XXXXXX", dir, basename(bcopy));
+	struct stat st, dst;
+	int fd, dfd = -1, rc = -1, e;
+	bool made = false;
+
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	made = true;
+	if (stat(path, &st) == 0) {
+		/* Rewritten: as it was. */
+		if (fchmod(fd, st.st_mode & 07777) != 0)
+			goto out;
+		if ((st.st_uid != geteuid() || st.st_gid != getegid()) && fchown(fd, st.st_uid, st.st_gid) != 0)
+			goto out;
+	} else if (errno != ENOENT) {
+		goto out;
+	} else if (geteuid() == 0 && stat(dir, &dst) == 0 && fchown(fd, dst.st_uid, dst.st_gid) != 0) {
+		goto out;
+	}
+	if (write_all(fd, data, strlen(data)) != 0 || write_all(fd, "\n", 1) != 0 || fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	made = false; /* nothing to remove any more */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		goto out;
+	rc = 0;
+out:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	if (dfd >= 0)
+		close(dfd);
+	free(tmp);
+	free(dcopy);
+	free(bcopy);
+	errno = e;
+	return rc;
+}
+
+int file_lock(const char *path, int *fdp)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		struct stat a, b;
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			int e = errno;
+			close(fd);
+			if (e == EWOULDBLOCK)
+				return 1;
+			errno = e;
+			return -1;
+		}
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*fdp = fd;
+			return 0;
+		}
+		close(fd); /* replaced while we took it: take the new one */
+	}
+	errno = EAGAIN;
+	return 1;
+}
+
+bool errno_temporary(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR || e == EAGAIN || e == EIO ||
+	       e == ENOSPC || e == EDQUOT;
 }

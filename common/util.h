@@ -9,10 +9,12 @@
 #define ORCHD_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
@@ -49,5 +51,30 @@ void secret_free(char *s);
 /* Reads a whole small file (at most max bytes) into a NUL-terminated string.
  * Returns NULL with errno set on failure (EFBIG when over max). */
 char *file_read(const char *path, size_t max);
+/* The same from an open descriptor, from its start. */
+char *file_read_fd(int fd, size_t max);
+
+/*
+ * Writes data and a newline to path atomically and durably: a temporary
+ * file of a unique name in the same directory, fsync, rename over path,
+ * fsync of the directory. The new file keeps the owner, group and mode of
+ * the one it replaces; a new file is 0600, owned (when we are root) by the
+ * directory's owner and group, so that root running "orchd login" leaves a
+ * file the service user can use. A failure leaves path as it was and no
+ * temporary file behind. Returns 0, or -1 with errno.
+ */
+int file_write_atomic(const char *path, const char *data);
+
+/*
+ * Takes an exclusive flock on path without blocking: returns 0 with *fd
+ * open and locked (close it to unlock), 1 when another process holds the
+ * lock, -1 with errno on failure (ENOENT: no such file). The lock is on the
+ * file path names now: one replaced by a rename while we waited is opened
+ * again.
+ */
+int file_lock(const char *path, int *fd);
+
+/* Errors that go away by themselves (out of descriptors, memory, I/O). */
+bool errno_temporary(int e);
 
 #endif

@@ -12,6 +12,10 @@ struct rule {
 	bool group;    /* matches a gid, else a uid */
 	unsigned id;
 	char *glob;
+	bool queue;
+	char *folder;
+	long long folder_id;
+	int max;
 };
 
 static struct {
@@ -22,16 +26,11 @@ static struct {
 static int resolve(const struct conf_allow *a, struct rule *r, struct buf *err, const char *path)
 {
 	const char *name = strchr(a->who, ':') + 1;
-	char *end, tmp[16384];
+	char tmp[16384];
 
 	r->group = strncmp(a->who, "group:", 6) == 0 || strncmp(a->who, "gid:", 4) == 0;
 	if (strncmp(a->who, "uid:", 4) == 0 || strncmp(a->who, "gid:", 4) == 0) {
-		unsigned long n = strtoul(name, &end, 10);
-		if (*end || end == name) {
-			buf_printf(err, "%s:%d: allow: \"%s\" is not a number\n", path, a->line, name);
-			return -1;
-		}
-		r->id = (unsigned)n;
+		r->id = (unsigned)strtoul(name, NULL, 10); /* conf checked 0..4294967294 */
 	} else if (r->group) {
 		struct group g, *gp = NULL;
 		if (getgrnam_r(name, &g, tmp, sizeof(tmp), &gp) != 0 || !gp) {
@@ -48,11 +47,51 @@ static int resolve(const struct conf_allow *a, struct rule *r, struct buf *err, 
 		r->id = pp->pw_uid;
 	}
 	r->glob = xstrdup(a->glob);
+	r->queue = a->queue;
+	r->folder = a->folder ? xstrdup(a->folder) : NULL;
+	r->folder_id = a->folder_id;
+	r->max = a->max;
 	return 0;
+}
+
+static void rule_free(struct rule *r)
+{
+	free(r->glob);
+	free(r->folder);
+}
+
+/* In a user namespace the kernel reports every peer outside it as the
+ * overflow uid (65534): rules could only ever match nobody, and a rule for
+ * nobody would let everybody in. */
+static int check_uid_map(const struct conf *conf, struct buf *err)
+{
+	const char *uid_map_path = "/proc/self/uid_map";
+	char *map = file_read(uid_map_path, 4096);
+
+	if (!map)
+		return 0; /* no /proc: nothing maps uids either */
+	char *words[4];
+	int n = 0;
+	char *save = NULL;
+	for (char *w = strtok_r(map, " \t\n", &save); w && n < 4; w = strtok_r(NULL, " \t\n", &save))
+		words[n++] = w;
+	bool identity = n == 3 && strcmp(words[0], "0") == 0 && strcmp(words[1], "0") == 0 &&
+			strcmp(words[2], "4294967295") == 0;
+	free(map);
+	if (identity)
+		return 0;
+	buf_printf(err, "%s:%d: allow: orchd runs in a user namespace (%s is not \"0 0 4294967295\"), "
+		   "where the kernel reports every peer as uid 65534 (nobody): user, group, uid and "
+		   "gid rules cannot work; remove PrivateUsers= from the unit\n",
+		   conf->path, conf->allow[0].line, uid_map_path);
+	return -1;
 }
 
 int access_init(const struct conf *conf, struct buf *err)
 {
+	if (conf->nallow && check_uid_map(conf, err) != 0)
+		return -1;
+
 	struct rule *rules = xcalloc(conf->nallow, sizeof(*rules));
 	size_t n = 0;
 	int rc = 0;
@@ -65,7 +104,7 @@ int access_init(const struct conf *conf, struct buf *err)
 	if (rc != 0) {
 		/* Keep the rules in force: a reload with a bad rule changes nothing. */
 		for (size_t i = 0; i < n; i++)
-			free(rules[i].glob);
+			rule_free(&rules[i]);
 		free(rules);
 		return rc;
 	}
@@ -78,7 +117,7 @@ int access_init(const struct conf *conf, struct buf *err)
 void access_close(void)
 {
 	for (size_t i = 0; i < X.n; i++)
-		free(X.rules[i].glob);
+		rule_free(&X.rules[i]);
 	free(X.rules);
 	X.rules = NULL;
 	X.n = 0;
@@ -109,24 +148,44 @@ void access_peer_init(struct access_peer *p, uid_t uid, gid_t gid)
 	p->ngroups = n;
 }
 
+void access_peer_copy(struct access_peer *dst, const struct access_peer *src)
+{
+	dst->uid = src->uid;
+	dst->ngroups = src->ngroups;
+	dst->groups = xmalloc((size_t)src->ngroups * sizeof(gid_t));
+	memcpy(dst->groups, src->groups, (size_t)src->ngroups * sizeof(gid_t));
+}
+
 void access_peer_free(struct access_peer *p)
 {
 	free(p->groups);
 	p->groups = NULL;
 }
 
-bool access_allowed(const struct access_peer *p, const char *process)
+static bool folder_matches(const struct rule *r, const struct access_ask *a)
+{
+	if (r->folder_id)
+		return a->folder_id == r->folder_id;
+	if (r->folder)  /* a folder named by id matches no path rule: fail closed */
+		return a->folder_id <= 0 && a->folder_path && fnmatch(r->folder, a->folder_path, 0) == 0;
+	return true;
+}
+
+bool access_allowed(const struct access_peer *p, const struct access_ask *a)
 {
 	if (!access_enabled())
 		return true;
 	for (size_t i = 0; i < X.n; i++) {
 		const struct rule *r = &X.rules[i];
 		bool who = false;
+		if (r->queue)
+			continue;
 		if (!r->group)
 			who = p->uid == r->id;
 		for (int g = 0; r->group && g < p->ngroups && !who; g++)
 			who = p->groups[g] == r->id;
-		if (who && fnmatch(r->glob, process, 0) == 0)
+		if (who && fnmatch(r->glob, a->name, 0) == 0 && folder_matches(r, a) &&
+		    (!r->max || a->count <= r->max))
 			return true;
 	}
 	return false;

@@ -1,9 +1,16 @@
 /*
- * access: who may start what ([access] allow rules, design.md section 3).
+ * access: who may start what ([access] allow rules, design.md 4a).
+ *
  * With no rule, every peer that can open the socket may do everything; with
- * at least one, a START is allowed when some rule matches both the peer
- * (user, uid, or one of its groups, supplementary ones included) and the
- * process name (fnmatch glob).
+ * at least one, a request is allowed when some rule matches the peer (user,
+ * uid, or one of its groups, supplementary ones included), the name
+ * (fnmatch glob, no flags), the folder (folder=GLOB against a path,
+ * folder=#ID against a folder id; a rule without folder= matches any) and
+ * the JobsCount (max=). Callers check the name the client sent before
+ * anything goes upstream, and again the name Orchestrator resolved.
+ *
+ * Peers are known by SO_PEERCRED, which a user namespace maps to nobody:
+ * access_init refuses rules when the uid map is not the identity.
  */
 #ifndef ORCHD_ACCESS_H
 #define ORCHD_ACCESS_H
@@ -20,17 +27,26 @@ struct access_peer {
 	int ngroups;
 };
 
+/* What a request asks for, as access judges it. */
+struct access_ask {
+	const char *name;          /* process name */
+	const char *folder_path;   /* the folder as a path, or NULL */
+	long long folder_id;       /* or as an id (> 0) */
+	int count;                 /* JobsCount */
+};
+
 /* Resolves the rules' user and group names and puts them in force. Returns
- * 0, or -1 with every unknown name reported in err as "file:line: ..."
- * lines, the rules in force unchanged. */
+ * 0, or -1 with every problem reported in err as "file:line: ..." lines,
+ * the rules in force unchanged. */
 int access_init(const struct conf *conf, struct buf *err);
 void access_close(void);
 bool access_enabled(void);
 
 /* Fills p for a peer (looks its groups up; may read /etc/group). */
 void access_peer_init(struct access_peer *p, uid_t uid, gid_t gid);
+void access_peer_copy(struct access_peer *dst, const struct access_peer *src);
 void access_peer_free(struct access_peer *p);
 
-bool access_allowed(const struct access_peer *p, const char *process);
+bool access_allowed(const struct access_peer *p, const struct access_ask *ask);
 
 #endif

@@ -16,12 +16,10 @@
 #include "scopes.h"
 
 #define AUTH_TERMINAL_RETRY_MS (300 * 1000)
-/* Once failing, a few token requests a minute at most: each try is two
- * attempts, tries come 5 s plus a jittered backoff (up to 60 s) apart. */
-#define AUTH_RETRY_MIN_MS 5000
-#define AUTH_RETRY_BASE_MS 5000
+/* Once failing: one request per try, tries 2 s, 4, 8, ... 60 s apart. */
+#define AUTH_RETRY_BASE_MS 2000
 #define AUTH_RETRY_CAP_MS 60000
-#define AUTH_ATTEMPTS 2
+#define AUTH_LOCK_POLL_MS 100
 
 TAILQ_HEAD(auth_list, auth_wait);
 
@@ -38,8 +36,15 @@ static struct {
 	unsigned gen;
 	uint64_t valid_until;         /* loop ms; 0 = no token */
 
-	bool fetching;
-	uint64_t fetch_started;
+	bool fetching;                /* from lock to answer */
+	bool stopping;
+	uint64_t fetch_started;       /* when the request in flight left */
+	uint64_t obtained_at;         /* when the current token's request left */
+	uint64_t next_try;            /* loop ms of the next attempt, after a failure */
+	int lock_fd;                  /* the token file, flocked while fetching */
+	uint64_t lock_since;
+	uint64_t lock_wait_ms;        /* at most this long ([orchestrator] timeout) */
+	uv_timer_t lock_timer;
 	struct http_req req;
 	struct curl_slist *headers;
 	char *body;
@@ -59,48 +64,12 @@ static struct {
 
 static void fetch(void);
 
-int auth_write_file(const char *path, const char *data)
+static void unlock(void)
 {
-	char *tmp = xasprintf("%s.tmp", path), *dir = xstrdup(path);
-	size_t len = strlen(data);
-	int fd = -1, dfd = -1, rc = -1, e = 0;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fchmod(fd, 0600) != 0)
-		goto out;
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto out;
-		off += (size_t)n;
+	if (A.lock_fd >= 0) {
+		close(A.lock_fd);
+		A.lock_fd = -1;
 	}
-	if (write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-		goto out;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto out;
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0)
-		goto out;
-	rc = 0;
-out:
-	e = errno;
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	if (dfd >= 0)
-		close(dfd);
-	free(tmp);
-	free(dir);
-	errno = e;
-	return rc;
 }
 
 static void flush_waiters(void)
@@ -115,11 +84,18 @@ static void flush_waiters(void)
 	while ((w = TAILQ_FIRST(&ready))) {
 		TAILQ_REMOVE(&ready, w, link);
 		w->queued = false;
-		if (tok)
+		if (tok) {
 			w->cb(w, tok, gen, PC_OK, NULL);
-		else
-			w->cb(w, NULL, 0, A.fail_code ? A.fail_code : PC_UNAVAILABLE,
-			      A.fail_msg[0] ? A.fail_msg : "no access token");
+		} else {
+			char msg[sizeof(A.fail_msg) + 64];
+			uint64_t now = uv_now(A.loop);
+			snprintf(msg, sizeof(msg), "%s", A.fail_msg[0] ? A.fail_msg : "no access token");
+			if (A.fail_code == PC_UNAVAILABLE && A.next_try > now)
+				snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+					 "; next token request in %llu s",
+					 (unsigned long long)(A.next_try - now + 999) / 1000);
+			w->cb(w, NULL, 0, A.fail_code ? A.fail_code : PC_UNAVAILABLE, msg);
+		}
 	}
 }
 
@@ -141,17 +117,22 @@ static void schedule(uint64_t ms)
 	uv_timer_start(&A.timer, on_timer, ms, 0);
 }
 
-static int read_refresh_token(char *why, size_t whylen)
+/* Reads the refresh token from the locked file. Returns 0, or -1 with why
+ * and *temporary telling whether trying again later may help. */
+static int read_refresh_token(char *why, size_t whylen, bool *temporary)
 {
-	char *t = file_read(A.refresh_path, 64 * 1024);
+	char *t = file_read_fd(A.lock_fd, 64 * 1024);
 
 	if (!t) {
-		snprintf(why, whylen, "no refresh token in %s (%s): run \"orchd login\" once, then reload",
+		*temporary = errno_temporary(errno);
+		snprintf(why, whylen, *temporary ? "cannot read the refresh token in %s (%s)"
+				     : "no refresh token in %s (%s): run \"orchd login\" once, then reload",
 			 A.refresh_path, strerror(errno));
 		return -1;
 	}
 	t[strcspn(t, " \t\r\n")] = '\0';
 	if (!t[0]) {
+		*temporary = false;
 		secret_free(t);
 		snprintf(why, whylen, "refresh token file %s is empty: run \"orchd login\" once, then reload",
 			 A.refresh_path);
@@ -177,33 +158,20 @@ static void fail(enum proto_code code, bool terminal, enum auth_failure kind, co
 	va_end(ap);
 	A.fail_code = code;
 	A.failures++;
+	A.fetching = false;
+	unlock();
 	uint64_t delay = terminal ? AUTH_TERMINAL_RETRY_MS
-				  : AUTH_RETRY_MIN_MS + backoff_delay(A.failures - 1, AUTH_RETRY_BASE_MS,
-								      AUTH_RETRY_CAP_MS, rand32());
-	/* A refresh that failed while the token is still valid: try again
-	 * before it runs out (halfway to expiry), but never within a second. */
-	uint64_t now = uv_now(A.loop);
-	if (!terminal && A.token && A.valid_until > now && (A.valid_until - now) / 2 < delay)
-		delay = (A.valid_until - now) / 2 > 1000 ? (A.valid_until - now) / 2 : 1000;
-	log_err("auth: %s (next attempt in %llu s)", A.fail_msg,
-		(unsigned long long)(delay + 999) / 1000);
-	schedule(delay);
+				  : backoff_doubling(A.failures - 1, AUTH_RETRY_BASE_MS, AUTH_RETRY_CAP_MS,
+						     rand32());
+	A.next_try = uv_now(A.loop) + delay;
+	if (A.stopping) {
+		A.next_try = 0;
+	} else {
+		log_err("auth: %s (next attempt in %llu s)", A.fail_msg,
+			(unsigned long long)(delay + 999) / 1000);
+		schedule(delay);
+	}
 	flush_waiters();
-}
-
-const char *auth_oauth_hint(const char *error)
-{
-	if (strcmp(error, "invalid_client") == 0)
-		return "client_id or the client secret is wrong, or the external app was deleted";
-	if (strcmp(error, "invalid_grant") == 0)
-		return "the refresh token was used, revoked or is older than 60 days: run \"orchd login\" again";
-	if (strcmp(error, "invalid_scope") == 0)
-		return "[auth] scope asks for a scope not granted to the external app, or OR.X together "
-		       "with OR.X.Read/OR.X.Write, or offline_access with client_credentials";
-	if (strcmp(error, "unauthorized_client") == 0)
-		return "the external app may not use this grant type (confidential app with application "
-		       "scopes for client_credentials, user scopes for refresh_token)";
-	return "see the description";
 }
 
 static void use_token(const char *access, double expires_in, const char *scope)
@@ -219,7 +187,9 @@ static void use_token(const char *access, double expires_in, const char *scope)
 	A.gen++;
 	/* Counted from when the request left, the earliest the server could
 	 * have started the clock. */
+	A.obtained_at = A.fetch_started;
 	A.valid_until = A.fetch_started + life - margin;
+	A.next_try = 0;
 	A.fail_code = PC_OK;
 	A.fail_kind = AF_NONE;
 	A.fail_msg[0] = '\0';
@@ -248,7 +218,6 @@ static void on_token(struct http_req *r)
 {
 	struct oauth_answer oa = {0};
 
-	A.fetching = false;
 	curl_slist_free_all(A.headers);
 	A.headers = NULL;
 	secret_free(A.body);
@@ -271,7 +240,7 @@ static void on_token(struct http_req *r)
 			 * in memory whatever happens, and on disk before going on. */
 			secret_free(A.refresh_token);
 			A.refresh_token = xstrdup(oa.refresh_token);
-			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
+			if (file_write_atomic(A.refresh_path, A.refresh_token) != 0) {
 				A.unsaved = true;
 				fail(PC_AUTH, false, AF_SAVE,
 				     "cannot save the rotated refresh token to %s: %s; the new access token "
@@ -280,21 +249,24 @@ static void on_token(struct http_req *r)
 				goto out;
 			}
 		}
+		A.fetching = false;
+		unlock();
 		use_token(oa.access_token, oa.expires_in, oa.scope);
 		break;
 	case OAUTH_ERROR: {
 		bool terminal = r->status >= 400 && r->status < 500 && r->status != 429;
 		snprintf(A.oauth_error, sizeof(A.oauth_error), "%s", oa.error);
+		char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
 		fail(terminal ? PC_AUTH : PC_UNAVAILABLE, terminal, AF_OAUTH,
-		     "Identity refused the token request (HTTP %ld, %s: %s): %s", r->status, oa.error,
-		     oa.error_description ? oa.error_description : "no description",
-		     auth_oauth_hint(oa.error));
+		     "Identity refused the token request (HTTP %ld, %s: %s): %s", r->status,
+		     log_quote(q1, oa.error), oa.error_description ? log_quote(q2, oa.error_description)
+								   : "no description",
+		     oauth_hint(oa.error));
 		break;
 	}
 	case OAUTH_OTHER:
 		if (r->status == 429 || r->status >= 500)
-			fail(PC_UNAVAILABLE, false, AF_HTTP, "Identity answered HTTP %ld after %d attempts",
-			     r->status, r->attempts);
+			fail(PC_UNAVAILABLE, false, AF_HTTP, "Identity answered HTTP %ld", r->status);
 		else
 			fail(PC_AUTH, true, AF_NOT_OAUTH,
 			     "%s answered HTTP %ld without an OAuth answer: check token_url (Automation "
@@ -311,19 +283,61 @@ out:
 	buf_free(&r->resp);
 }
 
+static void fetch_locked(void);
+
+static void on_lock_timer(uv_timer_t *t)
+{
+	(void)t;
+	fetch_locked();
+}
+
 static void fetch(void)
+{
+	uv_timer_stop(&A.timer);
+	if (A.stopping)
+		return;
+	A.fetching = true;
+	A.lock_since = uv_now(A.loop);
+	fetch_locked();
+}
+
+/* Takes the token file's lock (grant = refresh_token), then sends the
+ * token request. A lock held elsewhere ("orchd check", "orchd login") is
+ * tried again every AUTH_LOCK_POLL_MS from the loop, for lock_wait_ms. */
+static void fetch_locked(void)
 {
 	struct buf b = {0};
 
-	uv_timer_stop(&A.timer);
 	if (A.refresh_path) {
-		/* After a terminal failure, "orchd login" may have written a new one. */
+		int rc = A.lock_fd >= 0 ? 0 : file_lock(A.refresh_path, &A.lock_fd);
+		if (rc == 1 && uv_now(A.loop) - A.lock_since < A.lock_wait_ms) {
+			uv_timer_start(&A.lock_timer, on_lock_timer, AUTH_LOCK_POLL_MS, 0);
+			return;
+		}
+		if (rc == 1) {
+			fail(PC_UNAVAILABLE, false, AF_TEMPORARY,
+			     "the refresh token file %s stayed locked for %llu s (orchd check or orchd "
+			     "login?)", A.refresh_path, (unsigned long long)A.lock_wait_ms / 1000);
+			return;
+		}
+		/* A missing file is fine when our own newest rotation is what goes
+		 * there: it is written below. */
+		if (rc < 0 && (errno != ENOENT || !A.unsaved)) {
+			bool temporary = errno_temporary(errno);
+			fail(temporary ? PC_UNAVAILABLE : PC_AUTH, !temporary,
+			     temporary ? AF_TEMPORARY : AF_NO_REFRESH_TOKEN,
+			     temporary ? "cannot open the refresh token file %s: %s"
+				       : "no refresh token in %s (%s): run \"orchd login\" once, then reload",
+			     A.refresh_path, strerror(errno));
+			return;
+		}
 		/* The file is the truth ("orchd login" or "orchd check" may have
 		 * rotated the token since), unless it is missing our own newest
 		 * rotation: then save that first, without spending it. */
 		char why[sizeof(A.fail_msg)];
+		bool temporary = false;
 		if (A.unsaved) {
-			if (auth_write_file(A.refresh_path, A.refresh_token) != 0) {
+			if (file_write_atomic(A.refresh_path, A.refresh_token) != 0) {
 				fail(PC_AUTH, false, AF_SAVE,
 				     "cannot save the rotated refresh token to %s: %s; no access token is "
 				     "used until it can be saved (fail closed)",
@@ -331,8 +345,9 @@ static void fetch(void)
 				return;
 			}
 			A.unsaved = false;
-		} else if (read_refresh_token(why, sizeof(why)) != 0) {
-			fail(PC_AUTH, true, AF_NO_REFRESH_TOKEN, "%s", why);
+		} else if (read_refresh_token(why, sizeof(why), &temporary) != 0) {
+			fail(temporary ? PC_UNAVAILABLE : PC_AUTH, !temporary,
+			     temporary ? AF_TEMPORARY : AF_NO_REFRESH_TOKEN, "%s", why);
 			return;
 		}
 		enc_form_add(&b, "grant_type", "refresh_token");
@@ -348,12 +363,12 @@ static void fetch(void)
 		enc_form_add(&b, "client_secret", A.secret);
 	A.body = buf_steal(&b);
 	http_form_post(&A.req, A.token_url, A.body, &A.headers);
-	/* A refresh whose answer was lost can only be saved by trying once more
-	 * with the same token, so token requests count as idempotent. */
+	/* One attempt: the backoff above is the retry. A refresh whose answer
+	 * was lost is saved by the next try with the same token, so token
+	 * requests count as idempotent (a 5xx is no sign of a spent token). */
 	A.req.idempotent = true;
-	A.req.max_attempts = AUTH_ATTEMPTS;
+	A.req.max_attempts = 1;
 	A.req.done = on_token;
-	A.fetching = true;
 	A.fetch_started = uv_now(A.loop);
 	http_submit(&A.req);
 }
@@ -370,10 +385,9 @@ static void configure(const struct conf *conf, char *secret)
 	A.scope = conf->scope ? xstrdup(conf->scope) : NULL;
 	A.secret = secret;
 	A.refresh_path = NULL;
+	A.lock_wait_ms = (uint64_t)conf->timeout * 1000;
 	if (conf->grant == GRANT_REFRESH_TOKEN)
-		A.refresh_path = conf->refresh_token_file
-					 ? xstrdup(conf->refresh_token_file)
-					 : xasprintf("%s/refresh_token", getenv("STATE_DIRECTORY"));
+		A.refresh_path = xstrdup(conf->refresh_token_file);
 }
 
 void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void))
@@ -381,9 +395,11 @@ void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on
 	memset(&A, 0, sizeof(A));
 	A.loop = loop;
 	A.on_ready = on_ready;
+	A.lock_fd = -1;
 	TAILQ_INIT(&A.waiters);
 	uv_timer_init(loop, &A.timer);
 	uv_timer_init(loop, &A.flush_timer);
+	uv_timer_init(loop, &A.lock_timer);
 	configure(conf, secret);
 	fetch();
 }
@@ -392,11 +408,12 @@ void auth_reload(const struct conf *conf, char *secret)
 {
 	/* A rotation not saved yet belongs to the old file; keep trying it
 	 * only if the file stays the same. */
-	if (A.unsaved && (!conf->refresh_token_file || !A.refresh_path ||
-			  strcmp(conf->refresh_token_file, A.refresh_path) != 0))
-		log_warn("auth: an unsaved rotated refresh token is dropped by the reload");
-	bool same_file = A.refresh_path && conf->refresh_token_file &&
+	bool same_file = A.refresh_path && conf->grant == GRANT_REFRESH_TOKEN &&
 			 strcmp(conf->refresh_token_file, A.refresh_path) == 0;
+	if (A.unsaved && !same_file)
+		log_warn("auth: an unsaved rotated refresh token is dropped by the reload");
+	if (!A.fetching)
+		unlock();   /* (held only while fetching) */
 	configure(conf, secret);
 	if (!same_file)
 		A.unsaved = false;
@@ -406,12 +423,26 @@ void auth_reload(const struct conf *conf, char *secret)
 		fetch();
 }
 
+void auth_abort(void)
+{
+	A.stopping = true;
+	uv_timer_stop(&A.timer);
+	if (uv_is_active((uv_handle_t *)&A.lock_timer)) {
+		uv_timer_stop(&A.lock_timer);
+		fail(PC_SHUTDOWN, false, AF_STOPPING, "orchd is stopping; nothing was sent");
+	}
+}
+
 void auth_close(void)
 {
-	/* Pending waiters belong to callers that are closing too. */
+	/* Pending waiters belong to callers that are closing too; a token
+	 * request in flight is ours to take back. */
 	TAILQ_INIT(&A.waiters);
+	http_cancel(&A.req);
+	unlock();
 	uv_close((uv_handle_t *)&A.timer, NULL);
 	uv_close((uv_handle_t *)&A.flush_timer, NULL);
+	uv_close((uv_handle_t *)&A.lock_timer, NULL);
 	curl_slist_free_all(A.headers);
 	secret_free(A.body);
 	secret_free(A.secret);
@@ -470,7 +501,7 @@ void auth_invalidate(unsigned gen)
 
 uint64_t auth_age(unsigned gen)
 {
-	return gen == A.gen && A.token ? uv_now(A.loop) - A.fetch_started : UINT64_MAX;
+	return gen == A.gen && A.token ? uv_now(A.loop) - A.obtained_at : UINT64_MAX;
 }
 
 const char *auth_scopes(void)

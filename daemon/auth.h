@@ -4,12 +4,20 @@
  * - One token request at a time, however many callers wait (single flight).
  * - The token is refreshed ahead of expiry (2/3 to 80 % of its life, with
  *   jitter) while callers keep using the old one, which stays valid.
- * - grant = refresh_token: a rotated refresh token is written to its file
- *   (temp, fsync, rename, fsync dir, mode 0600) BEFORE the new access token
- *   is used; if that fails, the new access token is not used (fail closed).
- * - invalid_client / invalid_grant / invalid_scope are terminal: waiters get
- *   PC_AUTH at once and the daemon retries only rarely (or on reload).
- *   Identity unreachable: waiters get PC_UNAVAILABLE, retries back off.
+ * - grant = refresh_token: the token file is flocked from reading the
+ *   refresh token to saving its rotation, so that "orchd check" and "orchd
+ *   login" never spend the same one (a lock held elsewhere is waited for,
+ *   from the loop, at most timeout seconds). The rotation is written
+ *   (file_write_atomic: owner and mode kept) BEFORE the new access token is
+ *   used; if that fails, the new access token is not used (fail closed).
+ * - invalid_client / invalid_grant / invalid_scope, and a missing or
+ *   unreadable token file, are terminal: waiters get PC_AUTH at once and the
+ *   daemon retries only rarely (or on reload).
+ * - Temporary failures (connect, TLS, timeout, 5xx, 429, out of file
+ *   descriptors, a lock held too long) back off: one request each time,
+ *   about 2 s, then 4, 8, ... up to 60 s (+-20 %), reset by a success.
+ *   Meanwhile waiters get PC_UNAVAILABLE at once, saying when the next
+ *   attempt is due, and cause no token request of their own.
  * Tokens and secrets never reach the log.
  */
 #ifndef ORCHD_AUTH_H
@@ -56,8 +64,9 @@ void auth_cancel(struct auth_wait *w);
  * a newer token is already there or on its way. */
 void auth_invalidate(unsigned gen);
 
-/* Milliseconds since token gen was obtained; UINT64_MAX if it is not the
- * current token any more. */
+/* Milliseconds since token gen was obtained (asked for); UINT64_MAX if it
+ * is not the current token any more. A refresh in flight does not make the
+ * current token look younger. */
 uint64_t auth_age(unsigned gen);
 
 /* The scopes the current token holds, space-separated ("" if unknown). */
@@ -74,20 +83,17 @@ enum auth_failure {
 	AF_NOT_OAUTH,         /* an answer that is not OAuth JSON: wrong token_url */
 	AF_OAUTH,             /* an OAuth error: invalid_client, invalid_scope, ... */
 	AF_NO_REFRESH_TOKEN,  /* refresh_token_file missing or empty */
+	AF_TEMPORARY,         /* the token file: out of descriptors, lock held, ... */
 	AF_SAVE,              /* a rotated refresh token could not be saved */
 };
 /* What the last failure was (AF_NONE after a success); *oauth_error gets
  * the OAuth error code for AF_OAUTH. */
 enum auth_failure auth_failure(const char **oauth_error);
-/* The usual causes of an OAuth error code, for people. */
-const char *auth_oauth_hint(const char *error);
-
 unsigned long auth_refresh_count(void);
 
-/*
- * Writes data to path atomically and durably: a temp file beside it (mode
- * 0600), fsync, rename, fsync of the directory. Returns 0, or -1 with errno.
- */
-int auth_write_file(const char *path, const char *data);
+/* The drain deadline: a token request waiting for the file lock ends now,
+ * its waiters answered SHUTDOWN; none is started any more. (One in curl is
+ * ended by http_abort_all.) */
+void auth_abort(void);
 
 #endif

@@ -41,10 +41,10 @@ static struct {
 /* Closes the modules from the loop, not from inside one of their callbacks. */
 static void on_closer(uv_timer_t *t)
 {
-	releases_close();
 	auth_close();
-	http_close();
+	releases_close();
 	orch_close();
+	http_close();
 	uv_close((uv_handle_t *)t, NULL);
 	C.modules = false;
 }
@@ -110,9 +110,10 @@ static void finish(void)
 
 static void check_process(void);
 
-static void on_release(struct rel_wait *w, enum proto_code code, const char *text)
+static void on_release(struct rel_wait *w, enum proto_code code, const char *text, const char *name)
 {
 	(void)w;
+	(void)name;
 	const char *folder = C.folders[C.nfolders - 1];
 
 	if (code == PC_OK) {
@@ -325,9 +326,6 @@ static void check_secret(char **secret)
 	free(cred);
 	if (C.conf.grant == GRANT_REFRESH_TOKEN) {
 		const char *rt = C.conf.refresh_token_file;
-		char *tmp = rt ? NULL : xasprintf("%s/refresh_token", getenv("STATE_DIRECTORY"));
-		if (!rt)
-			rt = tmp;
 		if (stat(rt, &st) != 0)
 			step("refresh token", ST_FAIL, "%s: %s: run \"orchd login\" once", rt, strerror(errno));
 		else if (st.st_mode & 0077)
@@ -335,7 +333,6 @@ static void check_secret(char **secret)
 			     st.st_mode & 0777);
 		else
 			step("refresh token", ST_OK, "%s present, mode 0600", rt);
-		free(tmp);
 	}
 }
 
@@ -388,7 +385,7 @@ int check_run(const struct check_opts *o)
 	struct http_opts ho = {C.conf.ca_file, (long)C.conf.timeout * 1000, 16};
 	http_init(C.loop, &ho);
 	orch_init(C.conf.url);
-	releases_init(C.loop, 0);
+	releases_init(C.loop, 0, 0);
 	auth_init(C.loop, &C.conf, secret, NULL);
 	uv_timer_init(C.loop, &C.closer);
 	C.modules = true;

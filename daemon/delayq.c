@@ -21,6 +21,7 @@ static void on_timer(uv_timer_t *t)
 
 	while ((it = TAILQ_FIRST(&q->items)) && it->due <= now) {
 		TAILQ_REMOVE(&q->items, it, link);
+		it->queued = false;
 		q->fire(it);
 	}
 	arm(q);
@@ -39,6 +40,7 @@ void delayq_add(struct delayq *q, struct delayq_item *it, uint64_t delay_ms)
 	struct delayq_item *next;
 
 	it->due = uv_now(q->timer.loop) + delay_ms;
+	it->queued = true;
 	TAILQ_FOREACH(next, &q->items, link)
 		if (next->due > it->due)
 			break;
@@ -55,9 +57,19 @@ struct delayq_item *delayq_pop(struct delayq *q)
 
 	if (it) {
 		TAILQ_REMOVE(&q->items, it, link);
+		it->queued = false;
 		arm(q);
 	}
 	return it;
+}
+
+void delayq_remove(struct delayq *q, struct delayq_item *it)
+{
+	if (!it->queued)
+		return;
+	TAILQ_REMOVE(&q->items, it, link);
+	it->queued = false;
+	arm(q);
 }
 
 void delayq_close(struct delayq *q)

@@ -6,15 +6,17 @@
 #ifndef ORCHD_DELAYQ_H
 #define ORCHD_DELAYQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <uv.h>
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#include "util.h"
 
 struct delayq_item {
 	uint64_t due;                  /* uv_now() time */
+	bool queued;
 	TAILQ_ENTRY(delayq_item) link;
 };
 
@@ -29,6 +31,8 @@ void delayq_init(struct delayq *q, uv_loop_t *loop, void (*fire)(struct delayq_i
 void delayq_add(struct delayq *q, struct delayq_item *it, uint64_t delay_ms);
 /* Takes out the first item, due or not; NULL when there is none. */
 struct delayq_item *delayq_pop(struct delayq *q);
+/* Takes it out if it is queued. */
+void delayq_remove(struct delayq *q, struct delayq_item *it);
 void delayq_close(struct delayq *q);
 
 #endif

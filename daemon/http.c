@@ -53,6 +53,7 @@ static struct {
 	int pool_low;              /* fewest idle handles since the last trim */
 	uv_timer_t trim_timer;
 	unsigned gen;              /* bumped by http_configure: older handles are not pooled */
+	bool stopping;             /* no retries any more */
 } H;
 
 static void check_done(void);
@@ -269,7 +270,8 @@ static CURL *easy_new(void)
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https"); /* never clear text */
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	/* Curl's smallest: the default 64 KiB upload buffer, allocated for
 	 * every POST, was most of an idle handle's memory. */
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
@@ -318,6 +320,7 @@ static void start(struct http_req *r)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
 	TAILQ_INSERT_TAIL(&H.active, r, link);
+	r->where = HTTP_ACTIVE;
 	H.inflight++;
 	curl_multi_add_handle(H.multi, e);
 }
@@ -337,17 +340,23 @@ static void release_easy(struct http_req *r)
 static void complete(struct http_req *r)
 {
 	release_easy(r);
+	r->where = HTTP_IDLE;
 	r->done(r);
+}
+
+static void enqueue(struct http_req *r)
+{
+	if (H.inflight < H.max_inflight) {
+		start(r);
+	} else {
+		r->where = HTTP_QUEUED;
+		TAILQ_INSERT_TAIL(&H.queued, r, link);
+	}
 }
 
 static void on_retry_due(struct delayq_item *it)
 {
-	struct http_req *r = container_of(it, struct http_req, wait);
-
-	if (H.inflight < H.max_inflight)
-		start(r);
-	else
-		TAILQ_INSERT_TAIL(&H.queued, r, link);
+	enqueue(container_of(it, struct http_req, wait));
 }
 
 /* Retries r after hint_ms (Retry-After) or a backoff, or completes it with
@@ -363,13 +372,14 @@ static void retry_or_complete(struct http_req *r)
 
 	int max = r->max_attempts > 0 ? r->max_attempts : HTTP_MAX_ATTEMPTS;
 
-	if (r->attempts >= max || now + delay - r->start_ms > budget) {
+	if (r->attempts >= max || now + delay - r->start_ms > budget || H.stopping) {
 		complete(r);
 		return;
 	}
 	log_debug("http: retrying %s in %llu ms (attempt %d, %s)", r->url, (unsigned long long)delay,
 		  r->attempts + 1, r->status ? "HTTP status" : r->errmsg);
 	release_easy(r);
+	r->where = HTTP_DELAYED;
 	delayq_add(&H.delayed, &r->wait, delay);
 }
 
@@ -445,6 +455,7 @@ static void check_done(void)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		curl_multi_remove_handle(H.multi, msg->easy_handle);
 		TAILQ_REMOVE(&H.active, r, link);
+		r->where = HTTP_IDLE;
 		H.inflight--;
 		finish_attempt(r, c);
 	}
@@ -521,34 +532,76 @@ void http_submit(struct http_req *r)
 	r->attempts = 0;
 	r->maybe_sent = r->unprepared = false;
 	r->start_ms = uv_now(H.loop);
-	if (H.inflight < H.max_inflight)
-		start(r);
-	else
-		TAILQ_INSERT_TAIL(&H.queued, r, link);
+	enqueue(r);
 }
 
-static void cancel(struct http_req *r)
+/* Takes r out of wherever it is, without calling done(). */
+static void take_back(struct http_req *r)
 {
+	switch (r->where) {
+	case HTTP_QUEUED:
+		TAILQ_REMOVE(&H.queued, r, link);
+		break;
+	case HTTP_DELAYED:
+		delayq_remove(&H.delayed, &r->wait);
+		break;
+	case HTTP_ACTIVE:
+		TAILQ_REMOVE(&H.active, r, link);
+		curl_multi_remove_handle(H.multi, r->easy);
+		H.inflight--;
+		/* Mid-transfer: not worth trusting for reuse. */
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+		break;
+	case HTTP_IDLE:
+		break;
+	}
+	r->where = HTTP_IDLE;
+}
+
+static void abort_one(struct http_req *r)
+{
+	bool in_curl = r->where == HTTP_ACTIVE;
+
+	take_back(r);
 	r->status = 0;
 	r->cerr = CURLE_ABORTED_BY_CALLBACK;
-	r->maybe_sent = false;
-	snprintf(r->errmsg, sizeof(r->errmsg), "cancelled before it was sent");
+	r->maybe_sent = in_curl && r->sends > 0 && !r->idempotent;
+	snprintf(r->errmsg, sizeof(r->errmsg), "%s",
+		 r->maybe_sent ? "orchd stopped before the answer came" : "cancelled before it was sent");
 	complete(r);
 }
 
-void http_cancel_waiting(void)
+void http_shutdown(void)
 {
-	struct http_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
 	struct delayq_item *it;
 	struct http_req *r;
 
-	TAILQ_CONCAT(&tmp, &H.queued, link);
-	while ((r = TAILQ_FIRST(&tmp))) {
-		TAILQ_REMOVE(&tmp, r, link);
-		cancel(r);
+	H.stopping = true;
+	while ((r = TAILQ_FIRST(&H.queued)))
+		abort_one(r);
+	while ((it = delayq_pop(&H.delayed))) {
+		r = container_of(it, struct http_req, wait);
+		r->where = HTTP_IDLE;
+		abort_one(r);
 	}
-	while ((it = delayq_pop(&H.delayed)))
-		cancel(container_of(it, struct http_req, wait));
+}
+
+void http_abort_all(void)
+{
+	struct http_req *r;
+
+	http_shutdown();
+	/* A done() may submit again (auth waiters, a lookup's next step): those
+	 * land in the queue or curl and are ended by the next turn. */
+	while ((r = TAILQ_FIRST(&H.active)) || (r = TAILQ_FIRST(&H.queued)))
+		abort_one(r);
+}
+
+void http_cancel(struct http_req *r)
+{
+	take_back(r);
+	pump();
 }
 
 int http_inflight(void)
@@ -560,12 +613,15 @@ void http_close(void)
 {
 	struct http_req *r;
 
-	while ((r = TAILQ_FIRST(&H.active))) {
-		TAILQ_REMOVE(&H.active, r, link);
-		curl_multi_remove_handle(H.multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
-	}
+	/* Owners cancelled their requests when they closed; anything left is
+	 * taken back without a callback. */
+	while ((r = TAILQ_FIRST(&H.active)))
+		take_back(r);
+	while ((r = TAILQ_FIRST(&H.queued)))
+		take_back(r);
+	struct delayq_item *it;
+	while ((it = delayq_pop(&H.delayed)))
+		container_of(it, struct http_req, wait)->where = HTTP_IDLE;
 	curl_multi_cleanup(H.multi);
 	H.multi = NULL;
 	while (!LIST_EMPTY(&H.socks))

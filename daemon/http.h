@@ -57,6 +57,7 @@ struct http_req {
 	int attempts;
 
 	/* Private. */
+	enum { HTTP_IDLE, HTTP_QUEUED, HTTP_DELAYED, HTTP_ACTIVE } where;
 	CURL *easy;
 	unsigned gen;                  /* http_configure generation of easy */
 	int sends;                     /* times curl began sending this attempt */
@@ -81,9 +82,19 @@ void http_form_post(struct http_req *r, const char *url, const char *body,
 /* Starts req; req->done is called exactly once, later, from the loop. */
 void http_submit(struct http_req *req);
 
-/* Fails every request that has not been handed to curl yet (queued or
- * waiting to retry) with CURLE_ABORTED_BY_CALLBACK and maybe_sent false. */
-void http_cancel_waiting(void);
+/* The daemon is stopping: fails every request that has not been handed to
+ * curl yet (queued or waiting to retry) with CURLE_ABORTED_BY_CALLBACK and
+ * maybe_sent false, and from now on ends requests with their first result
+ * instead of retrying them. */
+void http_shutdown(void);
+
+/* The drain deadline: ends every request, in curl or not, with
+ * CURLE_ABORTED_BY_CALLBACK; maybe_sent is set when a non-idempotent one
+ * may have left. Each done() is called before this returns. */
+void http_abort_all(void);
+
+/* Takes r back, wherever it is; its done() will not be called. */
+void http_cancel(struct http_req *r);
 
 /* Requests handed to curl and not finished. */
 int http_inflight(void);

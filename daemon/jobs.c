@@ -73,6 +73,32 @@ void jobs_shutdown(void)
 	J.stopping = true;
 }
 
+static void unknown(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void jobs_abort(void)
+{
+	struct delayq_item *it;
+
+	while ((it = delayq_pop(&J.waiting)))
+		unknown(container_of(it, struct job, wait), "orchd stopped before it could look it up");
+}
+
+void jobs_cancel(struct job *j)
+{
+	delayq_remove(&J.waiting, &j->wait);
+	releases_cancel(&j->rw);
+	orch_cancel(&j->call);
+	free(j->release);
+	free(j->folder_path);
+	free(j->reference);
+	j->release = j->folder_path = j->reference = NULL;
+}
+
+const char *jobs_default_folder(void)
+{
+	return J.default_folder;
+}
+
 unsigned long jobs_started(void)
 {
 	return J.started;
@@ -136,7 +162,23 @@ static char *new_reference(void)
 
 static void send_start(struct job *j);
 
-static void on_release(struct rel_wait *w, enum proto_code code, const char *text)
+/* Sends StartJobs with release key, once the resolved name passes access. */
+static void resolved(struct job *j, const char *key, const char *name)
+{
+	if (j->allowed && !j->allowed(j, name)) {
+		char q[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], msg[1024];
+		log_warn("DENIED: %s resolves to %s, which no [access] rule allows",
+			 log_quote(q, j->st->process), log_quote(q2, name));
+		snprintf(msg, sizeof(msg), "\"%s\" is the process \"%s\" in Orchestrator, which no "
+			 "[access] allow rule lets this peer start", j->st->process, name);
+		finish(j, PC_DENIED, msg);
+		return;
+	}
+	j->release = xstrdup(key);
+	send_start(j);
+}
+
+static void on_release(struct rel_wait *w, enum proto_code code, const char *text, const char *name)
 {
 	struct job *j = w->data;
 
@@ -144,22 +186,26 @@ static void on_release(struct rel_wait *w, enum proto_code code, const char *tex
 		finish(j, code, text);
 		return;
 	}
-	j->release = xstrdup(text);
-	send_start(j);
+	resolved(j, text, name);
 }
 
 static void resolve(struct job *j)
 {
-	const char *key = releases_cached(&j->folder, j->st->process);
+	char *key = NULL, *name = NULL;
+	enum proto_code code = releases_cached(&j->folder, j->st->process, &key, &name);
 
-	if (key) {
-		j->release = xstrdup(key);
-		send_start(j);
+	if (code == PC__COUNT) {
+		j->rw.cb = on_release;
+		j->rw.data = j;
+		releases_wait(&j->rw, &j->folder, j->st->process);
 		return;
 	}
-	j->rw.cb = on_release;
-	j->rw.data = j;
-	releases_wait(&j->rw, &j->folder, j->st->process);
+	if (code == PC_OK)
+		resolved(j, key, name);
+	else
+		finish(j, code, key);
+	free(key);
+	free(name);
 }
 
 /* Builds the OK answer: the jobs, then what was asked and the release used. */
@@ -208,8 +254,6 @@ static char *answer(struct job *j, cJSON *resp)
 static void reconcile(struct job *j);
 
 /* UNKNOWN, with what the caller needs to check for itself. */
-static void unknown(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 static void unknown(struct job *j, const char *fmt, ...)
 {
 	char extra[512], msg[1280];
@@ -252,7 +296,8 @@ static void on_looked_up(struct orch_call *c)
 	cJSON *value = cJSON_GetObjectItemCaseSensitive(c->json, "value");
 	if (cJSON_IsArray(value) && cJSON_GetArraySize(value) > 0) {
 		/* It was created: the answer that was lost, found again. */
-		log_info("jobs: reference %s: the ambiguous start did create the job", j->reference);
+		char q[LOG_QUOTE_MAX];
+		log_info("jobs: reference %s: the ambiguous start did create the job", log_quote(q, j->reference));
 		J.resolved++;
 		J.started += (unsigned long)cJSON_GetArraySize(value);
 		char *s = answer(j, c->json);
@@ -265,8 +310,9 @@ static void on_looked_up(struct orch_call *c)
 		reconcile(j);
 	} else if (!j->resent) {
 		/* Looked for twice, seconds apart: it surely does not exist. */
+		char q[LOG_QUOTE_MAX];
 		log_info("jobs: reference %s: no job after the ambiguous start; starting it again",
-			 j->reference);
+			 log_quote(q, j->reference));
 		j->resent = true;
 		J.resolved++;
 		send_start(j);
@@ -303,6 +349,10 @@ static void reconcile(struct job *j)
 {
 	if (!scope_covers(OP_JOB_GET, auth_scopes())) {
 		unknown(j, "orchd cannot look it up: the token lacks OR.Jobs.Read or OR.Jobs");
+		return;
+	}
+	if (J.stopping) {
+		unknown(j, "orchd is stopping and did not look it up");
 		return;
 	}
 	delayq_add(&J.waiting, &j->wait, j->checks == 0 ? JOBS_FIRST_CHECK_MS : J.last_check_ms);

@@ -34,6 +34,9 @@ typedef void jobs_done_fn(struct job *j, enum proto_code code, const char *text)
 struct job {
 	const struct proto_start *st;  /* the caller's; must outlive the job */
 	jobs_done_fn *done;
+	/* Asked with the process Name Orchestrator resolved, before StartJobs:
+	 * false answers DENIED and sends nothing. NULL: always allowed. */
+	bool (*allowed)(struct job *j, const char *name);
 	void *data;
 
 	/* Private. */
@@ -54,8 +57,16 @@ void jobs_init(uv_loop_t *loop, const struct conf *conf);
 /* Takes a reloaded config's default folder. */
 void jobs_configure(const struct conf *conf);
 void jobs_close(void);
-/* From now on, a job whose StartJobs is not sent yet is answered SHUTDOWN. */
+/* From now on, a job whose StartJobs is not sent yet is answered SHUTDOWN,
+ * and an ambiguous start is answered UNKNOWN at once (no lookup waits). */
 void jobs_shutdown(void);
+/* The drain deadline: jobs waiting to look their start up by Reference are
+ * answered UNKNOWN now. */
+void jobs_abort(void);
+/* Takes j back wherever it is; j->done will not be called. */
+void jobs_cancel(struct job *j);
+/* The folder a request without one goes to, or NULL. */
+const char *jobs_default_folder(void);
 
 /* Starts j; j->done is called exactly once, possibly before this returns
  * (for errors found without asking anybody). */

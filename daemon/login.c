@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/random.h>
 #include <uv.h>
 
@@ -26,6 +28,7 @@ static struct {
 	char *redirect_path;           /* path part of redirect_uri */
 	uv_tcp_t listener;
 	bool listening;
+	bool exchanging;               /* a good redirect came: its code is in use */
 	uv_timer_t timeout;
 	struct http_req req;
 	struct curl_slist *headers;
@@ -101,6 +104,31 @@ static void done(int rc)
 	uv_timer_start(&L.closer, on_closer, 0, 0);
 }
 
+/* Writes the refresh token under the file's lock (held by a daemon or
+ * "orchd check" only while they spend the old token: waited for, at most
+ * timeout seconds). */
+static int save(const char *token)
+{
+	int fd = -1, rc;
+	struct timespec pause = {0, 100 * 1000 * 1000};
+
+	for (int waited = 0; (rc = file_lock(L.rt_path, &fd)) == 1; waited += 100) {
+		if (waited >= L.conf.timeout * 1000) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+	if (rc < 0 && errno != ENOENT)
+		return -1;
+	rc = file_write_atomic(L.rt_path, token);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	errno = e;
+	return rc;
+}
+
 static void on_token(struct http_req *r)
 {
 	struct oauth_answer oa;
@@ -114,19 +142,19 @@ static void on_token(struct http_req *r)
 			oa.error, oa.error_description ? oa.error_description : "no description",
 			strcmp(oa.error, "invalid_grant") == 0
 				? "the code was already used, expired, or the PKCE verifier did not match: run orchd login again"
-				: auth_oauth_hint(oa.error));
+				: oauth_hint(oa.error));
 	} else if (kind != OAUTH_TOKEN) {
 		fprintf(stderr, "orchd login: %s answered HTTP %ld without a token: check token_url\n",
 			L.conf.token_url, r->status);
 	} else if (!oa.refresh_token) {
 		fprintf(stderr, "orchd login: no refresh token came back: the external app must allow "
 				"offline_access (user scopes, or a public app), and the grant must include it\n");
-	} else if (auth_write_file(L.rt_path, oa.refresh_token) != 0) {
+	} else if (save(oa.refresh_token) != 0) {
 		fprintf(stderr, "orchd login: cannot save the refresh token to %s: %s\n", L.rt_path,
 			strerror(errno));
 	} else {
 		char *scopes = scope_of_token(oa.access_token, oa.scope);
-		printf("refresh token saved to %s (mode 0600)\nscopes granted: %s\n"
+		printf("refresh token saved to %s\nscopes granted: %s\n"
 		       "a running orchd picks it up at its next refresh, or at once on SIGHUP "
 		       "(systemctl reload orchd)\n",
 		       L.rt_path, scopes[0] ? scopes : "(none)");
@@ -149,35 +177,50 @@ static void on_token(struct http_req *r)
 }
 
 /* Checks what the redirect carried and exchanges the code. Returns NULL, or
- * what went wrong for the browser page. */
+ * what went wrong for the browser page. Only a redirect with this login's
+ * state counts: any local process, or any page the browser loads, can send
+ * one, so a forged or stale redirect (an error or a wrong state) is refused
+ * and logged, and the listener goes on waiting for the right one. Only
+ * with a pasted address (--no-listen) does it end the login. */
 static const char *redirected(const char *target)
 {
 	char *error = query_param(target, "error");
 	char *code = query_param(target, "code");
 	char *state = query_param(target, "state");
 	const char *problem = NULL;
+	char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
 
-	if (error) {
+	if (!state || strcmp(state, L.state) != 0) {
 		char *desc = query_param(target, "error_description");
-		fprintf(stderr, "orchd login: the sign-in failed: %s%s%s\n", error, desc ? ": " : "",
-			desc ? desc : "");
+		fprintf(stderr, "orchd login: refused a redirect whose state does not match this login "
+				"(stale or forged)%s%s%s%s%s\n",
+			error ? ", error " : "", error ? log_quote(q1, error) : "", desc ? ": " : "",
+			desc ? log_quote(q2, desc) : "", L.listening ? "; still waiting" : "");
+		free(desc);
+		problem = "The state did not match this login: refused.";
+	} else if (error) {
+		char *desc = query_param(target, "error_description");
+		fprintf(stderr, "orchd login: the sign-in failed: %s%s%s%s\n", log_quote(q1, error),
+			desc ? ": " : "", desc ? log_quote(q2, desc) : "", L.listening ? "; still waiting" : "");
 		free(desc);
 		problem = "The sign-in failed; see the terminal.";
-	} else if (!state || strcmp(state, L.state) != 0) {
-		fprintf(stderr, "orchd login: the redirect's state does not match this login: refused "
-				"(a stale or forged redirect); run orchd login again\n");
-		problem = "The state did not match this login: refused.";
 	} else if (!code || !code[0]) {
 		fprintf(stderr, "orchd login: the redirect carries no code\n");
 		problem = "The redirect carried no code.";
 	}
+	/* Only a pasted address, which cannot be waited for again, ends it. */
+	bool ends = !L.listening;
+	free(error);
+	free(state);
 	if (problem) {
-		free(error);
 		free(code);
-		free(state);
-		done(1);
+		if (ends)
+			done(1);
 		return problem;
 	}
+	/* One exchange: no second redirect (a reload) may reach it. */
+	L.exchanging = true;
+	stop_listening();
 	struct buf b = {0};
 	enc_form_add(&b, "grant_type", "authorization_code");
 	enc_form_add(&b, "code", code);
@@ -193,7 +236,6 @@ static const char *redirected(const char *target)
 	L.req.idempotent = false;
 	http_submit(&L.req);
 	free(code);
-	free(state);
 	return NULL;
 }
 
@@ -227,7 +269,7 @@ static void reply(struct visit *v, int status, const char *text)
 	char *body = xasprintf(page, text);
 	v->out = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
 			   "Content-Length: %zu\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n%s",
-			   status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
+			   status, status == 200 ? "OK" : status == 404 ? "Not Found" : status == 409 ? "Conflict" : "Bad Request",
 			   strlen(body), body);
 	free(body);
 	uv_buf_t b = uv_buf_init(v->out, (unsigned)strlen(v->out));
@@ -268,9 +310,13 @@ static void on_visit_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	*sp2 = '\0';
 	const char *target = sp1 + 1;
 	size_t plen = strcspn(target, "?");
-	if (!L.listening || plen != strlen(L.redirect_path) ||
-	    strncmp(target, L.redirect_path, plen) != 0) {
+	if (plen != strlen(L.redirect_path) || strncmp(target, L.redirect_path, plen) != 0) {
 		reply(v, 404, "Not the redirect this login waits for.");
+		return;
+	}
+	if (!L.listening) {
+		reply(v, 409, L.exchanging ? "This login already has its code; see the terminal."
+					   : "This login has ended.");
 		return;
 	}
 	const char *problem = redirected(target);
@@ -309,10 +355,7 @@ static int listen_redirect(int timeout_s)
 	const char *u = L.conf.redirect_uri;
 	struct sockaddr_storage sa;
 
-	if (strncmp(u, "http://", 7) != 0) {
-		fprintf(stderr, "orchd login: redirect_uri must be http://127.0.0.1:PORT/PATH (loopback)\n");
-		return -1;
-	}
+	/* conf_load let only a loopback http:// address through. */
 	const char *h = u + 7, *end = h + strcspn(h, "/");
 	const char *colon = memrchr(h, ':', (size_t)(end - h));
 	if (*h == '[') {
@@ -376,13 +419,12 @@ int login_run(const struct login_opts *o)
 		conf_free(&L.conf);
 		return 1;
 	}
-	L.rt_path = L.conf.refresh_token_file ? xstrdup(L.conf.refresh_token_file)
-					      : xasprintf("%s/refresh_token", getenv("STATE_DIRECTORY"));
+	L.rt_path = xstrdup(L.conf.refresh_token_file);
 	L.verifier = random_b64url(32);
 	L.state = random_b64url(16);
 	char *challenge = enc_pkce_challenge(L.verifier);
-	char *scope = strstr(L.conf.scope, "offline_access") ? xstrdup(L.conf.scope)
-							      : xasprintf("%s offline_access", L.conf.scope);
+	char *scope = scope_has(L.conf.scope, "offline_access") ? xstrdup(L.conf.scope)
+								 : xasprintf("%s offline_access", L.conf.scope);
 	struct buf q = {0};
 	enc_form_add(&q, "response_type", "code");
 	enc_form_add(&q, "client_id", L.conf.client_id);

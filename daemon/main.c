@@ -1,8 +1,11 @@
 /*
  * orchd: wiring. Loads the config, initialises the modules in dependency
- * order (http, orch, releases, jobs, auth, server), runs the loop, talks to
- * systemd (notify, watchdog, socket activation), reloads on SIGHUP, and on
- * SIGTERM drains and closes the modules in reverse order.
+ * order (http, orch, releases, jobs, auth, stats, server), runs the loop,
+ * talks to systemd (notify, watchdog, socket activation), reloads on
+ * SIGHUP, and on SIGTERM drives the drain: the server stops taking
+ * requests, jobs and http stop starting new work, and at drain_timeout
+ * whatever is still in flight is ended and answered; then the modules close
+ * in reverse order, each taking back what it still has in flight.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -29,6 +33,7 @@
 #include "releases.h"
 #include "scopes.h"
 #include "server.h"
+#include "stats.h"
 
 static struct {
 	uv_loop_t *loop;
@@ -36,6 +41,7 @@ static struct {
 	struct conf conf;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t deadline;   /* bounds the drain at SIGTERM */
+	uv_timer_t closer;     /* closes the modules from the loop after the deadline */
 	uv_timer_t watchdog;   /* WATCHDOG=1 at half systemd's interval */
 	uv_timer_t status;     /* keeps STATUS= current */
 	uv_prepare_t logs;     /* writes the iteration's log lines before poll blocks */
@@ -102,17 +108,19 @@ static void on_logs(uv_prepare_t *h)
 	log_flush();
 }
 
+/* The reverse of daemon_main's order. */
 static void close_all(void)
 {
 	if (M.closed)
 		return;
 	M.closed = true;
 	server_close();
-	releases_close();
-	jobs_close();
 	auth_close();
-	http_close();
+	jobs_close();
+	releases_close();
 	orch_close();
+	http_close();
+	uv_close((uv_handle_t *)&M.closer, NULL);
 	uv_close((uv_handle_t *)&M.sigterm, NULL);
 	uv_close((uv_handle_t *)&M.sigint, NULL);
 	uv_close((uv_handle_t *)&M.sighup, NULL);
@@ -128,11 +136,26 @@ static void on_drained(void)
 	close_all();
 }
 
+static void on_closer(uv_timer_t *t)
+{
+	(void)t;
+	close_all();
+}
+
+/* Every request still in flight is ended now and answered (UNKNOWN when
+ * its StartJobs may have left, SHUTDOWN when not); the answers are written
+ * in this iteration's check phase, and the modules close in the next. */
 static void on_deadline(uv_timer_t *t)
 {
 	(void)t;
-	log_warn("stopping although requests are still waiting for Orchestrator");
-	close_all();
+	log_warn("stopping: drain_timeout (%d s) reached, ending what still waits for Orchestrator",
+		 M.conf.drain_timeout);
+	auth_abort();
+	http_abort_all();
+	jobs_abort();
+	/* Not 0: libuv would run it in this same timer phase, before the
+	 * check phase has written the answers. */
+	uv_timer_start(&M.closer, on_closer, 1, 0);
 }
 
 /*
@@ -180,6 +203,37 @@ static struct server_opts server_opts(const struct conf *c, int fd)
 	};
 }
 
+static struct http_opts http_opts(const struct conf *c)
+{
+	return (struct http_opts){c->ca_file, (long)c->timeout * 1000, c->max_inflight};
+}
+
+/* Every client costs a descriptor, as does every request in curl: at
+ * EMFILE nothing works, the token file included. The soft limit is raised
+ * to the hard one, and max_clients kept below what is left. */
+static void clamp_clients(struct conf *c)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	long long room = (long long)rl.rlim_cur - c->max_inflight - 64;
+	if (c->max_clients > room) {
+		int n = room > 1 ? (int)room : 1;
+		log_warn("max_clients %d is more than the descriptor limit (%llu) allows with max_inflight "
+			 "%d: using %d; raise LimitNOFILE= to allow more", c->max_clients,
+			 (unsigned long long)rl.rlim_cur, c->max_inflight, n);
+		c->max_clients = n;
+	}
+}
+
 static void log_lines(int prio, const char *prefix, const char *text)
 {
 	char *copy = xstrdup(text), *save = NULL;
@@ -213,11 +267,12 @@ static void reload(void)
 	buf_free(&errs);
 	if (strcmp(nc.socket, M.conf.socket) != 0 || nc.socket_mode != M.conf.socket_mode)
 		log_warn("reload: socket and socket_mode take effect at the next restart");
-	struct http_opts ho = {nc.ca_file, (long)nc.timeout * 1000, nc.max_inflight};
+	clamp_clients(&nc);
+	struct http_opts ho = http_opts(&nc);
 	http_configure(&ho);
 	orch_close();
 	orch_init(nc.url);
-	releases_set_ttl((unsigned)nc.release_ttl);
+	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
 	jobs_configure(&nc);
 	struct server_opts so = server_opts(&nc, -1);
 	server_configure(&so);
@@ -243,9 +298,12 @@ static void on_signal(uv_signal_t *h, int signum)
 	M.stopping = true;
 	log_info("%s: stopping; answering what was received", strsignal(signum));
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: answering what was received");
-	/* In-flight HTTP is bounded by twice the timeout (http's retry budget). */
-	uv_timer_start(&M.deadline, on_deadline, (uint64_t)M.conf.timeout * 2000 + 5000, 0);
+	uv_timer_start(&M.deadline, on_deadline, (uint64_t)M.conf.drain_timeout * 1000, 0);
 	server_shutdown(on_drained);
+	/* Nothing not yet sent goes out now: waiting requests are answered
+	 * SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no retries. */
+	jobs_shutdown();
+	http_shutdown();
 }
 
 /* The socket systemd passed (socket activation), -1 if none, -2 if unusable. */
@@ -287,16 +345,18 @@ static int daemon_main(const char *path)
 		return 1;
 	}
 
+	clamp_clients(&M.conf);
 	M.loop = uv_default_loop();
-	struct http_opts ho = {M.conf.ca_file, (long)M.conf.timeout * 1000, M.conf.max_inflight};
+	struct http_opts ho = http_opts(&M.conf);
 	http_init(M.loop, &ho);
 	orch_init(M.conf.url);
-	releases_init(M.loop, (unsigned)M.conf.release_ttl);
+	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
 	jobs_init(M.loop, &M.conf);
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);
 	uv_signal_init(M.loop, &M.sighup);
 	uv_timer_init(M.loop, &M.deadline);
+	uv_timer_init(M.loop, &M.closer);
 	uv_timer_init(M.loop, &M.watchdog);
 	uv_timer_init(M.loop, &M.status);
 	uv_prepare_init(M.loop, &M.logs);
@@ -312,6 +372,7 @@ static int daemon_main(const char *path)
 	}
 	uv_timer_start(&M.status, on_status_timer, 2000, 2000);
 	auth_init(M.loop, &M.conf, secret, on_ready);
+	stats_init(M.loop);
 	struct server_opts so = server_opts(&M.conf, fd);
 	if (server_init(M.loop, &so, err, sizeof(err)) != 0) {
 		log_err("%s", err);
@@ -337,9 +398,8 @@ out:
 /* The daemon proper. */
 static int run(const char *path)
 {
-	/* Keep secrets out of core dumps; SIGPIPE would kill us on a client
-	 * that went away (writes return EPIPE instead). */
-	prctl(PR_SET_DUMPABLE, 0);
+	/* SIGPIPE would kill us on a client that went away (writes return
+	 * EPIPE instead). */
 	signal(SIGPIPE, SIG_IGN);
 	return daemon_main(path);
 }
@@ -358,6 +418,11 @@ int main(int argc, char **argv)
 	struct login_opts lo = {0};
 	const char *cmd = "run";
 	int verbose = 0, opt;
+
+	/* Every mode holds secrets (check and login too): no core dumps, no
+	 * ptrace by other processes of the same user. */
+	prctl(PR_SET_DUMPABLE, 0);
+	setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
 
 	if (argc > 1 && argv[1][0] != '-') {
 		cmd = argv[1];

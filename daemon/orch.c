@@ -210,3 +210,10 @@ void orch_call_reset(struct orch_call *c)
 	c->headers = NULL;
 	c->reauthed = false;
 }
+
+void orch_cancel(struct orch_call *c)
+{
+	auth_cancel(&c->aw);
+	http_cancel(&c->http);
+	orch_call_reset(c);
+}

@@ -54,6 +54,9 @@ const char *orch_base(void);
 
 /* Sends c; c->done is called exactly once, later, from the loop. */
 void orch_send(struct orch_call *c);
+/* Takes c back wherever it is (waiting for a token, in http); its done()
+ * will not be called. Then resets it. */
+void orch_cancel(struct orch_call *c);
 /* Frees what c holds (url, folder_hdr, body, json), ready for reuse. */
 void orch_call_reset(struct orch_call *c);
 

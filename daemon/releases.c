@@ -9,6 +9,12 @@
 #include "log.h"
 #include "orch.h"
 
+/* A cached value is "KEY\nNAME" for a release, or "!MESSAGE" for a name
+ * Orchestrator did not know (keys are GUIDs; names hold no control
+ * characters). */
+#define NEGATIVE '!'
+#define SWEEP_MIN 256
+
 TAILQ_HEAD(rel_waiters, rel_wait);
 
 struct rel_lookup {
@@ -21,8 +27,9 @@ struct rel_lookup {
 
 static struct {
 	uv_loop_t *loop;
-	uint64_t ttl_ms;
+	uint64_t ttl_ms, negative_ms;
 	struct cache cache;
+	size_t sweep_at;             /* entries that trigger a sweep of expired ones */
 	unsigned long lookups;
 } R;
 
@@ -33,42 +40,97 @@ static char *cache_key(const struct rel_folder *f, const char *process)
 	return xasprintf("p:%s\n%s", f->path, process);
 }
 
-void releases_init(uv_loop_t *loop, unsigned ttl_s)
+void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s)
 {
 	R.loop = loop;
-	R.ttl_ms = (uint64_t)ttl_s * 1000;
+	R.sweep_at = SWEEP_MIN;
 	cache_init(&R.cache);
+	releases_configure(ttl_s, negative_ttl_s);
 }
 
-void releases_set_ttl(unsigned ttl_s)
+static bool is_negative(const struct cache_entry *e)
+{
+	return e->value && e->value[0] == NEGATIVE;
+}
+
+static bool drop_negative(struct cache_entry *e, void *arg)
+{
+	(void)arg;
+	if (!is_negative(e))
+		return false;
+	free(e->value);
+	e->value = NULL;
+	return !e->user;
+}
+
+void releases_configure(unsigned ttl_s, unsigned negative_ttl_s)
 {
 	R.ttl_ms = (uint64_t)ttl_s * 1000;
+	R.negative_ms = (uint64_t)negative_ttl_s * 1000;
+	cache_foreach(&R.cache, drop_negative, NULL);
+}
+
+static void lookup_free(struct rel_lookup *lk)
+{
+	free(lk->process);
+	free(lk->folder);
+	free(lk);
+}
+
+static bool cancel_lookup(struct cache_entry *e, void *arg)
+{
+	struct rel_lookup *lk = e->user;
+	(void)arg;
+
+	if (lk) {
+		orch_cancel(&lk->call);
+		lookup_free(lk);
+		e->user = NULL;
+	}
+	return true;
 }
 
 void releases_close(void)
 {
-	/* Lookups in flight were aborted with http_close(); free them. */
-	for (size_t i = 0; i < R.cache.nslots; i++)
-		for (struct cache_entry *e = R.cache.slots[i]; e; e = e->next) {
-			struct rel_lookup *lk = e->user;
-			if (!lk)
-				continue;
-			orch_call_reset(&lk->call);
-			free(lk->process);
-			free(lk->folder);
-			free(lk);
-			e->user = NULL;
-		}
+	cache_foreach(&R.cache, cancel_lookup, NULL);
 	cache_close(&R.cache);
 }
 
-const char *releases_cached(const struct rel_folder *f, const char *process)
+enum proto_code releases_cached(const struct rel_folder *f, const char *process, char **key,
+				char **name)
 {
-	char *key = cache_key(f, process);
-	const char *v = cache_get(&R.cache, key, uv_now(R.loop));
+	char *k = cache_key(f, process);
+	const char *v = cache_get(&R.cache, k, uv_now(R.loop));
 
-	free(key);
-	return v;
+	free(k);
+	if (!v)
+		return PC__COUNT;
+	if (v[0] == NEGATIVE) {
+		*key = xstrdup(v + 1);
+		*name = NULL;
+		return PC_NOT_FOUND;
+	}
+	size_t n = strcspn(v, "\n");
+	*key = xstrndup(v, n);
+	*name = xstrdup(v[n] ? v + n + 1 : "");
+	return PC_OK;
+}
+
+/* Entries for names nobody asks again (random names, say) would stay for
+ * ever: once the cache has doubled, the expired ones without a lookup go. */
+static bool drop_expired(struct cache_entry *e, void *now)
+{
+	return !e->user && (!e->value || e->expires <= *(uint64_t *)now);
+}
+
+static void sweep(void)
+{
+	uint64_t now = uv_now(R.loop);
+
+	if (R.cache.count < R.sweep_at)
+		return;
+	cache_foreach(&R.cache, drop_expired, &now);
+	R.sweep_at = R.cache.count * 2 > SWEEP_MIN ? R.cache.count * 2 : SWEEP_MIN;
 }
 
 static void on_lookup(struct orch_call *c)
@@ -77,57 +139,73 @@ static void on_lookup(struct orch_call *c)
 	struct cache_entry *e = lk->entry;
 	enum proto_code code = c->code;
 	char msg[1024];
-	const char *key = NULL;
+	const char *key = NULL, *name = NULL;
+	char *value = NULL;
 
 	if (code == PC_OK) {
-		cJSON *value = cJSON_GetObjectItemCaseSensitive(c->json, "value");
-		int n = cJSON_IsArray(value) ? cJSON_GetArraySize(value) : -1;
-		cJSON *k = n == 1 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(value, 0), "Key")
-				  : NULL;
+		cJSON *value_a = cJSON_GetObjectItemCaseSensitive(c->json, "value");
+		int n = cJSON_IsArray(value_a) ? cJSON_GetArraySize(value_a) : -1;
+		cJSON *rel = n == 1 ? cJSON_GetArrayItem(value_a, 0) : NULL;
+		cJSON *k = cJSON_GetObjectItemCaseSensitive(rel, "Key");
+		cJSON *nm = cJSON_GetObjectItemCaseSensitive(rel, "Name");
 		if (n == 0) {
 			code = PC_NOT_FOUND;
 			snprintf(msg, sizeof(msg),
 				 "no process named \"%s\" in folder \"%s\" (the name is the process's display name in that folder)",
 				 lk->process, lk->folder);
+			if (R.negative_ms) {
+				value = xasprintf("%c%s", NEGATIVE, msg);
+				cache_set(e, value, uv_now(R.loop), R.negative_ms);
+				free(value);
+				value = NULL;
+			}
 		} else if (n > 1) {
 			code = PC_AMBIGUOUS;
 			snprintf(msg, sizeof(msg),
 				 "several processes are named \"%s\" in folder \"%s\": rename one",
 				 lk->process, lk->folder);
-		} else if (!cJSON_IsString(k) || !k->valuestring[0]) {
+		} else if (!cJSON_IsString(k) || !k->valuestring[0] || strchr(k->valuestring, '\n')) {
 			code = PC_REJECTED;
 			snprintf(msg, sizeof(msg), "Orchestrator's Releases answer has no release Key");
 		} else {
-			cache_set(e, k->valuestring, uv_now(R.loop), R.ttl_ms);
-			key = e->value;
+			/* Without a Name (an older server), the name asked for is it. */
+			name = cJSON_IsString(nm) && !proto_has_ctl(nm->valuestring, strlen(nm->valuestring))
+				       ? nm->valuestring : lk->process;
+			value = xasprintf("%s\n%s", k->valuestring, name);
+			cache_set(e, value, uv_now(R.loop), R.ttl_ms);
+			key = k->valuestring;
 		}
 	} else {
 		snprintf(msg, sizeof(msg), "%s", c->msg);
 	}
-	if (code != PC_OK)
-		log_info("releases: \"%s\" in \"%s\": %s %s", lk->process, lk->folder,
-			 proto_code_name(code), msg);
+	if (code != PC_OK) {
+		char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], q3[LOG_QUOTE_MAX];
+		log_info("releases: %s in %s: %s %s", log_quote(q1, lk->process), log_quote(q2, lk->folder),
+			 proto_code_name(code), log_quote(q3, msg));
+	}
 
 	/* Detach before answering: a waiter may start a new lookup of the same
-	 * key (after a drop), which must find no lookup in flight. */
+	 * key (after a drop), which must find no lookup in flight. The answer
+	 * comes from copies: the entry may be dropped meanwhile. */
 	struct rel_waiters ws = TAILQ_HEAD_INITIALIZER(ws);
 	TAILQ_CONCAT(&ws, &lk->waiters, link);
 	e->user = NULL;
-	char *keycopy = key ? xstrdup(key) : NULL;
+	char *keycopy = key ? xstrdup(key) : NULL, *namecopy = name ? xstrdup(name) : NULL;
+	free(value);
 	if (!e->value)
 		cache_remove(&R.cache, e);
 	orch_call_reset(&lk->call);
-	free(lk->process);
-	free(lk->folder);
-	free(lk);
+	lookup_free(lk);
+	sweep();
 
 	struct rel_wait *w;
 	while ((w = TAILQ_FIRST(&ws))) {
 		TAILQ_REMOVE(&ws, w, link);
 		w->lookup = NULL;
-		w->cb(w, code, keycopy ? keycopy : msg);
+		w->cb(w, code, keycopy ? keycopy : msg, namecopy);
 	}
 	free(keycopy);
+	free(namecopy);
 }
 
 void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *process)
@@ -161,14 +239,26 @@ void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *p
 	TAILQ_INSERT_TAIL(&lk->waiters, w, link);
 }
 
+void releases_cancel(struct rel_wait *w)
+{
+	/* The lookup goes on for the others, or to fill the cache. */
+	if (w->lookup) {
+		TAILQ_REMOVE(&w->lookup->waiters, w, link);
+		w->lookup = NULL;
+	}
+}
+
 void releases_drop(const struct rel_folder *f, const char *process, const char *key)
 {
 	char *k = cache_key(f, process);
 	struct cache_entry *e = cache_find(&R.cache, k);
 
 	free(k);
-	if (e && e->value && strcmp(e->value, key) == 0) {
-		log_info("releases: release %s of \"%s\" is gone; looking it up again", key, process);
+	size_t n = strlen(key);
+	if (e && e->value && strncmp(e->value, key, n) == 0 && e->value[n] == '\n') {
+		char q[LOG_QUOTE_MAX];
+		log_info("releases: release %s of %s is gone; looking it up again", key,
+			 log_quote(q, process));
 		free(e->value);
 		e->value = NULL;
 		if (!e->user)

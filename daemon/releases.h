@@ -1,7 +1,10 @@
 /*
  * releases: release keys by (folder, process name), cached for release_ttl
- * seconds. A miss starts ONE Releases lookup however many requests wait for
- * it (single flight); a hit costs no HTTP.
+ * seconds, with the Name Orchestrator resolved (access rules are checked
+ * against it again). A miss starts ONE Releases lookup however many
+ * requests wait for it (single flight); a hit costs no HTTP. A name
+ * Orchestrator does not know is remembered for negative_ttl seconds, so that
+ * repeating it costs no lookup either; a reload forgets those.
  */
 #ifndef ORCHD_RELEASES_H
 #define ORCHD_RELEASES_H
@@ -14,8 +17,11 @@
 
 struct rel_lookup;
 struct rel_wait;
-/* key_or_msg is the release key when code is PC_OK, else a message. */
-typedef void releases_fn(struct rel_wait *w, enum proto_code code, const char *key_or_msg);
+/* On PC_OK, key and name are the release key and the process's Name as
+ * Orchestrator has it; otherwise key is a message and name NULL. Valid for
+ * the call only. */
+typedef void releases_fn(struct rel_wait *w, enum proto_code code, const char *key,
+			 const char *name);
 
 struct rel_wait {
 	releases_fn *cb;
@@ -30,14 +36,24 @@ struct rel_folder {
 	int64_t id;
 };
 
-void releases_init(uv_loop_t *loop, unsigned ttl_s);
-void releases_set_ttl(unsigned ttl_s);
+void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s);
+/* New TTLs; the names remembered as unknown are forgotten. */
+void releases_configure(unsigned ttl_s, unsigned negative_ttl_s);
+/* Cancels the lookups in flight (their waiters are not called) and frees
+ * the cache. */
 void releases_close(void);
 
-/* The cached key, or NULL on a miss. */
-const char *releases_cached(const struct rel_folder *f, const char *process);
+/*
+ * What the cache knows of (f, process) without asking: PC_OK with copies of
+ * the key and name (the caller frees them), PC_NOT_FOUND with *key a copy of
+ * the message for a name remembered as unknown, or PC__COUNT on a miss.
+ */
+enum proto_code releases_cached(const struct rel_folder *f, const char *process, char **key,
+				char **name);
 /* Looks the key up; w->cb is called exactly once, later, from the loop. */
 void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *process);
+/* Takes w back; its callback will not be called. */
+void releases_cancel(struct rel_wait *w);
 /* Forgets key for (f, process) if it is still the cached one (the release
  * is gone, StartJobs said). */
 void releases_drop(const struct rel_folder *f, const char *process, const char *key);

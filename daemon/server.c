@@ -14,18 +14,27 @@
 #include <unistd.h>
 
 #include "access.h"
-#include "auth.h"
-#include "http.h"
 #include "jobs.h"
 #include "log.h"
 #include "proto.h"
-#include "releases.h"
+#include "stats.h"
 
+/*
+ * What one client can cost (design.md 4a, "Limits and hardening"): its
+ * input is read and parsed only while its unsent answers stay under
+ * OUT_HIGH (then not again until they drain below OUT_LOW) and its pending
+ * requests under CONN_MAX_PENDING; at most LINES_PER_TURN of its lines are
+ * handled per loop iteration, the rest wait in its buffer for the next one,
+ * so that one pipelining client cannot hold the loop. Answers to requests
+ * accepted before a pause can still pass OUT_HIGH, up to OUT_MAX, beyond
+ * which the client is cut off; one that reads nothing goes at idle_timeout.
+ */
 #define READ_CHUNK 65536
-#define OUT_HIGH (256u << 10)  /* pause reading above this many unwritten bytes */
-#define OUT_MAX (1u << 20)     /* disconnect a client that leaves more unread */
-#define CONN_MAX_PENDING 4096   /* pause reading above this many pending requests */
-#define LATENCY_RING 4096
+#define OUT_HIGH (1u << 20)
+#define OUT_LOW (OUT_HIGH / 2)
+#define OUT_MAX (8u << 20)
+#define CONN_MAX_PENDING 4096
+#define LINES_PER_TURN 256
 
 struct conn;
 
@@ -35,12 +44,15 @@ struct request {
 	struct job job;
 	uint64_t t0;                    /* uv_hrtime() at arrival */
 	bool done;
+	bool cancelled;                 /* taken back from jobs by server_close */
 	bool tagged;
 	bool is_start;
 	char *answer;                   /* the answer line, LF included */
 	size_t alen;
+	struct access_peer peer;        /* for the check of the resolved name */
 	TAILQ_ENTRY(request) order;     /* conn->ordered, untagged only */
 	LIST_ENTRY(request) all;        /* conn->all, until answered */
+	LIST_ENTRY(request) live;       /* S.live, until freed */
 };
 
 TAILQ_HEAD(request_q, request);
@@ -55,12 +67,17 @@ struct conn {
 	LIST_HEAD(, request) all;
 	int pending;                    /* requests not answered yet */
 	bool reading, closing, ending;  /* ending: close once all is written */
+	bool eof;                       /* the client half-closed */
+	bool held;                      /* paused for unsent answers, until OUT_LOW */
+	bool has_lines;                 /* in holds whole lines not handled yet */
+	bool backlogged;                /* on S.backlog */
 	bool dirty;                     /* on S.dirty */
 	uint64_t active;                /* uv_now() of the last read or write */
 	struct access_peer peer;
 	pid_t pid;
 	LIST_ENTRY(conn) link;
 	TAILQ_ENTRY(conn) dirty_link;
+	TAILQ_ENTRY(conn) backlog_link;
 };
 
 struct wreq {
@@ -81,21 +98,19 @@ static struct {
 	uv_idle_t awake;                /* while answers wait: poll must not block */
 	LIST_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;
+	TAILQ_HEAD(, conn) backlog;     /* lines to handle in the next iteration */
+	LIST_HEAD(, request) live;      /* requests not freed, clients gone or not */
 	int nconns;
-	int live;                       /* requests not freed, clients gone or not */
+	int nlive;
 	int pending_starts;
 	bool stopping;
 	void (*drained)(void);
-
-	/* STATS */
-	uint64_t started_at;
-	unsigned long requests, starts, answered[PC__COUNT];
-	uint32_t latency[LATENCY_RING];
-	unsigned long nlatency;
+	struct log_limit denied_log;
 } S;
 
 static void conn_close(struct conn *c);
 static void conn_maybe_end(struct conn *c);
+static void conn_update(struct conn *c);
 static void process_lines(struct conn *c);
 static void on_flush(uv_check_t *h);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
@@ -103,7 +118,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 static void check_drained(void)
 {
-	if (S.stopping && S.live == 0 && S.nconns == 0 && S.drained) {
+	if (S.stopping && S.nlive == 0 && S.nconns == 0 && S.drained) {
 		void (*d)(void) = S.drained;
 		S.drained = NULL;
 		d();
@@ -112,10 +127,12 @@ static void check_drained(void)
 
 static void request_free(struct request *r)
 {
+	LIST_REMOVE(r, live);
 	proto_req_free(&r->preq);
+	access_peer_free(&r->peer);
 	free(r->answer);
 	free(r);
-	S.live--;
+	S.nlive--;
 	check_drained();
 }
 
@@ -124,28 +141,66 @@ static void on_awake(uv_idle_t *h)
 	(void)h;
 }
 
+/* Something waits for the check phase: poll must not block before it. */
+static void wake_flusher(void)
+{
+	uv_check_start(&S.flusher, on_flush);
+	uv_idle_start(&S.awake, on_awake);
+}
+
 static void mark_dirty(struct conn *c)
 {
 	if (c->dirty || c->closing)
 		return;
 	c->dirty = true;
-	if (TAILQ_EMPTY(&S.dirty)) {
-		uv_check_start(&S.flusher, on_flush);
-		uv_idle_start(&S.awake, on_awake);
-	}
+	wake_flusher();
 	TAILQ_INSERT_TAIL(&S.dirty, c, dirty_link);
+}
+
+static size_t conn_unsent(const struct conn *c)
+{
+	return c->out.len + c->unwritten;
+}
+
+/* True while c's input must wait: too many answers unsent (with
+ * hysteresis) or too many requests pending. */
+static bool conn_blocked(struct conn *c)
+{
+	if (c->held && conn_unsent(c) < OUT_LOW)
+		c->held = false;
+	else if (!c->held && conn_unsent(c) >= OUT_HIGH)
+		c->held = true;
+	return c->held || c->pending >= CONN_MAX_PENDING;
+}
+
+/* Decides, after anything changed for c, whether its buffered lines are
+ * handled next iteration, whether it reads, and whether it ends. */
+static void conn_update(struct conn *c)
+{
+	if (c->closing)
+		return;
+	bool blocked = conn_blocked(c);
+	if (c->has_lines && !blocked && !c->backlogged && !c->ending) {
+		c->backlogged = true;
+		TAILQ_INSERT_TAIL(&S.backlog, c, backlog_link);
+		wake_flusher();
+	}
+	bool want = !blocked && !c->has_lines && !c->ending && !c->eof && !S.stopping;
+	if (want && !c->reading) {
+		c->reading = true;
+		uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	} else if (!want && c->reading) {
+		c->reading = false;
+		uv_read_stop((uv_stream_t *)&c->pipe);
+	}
+	conn_maybe_end(c);
 }
 
 /* Answers went out: read again if c was paused for them, or end it. */
 static void conn_written(struct conn *c)
 {
 	c->active = uv_now(S.loop);
-	if (!c->reading && !c->ending && !c->closing && !S.stopping && c->unwritten < OUT_HIGH / 2 &&
-	    c->pending < CONN_MAX_PENDING) {
-		c->reading = true;
-		uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
-	}
-	conn_maybe_end(c);
+	conn_update(c);
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -201,22 +256,34 @@ static void conn_write(struct conn *c)
 	}
 }
 
-/* Runs after the poll phase of every iteration with answers to send: one
- * write per client for all the answers that iteration produced. Answers made
- * by timers, before the poll phase, keep the idle handle active so that poll
- * does not block before this runs. */
+/* Runs after the poll phase of every iteration with answers to send or
+ * lines left over: handles the next LINES_PER_TURN lines of each client
+ * with a backlog, then writes once per client all the answers that
+ * iteration produced. Work made by timers, before the poll phase, keeps the
+ * idle handle active so that poll does not block before this runs. */
 static void on_flush(uv_check_t *h)
 {
+	TAILQ_HEAD(, conn) turn = TAILQ_HEAD_INITIALIZER(turn);
 	struct conn *c;
 	(void)h;
 
+	TAILQ_CONCAT(&turn, &S.backlog, backlog_link);
+	while ((c = TAILQ_FIRST(&turn))) {
+		TAILQ_REMOVE(&turn, c, backlog_link);
+		c->backlogged = false;
+		process_lines(c);
+		conn_update(c);
+	}
 	while ((c = TAILQ_FIRST(&S.dirty))) {
 		TAILQ_REMOVE(&S.dirty, c, dirty_link);
 		c->dirty = false;
 		conn_write(c);
+		conn_update(c);
 	}
-	uv_check_stop(&S.flusher);
-	uv_idle_stop(&S.awake);
+	if (TAILQ_EMPTY(&S.backlog) && TAILQ_EMPTY(&S.dirty)) {
+		uv_check_stop(&S.flusher);
+		uv_idle_stop(&S.awake);
+	}
 }
 
 /* Records r's answer and moves every answer that may now go out. */
@@ -229,17 +296,18 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 	r->alen = line.len;
 	r->answer = buf_steal(&line);
 	r->done = true;
-	if (code != PC_OK || r->is_start)
-		S.answered[code]++;  /* "ok" counts jobs started, not PINGs */
 	uint64_t us = (uv_hrtime() - r->t0) / 1000;
-	S.latency[S.nlatency++ % LATENCY_RING] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	stats_answered(code, r->is_start, us);  /* "ok" counts jobs started, not PINGs */
 	if (r->is_start) {
 		S.pending_starts--;
-		int prio = code == PC_OK ? LOG_INFO : LOG_NOTICE;
-		log_msg(prio, "START \"%s\" folder \"%s\"%s%s: %s (%llu us)", r->preq.start.process,
-			r->preq.start.folder ? r->preq.start.folder : "(default)",
-			r->preq.tag[0] ? " tag " : "", r->preq.tag, proto_code_name(code),
-			(unsigned long long)us);
+		if (code != PC_DENIED) { /* those were logged, rate-limited */
+			char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
+			const struct proto_start *st = &r->preq.start;
+			log_msg(code == PC_OK ? LOG_INFO : LOG_NOTICE, "START %s folder %s%s%s: %s (%llu us)",
+				log_quote(q1, st->process), st->folder ? log_quote(q2, st->folder) : "(default)",
+				r->preq.tag[0] ? " tag " : "", r->preq.tag, proto_code_name(code),
+				(unsigned long long)us);
+		}
 	}
 	if (!c) {
 		request_free(r);
@@ -261,68 +329,30 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 	mark_dirty(c);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static char *stats_json(void)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON *errs = cJSON_CreateObject();
-	unsigned long nerr = 0;
-
-	cJSON_AddNumberToObject(o, "requests", (double)S.requests);
-	cJSON_AddNumberToObject(o, "starts", (double)S.starts);
-	cJSON_AddNumberToObject(o, "ok", (double)S.answered[PC_OK]);
-	for (int i = 1; i < PC__COUNT; i++) {
-		cJSON_AddNumberToObject(errs, proto_code_name(i), (double)S.answered[i]);
-		nerr += S.answered[i];
-	}
-	cJSON_AddNumberToObject(o, "errors_total", (double)nerr);
-	cJSON_AddItemToObject(o, "errors", errs);
-	cJSON_AddNumberToObject(o, "jobs_started", (double)jobs_started());
-	cJSON_AddNumberToObject(o, "jobs_resolved", (double)jobs_resolved());
-	cJSON_AddNumberToObject(o, "token_refreshes", (double)auth_refresh_count());
-	const char *ae = auth_last_error();
-	if (ae)
-		cJSON_AddStringToObject(o, "auth_error", ae);
-	else
-		cJSON_AddNullToObject(o, "auth_error");
-	cJSON *cache = cJSON_AddObjectToObject(o, "cache");
-	cJSON_AddNumberToObject(cache, "hits", (double)releases_hits());
-	cJSON_AddNumberToObject(cache, "misses", (double)releases_misses());
-	cJSON_AddNumberToObject(cache, "lookups", (double)releases_lookups());
-	cJSON_AddNumberToObject(o, "inflight", S.pending_starts);
-	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
-	cJSON_AddNumberToObject(o, "clients", S.nconns);
-
-	size_t n = S.nlatency < LATENCY_RING ? S.nlatency : LATENCY_RING;
-	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
-	cJSON_AddNumberToObject(lat, "samples", (double)n);
-	if (n) {
-		uint32_t *v = xmalloc(n * sizeof(*v));
-		memcpy(v, S.latency, n * sizeof(*v));
-		qsort(v, n, sizeof(*v), cmp_u32);
-		cJSON_AddNumberToObject(lat, "p50", v[n * 50 / 100]);
-		cJSON_AddNumberToObject(lat, "p90", v[n * 90 / 100]);
-		cJSON_AddNumberToObject(lat, "p99", v[n * 99 / 100]);
-		cJSON_AddNumberToObject(lat, "max", v[n - 1]);
-		free(v);
-	}
-	struct mallinfo2 mi = mallinfo2();
-	cJSON_AddNumberToObject(o, "heap_in_use", (double)mi.uordblks);
-	cJSON_AddNumberToObject(o, "uptime_s", (double)((uv_now(S.loop) - S.started_at) / 1000));
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return s;
-}
-
 static void on_job_done(struct job *j, enum proto_code code, const char *text)
 {
 	answer(j->data, code, text);
+}
+
+/* Whether peer may start st's process (or name, when given: the Name
+ * Orchestrator resolved) in st's folder with st's count. */
+static bool start_allowed(const struct access_peer *peer, const struct proto_start *st,
+			  const char *name)
+{
+	struct access_ask a = {
+		.name = name ? name : st->process,
+		.folder_path = st->folder_id > 0 ? NULL : st->folder ? st->folder : jobs_default_folder(),
+		.folder_id = st->folder_id,
+		.count = st->count,
+	};
+	return access_allowed(peer, &a);
+}
+
+static bool job_allowed(struct job *j, const char *name)
+{
+	struct request *r = j->data;
+
+	return start_allowed(&r->peer, j->st, name);
 }
 
 /* A request of c's, pending until answer(). */
@@ -330,8 +360,9 @@ static struct request *request_new(struct conn *c)
 {
 	struct request *r = xcalloc(1, sizeof(*r));
 
-	S.live++;
-	S.requests++;
+	S.nlive++;
+	LIST_INSERT_HEAD(&S.live, r, live);
+	stats_request();
 	r->conn = c;
 	r->t0 = uv_hrtime();
 	c->pending++;
@@ -360,7 +391,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 		answer(r, PC_OK, proto_help_json());
 		break;
 	case PV_STATS: {
-		char *s = stats_json();
+		char *s = stats_json(S.nconns, S.pending_starts);
 		answer(r, PC_OK, s);
 		cJSON_free(s);
 		break;
@@ -372,13 +403,15 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 		break;
 	case PV_START:
 		r->is_start = true;
-		S.starts++;
+		stats_start();
 		S.pending_starts++;
-		if (!access_allowed(&c->peer, r->preq.start.process)) {
-			log_warn("DENIED: uid %u pid %d may not start \"%s\"", (unsigned)c->peer.uid,
-				 (int)c->pid, r->preq.start.process);
-			snprintf(err, sizeof(err), "uid %u may not start \"%s\": no [access] allow rule matches",
-				 (unsigned)c->peer.uid, r->preq.start.process);
+		if (!start_allowed(&c->peer, &r->preq.start, NULL)) {
+			char q[LOG_QUOTE_MAX];
+			log_limited(&S.denied_log, LOG_WARNING, "DENIED: uid %u pid %d may not start %s",
+				    (unsigned)c->peer.uid, (int)c->pid, log_quote(q, r->preq.start.process));
+			snprintf(err, sizeof(err), "uid %u may not start \"%s\" in this folder%s: no [access] "
+				 "allow rule matches", (unsigned)c->peer.uid, r->preq.start.process,
+				 r->preq.start.count > 1 ? " with this count" : "");
 			answer(r, PC_DENIED, err);
 		} else if (S.stopping) {
 			answer(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
@@ -388,20 +421,18 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 			r->job.st = &r->preq.start;
 			r->job.done = on_job_done;
 			r->job.data = r;
+			if (access_enabled()) {
+				/* The rules are checked again with the name Orchestrator
+				 * resolves, maybe after this client is gone. */
+				access_peer_copy(&r->peer, &c->peer);
+				r->job.allowed = job_allowed;
+			}
 			jobs_start(&r->job);
 		}
 		break;
 	case PV_NONE:
 		answer(r, PC_BAD_REQUEST, "empty request");
 		break;
-	}
-}
-
-static void conn_pause(struct conn *c)
-{
-	if (c->reading) {
-		uv_read_stop((uv_stream_t *)&c->pipe);
-		c->reading = false;
 	}
 }
 
@@ -413,29 +444,38 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(chunk, sizeof(chunk));
 }
 
+/* Handles the whole lines in c's buffer, at most LINES_PER_TURN of them and
+ * none once c is blocked; what is left waits (has_lines) for conn_update
+ * to schedule it. A line over max_line is answered TOO_LONG and ends c. */
 static void process_lines(struct conn *c)
 {
 	size_t start = 0;
+	int n = 0;
+	char *nl = NULL;
 
-	for (;;) {
-		char *nl = memchr(c->in.p + c->scanned, '\n', c->in.len - c->scanned);
+	c->has_lines = false;
+	while (!c->ending && !c->closing) {
+		nl = memchr(c->in.p + c->scanned, '\n', c->in.len - c->scanned);
 		if (!nl)
 			break;
 		size_t len = (size_t)(nl - (c->in.p + start));
-		if (len > S.opts.max_line) {
-			start = c->in.len;
+		if (len > S.opts.max_line)
 			goto too_long;
+		if (n == LINES_PER_TURN || conn_blocked(c)) {
+			c->has_lines = true;
+			break;
 		}
 		handle_line(c, c->in.p + start, len);
+		n++;
 		start += len + 1;
 		c->scanned = start;
-		if (c->ending || c->closing)
-			break;
 	}
-	if (!c->ending && c->in.len - start > S.opts.max_line)
+	if (!nl && !c->ending && c->in.len - start > S.opts.max_line)
 		goto too_long;
 	buf_consume(&c->in, start);
-	c->scanned = c->in.len;
+	c->scanned = c->has_lines ? 0 : c->in.len;
+	if (c->eof && !c->has_lines)
+		c->ending = true;
 	return;
 too_long:;
 	struct request *r = request_new(c);
@@ -444,6 +484,7 @@ too_long:;
 	snprintf(msg, sizeof(msg), "line longer than max_line (%zu bytes); closing the connection",
 		 S.opts.max_line);
 	c->ending = true;
+	c->has_lines = false;
 	buf_reset(&c->in);
 	c->scanned = 0;
 	answer(r, PC_TOO_LONG, msg);
@@ -457,23 +498,15 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		c->active = uv_now(S.loop);
 		buf_add(&c->in, b->base, (size_t)n);
 		process_lines(c);
-		if (c->ending)
-			conn_pause(c);
-		else if (c->pending >= CONN_MAX_PENDING || c->unwritten >= OUT_HIGH)
-			conn_pause(c);
-		conn_maybe_end(c);
+		conn_update(c);
 	} else if (n == UV_EOF) {
 		/* Half-close: answer what was asked, then close. A last line
 		 * without LF is a request too. */
-		if (c->in.len && !c->ending) {
-			size_t len = c->in.len;
+		c->eof = true;
+		if (c->in.len && !c->ending && !memchr(c->in.p, '\n', c->in.len))
 			buf_add(&c->in, "\n", 1);
-			c->scanned = len;
-			process_lines(c);
-		}
-		c->ending = true;
-		conn_pause(c);
-		conn_maybe_end(c);
+		process_lines(c);
+		conn_update(c);
 	} else if (n < 0) {
 		conn_close(c);
 	}
@@ -488,6 +521,11 @@ static void on_conn_closed(uv_handle_t *h)
 	while ((r = LIST_FIRST(&c->all))) {
 		LIST_REMOVE(r, all);
 		r->conn = NULL;
+		if (r->cancelled) {
+			if (!r->tagged)
+				TAILQ_REMOVE(&c->ordered, r, order);
+			request_free(r);
+		}
 	}
 	while ((r = TAILQ_FIRST(&c->ordered))) {
 		TAILQ_REMOVE(&c->ordered, r, order);
@@ -507,10 +545,17 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	conn_pause(c);
+	if (c->reading) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->reading = false;
+	}
 	if (c->dirty) {
 		TAILQ_REMOVE(&S.dirty, c, dirty_link);
 		c->dirty = false;
+	}
+	if (c->backlogged) {
+		TAILQ_REMOVE(&S.backlog, c, backlog_link);
+		c->backlogged = false;
 	}
 	LIST_REMOVE(c, link);
 	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
@@ -519,8 +564,8 @@ static void conn_close(struct conn *c)
 /* Closes c once it has nothing left to answer or write, if it is ending. */
 static void conn_maybe_end(struct conn *c)
 {
-	if (!c->closing && (c->ending || S.stopping) && c->pending == 0 && c->out.len == 0 &&
-	    c->unwritten == 0 && !c->dirty)
+	if (!c->closing && (c->ending || S.stopping) && !c->has_lines && c->pending == 0 &&
+	    c->out.len == 0 && c->unwritten == 0 && !c->dirty)
 		conn_close(c);
 }
 
@@ -572,9 +617,8 @@ static void on_connection(uv_stream_t *l, int status)
 	LIST_INIT(&c->all);
 	LIST_INSERT_HEAD(&S.conns, c, link);
 	S.nconns++;
-	c->reading = true;
 	c->active = uv_now(S.loop);
-	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	conn_update(c);
 }
 
 /* A connection is idle when it asks nothing and waits for nothing, or when
@@ -634,10 +678,12 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 	int rc;
 
 	S.loop = loop;
-	S.started_at = uv_now(loop);
 	server_configure(o);
 	LIST_INIT(&S.conns);
+	LIST_INIT(&S.live);
 	TAILQ_INIT(&S.dirty);
+	TAILQ_INIT(&S.backlog);
+	log_limit_init(&S.denied_log, 10, 10);
 	uv_check_init(loop, &S.flusher);
 	uv_unref((uv_handle_t *)&S.flusher);
 	uv_idle_init(loop, &S.awake);
@@ -692,14 +738,9 @@ void server_shutdown(void (*drained)(void))
 	S.stopping = true;
 	S.drained = drained;
 	stop_listening();
-	jobs_shutdown();
-	/* Requests queued behind max_inflight or waiting to retry were not
-	 * sent: they fail now and are answered SHUTDOWN. */
-	http_cancel_waiting();
 	for (c = LIST_FIRST(&S.conns); c; c = next) {
 		next = LIST_NEXT(c, link);
-		conn_pause(c);
-		conn_maybe_end(c);
+		conn_update(c);
 	}
 	check_drained();
 }
@@ -707,8 +748,20 @@ void server_shutdown(void (*drained)(void))
 void server_close(void)
 {
 	struct conn *c;
+	struct request *r, *next;
 
 	stop_listening();
+	/* Requests still at work (only after a forced stop) are taken back
+	 * from jobs, which must not call us any more. */
+	for (r = LIST_FIRST(&S.live); r; r = next) {
+		next = LIST_NEXT(r, live);
+		if (!r->is_start || r->done)
+			continue;
+		jobs_cancel(&r->job);
+		r->cancelled = true;
+		if (!r->conn)
+			request_free(r);
+	}
 	while ((c = LIST_FIRST(&S.conns)))
 		conn_close(c);
 	uv_close((uv_handle_t *)&S.flusher, NULL);

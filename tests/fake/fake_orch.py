@@ -551,7 +551,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return 400, {"message": "The query specified in the URI is not valid.", "errorCode": 1000}
         name = m.group(1).replace("''", "'") if m else None
         top = int(query.get("$top", ["1000"])[0])
-        found = [r for r in f.releases if r["folder"] == folder and name in (None, r["Name"])][:top]
+        # SQL Server's default collation: Name eq '..' ignores case.
+        found = [r for r in f.releases
+                 if r["folder"] == folder and (name is None or name.lower() == r["Name"].lower())][:top]
         value = [{"Key": r["Key"], "Name": r["Name"], "ProcessKey": r["ProcessKey"],
                   "ProcessVersion": "1.0.3", "Id": r["Id"], "OrganizationUnitId": f.folders[folder]}
                  for r in found]

@@ -151,7 +151,7 @@ class Env:
         return path
 
     def config(self, orchestrator=None, auth=None, server=None, cache=None, access=None,
-               raw=None, ca=True):
+               raw=None, ca=True, filename="orchd.conf"):
         """Writes a config: the fake's URL and CA, app "app", a socket in the
         test's directory; each dict adds or replaces keys of its section."""
         secret_file = self.write("client_secret", self.secret + "\n")
@@ -177,10 +177,19 @@ class Env:
             text += "[access]\n" + "".join(f"allow = {rule}\n" for rule in access)
         if raw:
             text += raw
-        return self.write("orchd.conf", text, 0o644)
+        return self.write(filename, text, 0o644)
 
-    def daemon(self, conf=None, wait_ready=True, env=None, argv=None, sock=None, **kw):
-        d = Daemon(self, conf or self.config(**kw), env, argv, sock)
+    def faults(self):
+        """A directory for tests/shim/faults.c, and the environment that
+        loads it into orchd: write fault files there while orchd runs."""
+        d = os.path.join(self.dir, "faults")
+        os.makedirs(d, exist_ok=True)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        return d, {"ORCHD_FAULTS": d, "LD_PRELOAD": os.path.abspath(os.path.join(BUILD, "tests", "faults.so")),
+                   "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+
+    def daemon(self, conf=None, wait_ready=True, env=None, argv=None, sock=None, preexec=None, **kw):
+        d = Daemon(self, conf or self.config(**kw), env, argv, sock, preexec)
         self.daemons.append(d)
         if wait_ready:
             d.wait_ready()
@@ -193,7 +202,7 @@ class Env:
 
 
 class Daemon:
-    def __init__(self, env, conf, extra_env=None, argv=None, sock=None):
+    def __init__(self, env, conf, extra_env=None, argv=None, sock=None, preexec=None):
         self.env = env
         self.conf = conf
         self.sock = sock or os.path.join(env.dir, "orchd.sock")
@@ -204,7 +213,7 @@ class Daemon:
         if argv:
             cmd = argv + cmd
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(extra_env or {})})
+                                     env={**os.environ, **(extra_env or {})}, preexec_fn=preexec)
 
     def wait_ready(self, timeout=20.0):
         """Waits until PING answers on the socket."""

@@ -65,6 +65,50 @@ static void test_plain_lines(void **state)
 	assert_string_equal(written(), "orchd: warning: remote said \"a b \"\n");
 }
 
+static void test_quote_escapes_everything_that_could_forge(void **state)
+{
+	char q[LOG_QUOTE_MAX];
+	(void)state;
+
+	assert_string_equal(log_quote(q, "Invoice Bot"), "\"Invoice Bot\"");
+	/* A name that would close the field and open a new one. */
+	assert_string_equal(log_quote(q, "x\" folder \"Fake"), "\"x\\\" folder \\\"Fake\"");
+	assert_string_equal(log_quote(q, "a\\b\nc\x1b[31m\x7f"), "\"a\\\\b\\nc\\u001b[31m\\u007f\"");
+	assert_string_equal(log_quote(q, "l\xe2\x80\xa8s\xe2\x80\xa9"), "\"l\\u2028s\\u2029\"");
+	assert_string_equal(log_quote(q, "Fran\xc3\xa7" "ais"), "\"Fran\xc3\xa7" "ais\"");
+	assert_string_equal(log_quote(q, NULL), "(none)");
+	/* Too long: cut inside the quotes, never inside a UTF-8 sequence. */
+	char big[2000];
+	for (size_t i = 0; i + 2 < sizeof(big); i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	big[sizeof(big) - 2] = '\0';
+	log_quote(q, big);
+	size_t n = strlen(q);
+	assert_true(n < LOG_QUOTE_MAX);
+	assert_string_equal(q + n - 4, "...\"");
+	assert_true(((unsigned char)q[n - 5] & 0xc0) == 0x80); /* a whole é before the dots */
+	/* A line from log_msg keeps no control character, quoted or not. */
+	CAP(log_info("raw \x1b]0;title\x07 %s", log_quote(q, "q\x1b")));
+	assert_string_equal(written(), "orchd: info: raw  ]0;title  \"q\\u001b\"\n");
+}
+
+static void test_limited_lines_are_counted(void **state)
+{
+	struct log_limit l;
+	(void)state;
+
+	log_limit_init(&l, 3, 3600);
+	for (int i = 0; i < 10; i++)
+		CAP(log_limited(&l, LOG_WARNING, "DENIED %d", i));
+	assert_string_equal(written(), "orchd: warning: DENIED 0\norchd: warning: DENIED 1\n"
+				       "orchd: warning: DENIED 2\n");
+	assert_int_equal(l.suppressed, 7);
+	l.window -= 3600; /* the next period */
+	CAP(log_limited(&l, LOG_WARNING, "DENIED %d", 10));
+	assert_string_equal(written(), "orchd: warning: (7 more such lines in 3600 s were not logged)\n"
+				       "orchd: warning: DENIED 10\n");
+}
+
 static void test_journal_prefix(void **state)
 {
 	(void)state;
@@ -121,6 +165,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_plain_lines, teardown),
+		cmocka_unit_test_teardown(test_quote_escapes_everything_that_could_forge, teardown),
+		cmocka_unit_test_teardown(test_limited_lines_are_counted, teardown),
 		cmocka_unit_test_teardown(test_journal_prefix, teardown),
 		cmocka_unit_test_teardown(test_held_lines_wait_for_flush, teardown),
 		cmocka_unit_test_teardown(test_warning_goes_out_at_once_after_held_lines, teardown),

@@ -1,0 +1,87 @@
+#include "stats.h"
+
+#include <cjson/cJSON.h>
+#include <malloc.h>
+
+#include "auth.h"
+#include "hist.h"
+#include "http.h"
+#include "jobs.h"
+#include "releases.h"
+
+static struct {
+	uv_loop_t *loop;
+	uint64_t started_at;
+	unsigned long requests, starts, answered[PC__COUNT];
+	struct hist latency;
+} T;
+
+void stats_init(uv_loop_t *loop)
+{
+	T.loop = loop;
+	T.started_at = uv_now(loop);
+}
+
+void stats_request(void)
+{
+	T.requests++;
+}
+
+void stats_start(void)
+{
+	T.starts++;
+}
+
+void stats_answered(enum proto_code code, bool ok_counts, uint64_t us)
+{
+	if (code != PC_OK || ok_counts)
+		T.answered[code]++;
+	hist_add(&T.latency, us);
+}
+
+char *stats_json(int clients, int pending_starts)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *errs = cJSON_CreateObject();
+	unsigned long nerr = 0;
+
+	cJSON_AddNumberToObject(o, "requests", (double)T.requests);
+	cJSON_AddNumberToObject(o, "starts", (double)T.starts);
+	cJSON_AddNumberToObject(o, "ok", (double)T.answered[PC_OK]);
+	for (int i = 1; i < PC__COUNT; i++) {
+		cJSON_AddNumberToObject(errs, proto_code_name(i), (double)T.answered[i]);
+		nerr += T.answered[i];
+	}
+	cJSON_AddNumberToObject(o, "errors_total", (double)nerr);
+	cJSON_AddItemToObject(o, "errors", errs);
+	cJSON_AddNumberToObject(o, "jobs_started", (double)jobs_started());
+	cJSON_AddNumberToObject(o, "jobs_resolved", (double)jobs_resolved());
+	cJSON_AddNumberToObject(o, "token_refreshes", (double)auth_refresh_count());
+	const char *ae = auth_last_error();
+	if (ae)
+		cJSON_AddStringToObject(o, "auth_error", ae);
+	else
+		cJSON_AddNullToObject(o, "auth_error");
+	cJSON *cache = cJSON_AddObjectToObject(o, "cache");
+	cJSON_AddNumberToObject(cache, "hits", (double)releases_hits());
+	cJSON_AddNumberToObject(cache, "misses", (double)releases_misses());
+	cJSON_AddNumberToObject(cache, "lookups", (double)releases_lookups());
+	cJSON_AddNumberToObject(o, "inflight", pending_starts);
+	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
+	cJSON_AddNumberToObject(o, "clients", clients);
+
+	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
+	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);
+	if (T.latency.samples) {
+		cJSON_AddNumberToObject(lat, "p50", (double)hist_percentile(&T.latency, 50));
+		cJSON_AddNumberToObject(lat, "p90", (double)hist_percentile(&T.latency, 90));
+		cJSON_AddNumberToObject(lat, "p99", (double)hist_percentile(&T.latency, 99));
+		cJSON_AddNumberToObject(lat, "max", (double)T.latency.max);
+	}
+	struct mallinfo2 mi = mallinfo2();
+	cJSON_AddNumberToObject(o, "heap_in_use", (double)mi.uordblks);
+	cJSON_AddNumberToObject(o, "uptime_s", (double)((uv_now(T.loop) - T.started_at) / 1000));
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}

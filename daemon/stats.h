@@ -1,0 +1,31 @@
+/*
+ * stats: the daemon's counters and the latency histogram, and the STATS
+ * answer built from them and from the other modules' own counters.
+ *
+ * Latency is kept in a histogram (common/hist.h) rather than a ring of
+ * samples: a flood of STATS costs a few microseconds each, never a sort.
+ * Its percentiles are since the start.
+ */
+#ifndef ORCHD_STATS_H
+#define ORCHD_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "proto.h"
+
+void stats_init(uv_loop_t *loop);
+
+/* A request was received; a START among them. */
+void stats_request(void);
+void stats_start(void);
+/* A request was answered with code after us microseconds. ok_counts: an OK
+ * that counts (a START's; PINGs are not counted as "ok"). */
+void stats_answered(enum proto_code code, bool ok_counts, uint64_t us);
+
+/* The STATS answer's JSON, with clients and in-flight counts from the
+ * caller; the caller frees it with cJSON_free. */
+char *stats_json(int clients, int pending_starts);
+
+#endif
