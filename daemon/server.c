@@ -34,7 +34,7 @@
 #define OUT_LOW (OUT_HIGH / 2)
 #define OUT_MAX (8u << 20)
 #define CONN_MAX_PENDING 4096
-#define LINES_PER_TURN 256
+#define LINES_PER_TURN 64
 
 struct conn;
 
@@ -454,7 +454,7 @@ static void process_lines(struct conn *c)
 	char *nl = NULL;
 
 	c->has_lines = false;
-	while (!c->ending && !c->closing) {
+	while (!c->ending && !c->closing && c->scanned < c->in.len) {
 		nl = memchr(c->in.p + c->scanned, '\n', c->in.len - c->scanned);
 		if (!nl)
 			break;
