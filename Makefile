@@ -12,14 +12,14 @@ DEBS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev 
 	nginx-core
 CFLAGS ?= -O2 -g
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE -Icommon -Idaemon \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 COMMON := common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
 	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c
 DAEMON := daemon/delayq.c daemon/http.c daemon/auth.c daemon/orch.c daemon/releases.c daemon/jobs.c \
-	daemon/stats.c daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
+	daemon/stats.c daemon/request.c daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c
 UNIT := $(wildcard tests/unit/test_*.c)
 FUZZ := proto conf oauth
@@ -35,9 +35,19 @@ REPLAY_BIN := $(FUZZ:%=$(BUILD)/fuzz/replay_%)
 	bench bench-smoke
 all: $(BUILD)/orchd $(BUILD)/orchctl
 
-$(BUILD)/%.o: %.c $(wildcard common/*.h daemon/*.h)
+# The layers, enforced by the include paths: common sees only common, cli
+# only common, daemon both.
+$(BUILD)/common/%.o: common/%.c $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -Icommon -c -o $@ $<
+
+$(BUILD)/daemon/%.o: daemon/%.c $(wildcard common/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icommon -Idaemon -c -o $@ $<
+
+$(BUILD)/cli/%.o: cli/%.c $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icommon -c -o $@ $<
 
 $(BUILD)/orchd: $(DAEMON_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -47,7 +57,12 @@ $(BUILD)/orchctl: $(CLI_OBJ) $(COMMON_OBJ)
 
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Icommon $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# delayq is the one daemon module with a unit test of its own.
+$(BUILD)/tests/test_delayq: tests/unit/test_delayq.c $(BUILD)/daemon/delayq.o $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icommon -Idaemon $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Installs the Debian packages that building and testing need, once.
 deps:
@@ -62,7 +77,7 @@ deps:
 
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -Icommon $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests, and the fuzz corpus (seeds and past crashes) replayed.
 unit: all $(UNIT_BIN) $(REPLAY_BIN)

@@ -34,8 +34,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(TOP, "tests", "fake"))
-from fake_orch import make_ca  # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "tests"))
+from testlib import free_port, make_ca, rss_kb  # noqa: E402
 
 RELEASE = "01b7cf62-98e0-4a69-9a65-be7514643229"
 PREFIX = "/acme/DefaultTenant/orchestrator_"
@@ -47,14 +47,6 @@ def b64(d):
 
 TOKEN = b64({"alg": "RS256", "typ": "at+jwt"}) + "." + b64(
     {"sub": "bench", "scope": "OR.Jobs.Write OR.Execution.Read", "exp": 4102444800}) + ".c2ln"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def nginx_conf(d, port):
@@ -148,14 +140,6 @@ def proc_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def stats(sock):

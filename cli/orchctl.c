@@ -129,10 +129,165 @@ static void print_start(cJSON *o)
 	}
 }
 
+/* A positive whole number, or -1. */
+static long positive(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	return *end || end == s || n <= 0 ? -1 : n;
+}
+
+/* Adds one start option to req. Returns 0, or the exit status of a usage error. */
+static int start_option(cJSON *req, int opt, const char *arg)
+{
+	long n;
+
+	switch (opt) {
+	case 'f':
+		cJSON_AddStringToObject(req, "folder", arg);
+		break;
+	case 'F':
+		if ((n = positive(arg)) < 0)
+			return die_usage("--folder-id wants a positive number");
+		cJSON_AddNumberToObject(req, "folder", (double)n);
+		break;
+	case 'i': {
+		char *text = arg[0] == '@' ? file_read(arg + 1, 1 << 20) : xstrdup(arg);
+		if (!text) {
+			fprintf(stderr, "orchctl: %s: %s\n", arg + 1, strerror(errno));
+			return EXIT_USAGE;
+		}
+		cJSON *in = cJSON_Parse(text);
+		free(text);
+		if (!cJSON_IsObject(in)) {
+			cJSON_Delete(in);
+			return die_usage("--input wants a JSON object, e.g. '{\"InvoiceId\":42}'");
+		}
+		cJSON_AddItemToObject(req, "input", in);
+		break;
+	}
+	case 'n':
+		if ((n = positive(arg)) < 0)
+			return die_usage("--count wants a positive number");
+		cJSON_AddNumberToObject(req, "count", (double)n);
+		break;
+	case 'p': {
+		char *end;
+		n = strtol(arg, &end, 10);
+		if (*end == '\0')
+			cJSON_AddNumberToObject(req, "priority", (double)n);
+		else
+			cJSON_AddStringToObject(req, "priority", arg);
+		break;
+	}
+	case 'r':
+		cJSON_AddStringToObject(req, "reference", arg);
+		break;
+	case 'R':
+		cJSON_AddStringToObject(req, "runtime", arg);
+		break;
+	}
+	return 0;
+}
+
+/*
+ * The request line for cmd and its options (argv[0] is cmd). Returns the
+ * line (LF included), or NULL with *rc the exit status (0 after --help).
+ */
+static char *build_request(const char *cmd, int argc, char **argv, int *json, int *rc)
+{
+	static const struct option longopts[] = {
+		{"folder", required_argument, NULL, 'f'},
+		{"folder-id", required_argument, NULL, 'F'},
+		{"input", required_argument, NULL, 'i'},
+		{"count", required_argument, NULL, 'n'},
+		{"priority", required_argument, NULL, 'p'},
+		{"reference", required_argument, NULL, 'r'},
+		{"runtime", required_argument, NULL, 'R'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool start = strcmp(cmd, "start") == 0;
+	char *line = NULL;
+	int opt;
+
+	*rc = 0;
+	if (!start && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0) {
+		*rc = die_usage("unknown command");
+		return NULL;
+	}
+	cJSON *req = cJSON_CreateObject();
+	while (*rc == 0 && (opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'j')
+			*json = 1;
+		else if (opt == 'h')
+			goto help;
+		else if (!start || opt == '?')
+			*rc = die_usage(opt == '?' ? "bad option" : "this option is for start only");
+		else
+			*rc = start_option(req, opt, optarg);
+	}
+	if (*rc != 0) {
+		/* a usage error was said */
+	} else if (start && optind != argc - 1) {
+		*rc = die_usage("start wants exactly one PROCESS");
+	} else if (start) {
+		cJSON_AddStringToObject(req, "process", argv[optind]);
+		char *j = cJSON_PrintUnformatted(req);
+		line = xasprintf("START %s\n", j);
+		cJSON_free(j);
+	} else if (optind != argc) {
+		*rc = die_usage("this command takes no argument");
+	} else {
+		line = xasprintf("%s\n", strcmp(cmd, "ping") == 0 ? "PING" : "STATS");
+	}
+	cJSON_Delete(req);
+	return line;
+help:
+	usage(stdout);
+	cJSON_Delete(req);
+	return NULL;
+}
+
+/* Prints answer for a person (or as it is, with json). Returns the exit
+ * status: 0 for OK, 9 + the code's number for ERR. */
+static int print_answer(const char *cmd, const char *answer, int json)
+{
+	if (strncmp(answer, "OK ", 3) == 0) {
+		cJSON *o = cJSON_Parse(answer + 3);
+		if (json) {
+			puts(answer + 3);
+		} else if (strcmp(cmd, "start") == 0) {
+			print_start(o);
+		} else if (strcmp(cmd, "ping") == 0) {
+			puts("pong");
+		} else {
+			char *pretty = cJSON_Print(o);
+			puts(pretty ? pretty : answer + 3);
+			cJSON_free(pretty);
+		}
+		cJSON_Delete(o);
+		return 0;
+	}
+	if (strncmp(answer, "ERR ", 4) == 0) {
+		const char *code = answer + 4;
+		enum proto_code c = proto_code_parse(code, strcspn(code, " "));
+		if (json)
+			puts(answer);
+		else
+			fprintf(stderr, "orchctl: %s\n", code);
+		return c < PC__COUNT ? EXIT_CODE_BASE + (int)c : 1;
+	}
+	fprintf(stderr, "orchctl: unexpected answer: %s\n", answer);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *sock = getenv("ORCHD_SOCKET");
-	int timeout = 120, opt;
+	int timeout = 120, opt, json = 0, rc;
 
 	if (!sock || !*sock)
 		sock = "/run/orchd/orchd.sock";
@@ -166,145 +321,14 @@ int main(int argc, char **argv)
 	argv += optind;
 	optind = 0; /* glibc: 0 resets getopt fully, '+' mode included */
 
-	static const struct option longopts[] = {
-		{"folder", required_argument, NULL, 'f'},
-		{"folder-id", required_argument, NULL, 'F'},
-		{"input", required_argument, NULL, 'i'},
-		{"count", required_argument, NULL, 'n'},
-		{"priority", required_argument, NULL, 'p'},
-		{"reference", required_argument, NULL, 'r'},
-		{"runtime", required_argument, NULL, 'R'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
-	cJSON *req = cJSON_CreateObject();
-	int json = 0, rc;
-	char *line = NULL, *answer = NULL;
-	bool start = strcmp(cmd, "start") == 0;
-
-	if (!start && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0) {
-		cJSON_Delete(req);
-		return die_usage("unknown command");
-	}
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (opt == 'j') {
-			json = 1;
-			continue;
-		}
-		if (opt == 'h') {
-			usage(stdout);
-			cJSON_Delete(req);
-			return 0;
-		}
-		if (!start || opt == '?') {
-			cJSON_Delete(req);
-			return die_usage(opt == '?' ? "bad option" : "this option is for start only");
-		}
-		char *end;
-		long n;
-		switch (opt) {
-		case 'f':
-			cJSON_AddStringToObject(req, "folder", optarg);
-			break;
-		case 'F':
-			n = strtol(optarg, &end, 10);
-			if (*end || n <= 0) {
-				cJSON_Delete(req);
-				return die_usage("--folder-id wants a positive number");
-			}
-			cJSON_AddNumberToObject(req, "folder", (double)n);
-			break;
-		case 'i': {
-			char *text = optarg[0] == '@' ? file_read(optarg + 1, 1 << 20) : xstrdup(optarg);
-			if (!text) {
-				fprintf(stderr, "orchctl: %s: %s\n", optarg + 1, strerror(errno));
-				cJSON_Delete(req);
-				return EXIT_USAGE;
-			}
-			cJSON *in = cJSON_Parse(text);
-			free(text);
-			if (!cJSON_IsObject(in)) {
-				cJSON_Delete(in);
-				cJSON_Delete(req);
-				return die_usage("--input wants a JSON object, e.g. '{\"InvoiceId\":42}'");
-			}
-			cJSON_AddItemToObject(req, "input", in);
-			break;
-		}
-		case 'n':
-			n = strtol(optarg, &end, 10);
-			if (*end || n <= 0) {
-				cJSON_Delete(req);
-				return die_usage("--count wants a positive number");
-			}
-			cJSON_AddNumberToObject(req, "count", (double)n);
-			break;
-		case 'p':
-			n = strtol(optarg, &end, 10);
-			if (*end == '\0')
-				cJSON_AddNumberToObject(req, "priority", (double)n);
-			else
-				cJSON_AddStringToObject(req, "priority", optarg);
-			break;
-		case 'r':
-			cJSON_AddStringToObject(req, "reference", optarg);
-			break;
-		case 'R':
-			cJSON_AddStringToObject(req, "runtime", optarg);
-			break;
-		}
-	}
-	if (start) {
-		if (optind != argc - 1) {
-			cJSON_Delete(req);
-			return die_usage("start wants exactly one PROCESS");
-		}
-		cJSON_AddStringToObject(req, "process", argv[optind]);
-		char *j = cJSON_PrintUnformatted(req);
-		line = xasprintf("START %s\n", j);
-		cJSON_free(j);
-	} else {
-		if (optind != argc) {
-			cJSON_Delete(req);
-			return die_usage("this command takes no argument");
-		}
-		line = xasprintf("%s\n", strcmp(cmd, "ping") == 0 ? "PING" : "STATS");
-	}
-	cJSON_Delete(req);
-
+	char *line = build_request(cmd, argc, argv, &json, &rc), *answer = NULL;
+	if (!line)
+		return rc;
 	rc = exchange(sock, timeout, line, &answer);
 	free(line);
 	if (rc != 0)
 		return rc;
-	if (strncmp(answer, "OK ", 3) == 0) {
-		cJSON *o = cJSON_Parse(answer + 3);
-		if (json) {
-			puts(answer + 3);
-		} else if (start) {
-			print_start(o);
-		} else if (strcmp(cmd, "ping") == 0) {
-			puts("pong");
-		} else {
-			char *pretty = cJSON_Print(o);
-			puts(pretty ? pretty : answer + 3);
-			cJSON_free(pretty);
-		}
-		cJSON_Delete(o);
-		rc = 0;
-	} else if (strncmp(answer, "ERR ", 4) == 0) {
-		const char *code = answer + 4;
-		size_t clen = strcspn(code, " ");
-		enum proto_code c = proto_code_parse(code, clen);
-		if (json)
-			puts(answer);
-		else
-			fprintf(stderr, "orchctl: %s\n", code);
-		rc = c < PC__COUNT ? EXIT_CODE_BASE + (int)c : 1;
-	} else {
-		fprintf(stderr, "orchctl: unexpected answer: %s\n", answer);
-		rc = 1;
-	}
+	rc = print_answer(cmd, answer, json);
 	free(answer);
 	return rc;
 }

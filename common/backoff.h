@@ -17,7 +17,7 @@ uint64_t backoff_delay(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint
 /*
  * A doubling delay with +-20 % jitter: base_ms * 2^attempt, at most cap_ms,
  * times a factor uniform in [0.8, 1.2]. For token requests once failing
- * (design.md 4a: about 2 s, 4, 8, ... up to 60 s).
+ * (docs/protocol.md section 4: about 2 s, 4, 8, ... up to 60 s).
  */
 uint64_t backoff_doubling(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
 

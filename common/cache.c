@@ -28,7 +28,7 @@ static void entry_free(struct cache_entry *e)
 	free(e);
 }
 
-void cache_close(struct cache *c)
+void cache_clear(struct cache *c)
 {
 	for (size_t i = 0; i < c->nslots; i++) {
 		struct cache_entry *e = c->slots[i], *next;
@@ -36,7 +36,14 @@ void cache_close(struct cache *c)
 			next = e->next;
 			entry_free(e);
 		}
+		c->slots[i] = NULL;
 	}
+	c->count = 0;
+}
+
+void cache_close(struct cache *c)
+{
+	cache_clear(c);
 	free(c->slots);
 	memset(c, 0, sizeof(*c));
 }

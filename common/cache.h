@@ -26,8 +26,11 @@ struct cache {
 };
 
 void cache_init(struct cache *c);
-/* Frees every entry; entries' user pointers must have been released. */
+/* Frees every entry and the table; entries' user pointers must have been
+ * released. */
 void cache_close(struct cache *c);
+/* Frees every entry, keeping the table for new ones (the same rule). */
+void cache_clear(struct cache *c);
 
 /* The fresh value for key, or NULL; counts a hit or a miss. */
 const char *cache_get(struct cache *c, const char *key, uint64_t now);

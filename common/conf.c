@@ -434,6 +434,15 @@ static void validate(struct loader *l)
 	}
 	if (!c->scope)
 		c->scope = xstrdup("OR.Jobs.Write OR.Execution.Read");
+	struct stat st;
+	if (c->client_secret_file)
+		c->secret_path = xstrdup(c->client_secret_file);
+	else if (getenv("CREDENTIALS_DIRECTORY"))
+		c->secret_path = xasprintf("%s/client_secret", getenv("CREDENTIALS_DIRECTORY"));
+	if (c->secret_path && !c->client_secret_file && stat(c->secret_path, &st) != 0) {
+		free(c->secret_path);
+		c->secret_path = NULL;
+	}
 	if (!c->socket)
 		c->socket = xstrdup("/run/orchd/orchd.sock");
 	if (!c->redirect_uri)
@@ -480,32 +489,21 @@ void conf_free(struct conf *c)
 	for (size_t i = 0; i < c->nallow; i++)
 		allow_free(&c->allow[i]);
 	free(c->allow);
+	free(c->secret_path);
 	free(c->path);
 	memset(c, 0, sizeof(*c));
 }
 
 int conf_read_secret(const struct conf *c, char **secret, char *err, size_t errlen)
 {
-	char *path = NULL;
-	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	struct stat st;
+	const char *path = c->secret_path;
 
 	*secret = NULL;
-	if (c->client_secret_file) {
-		path = xstrdup(c->client_secret_file);
-	} else if (creds) {
-		path = xasprintf("%s/client_secret", creds);
-		if (stat(path, &st) != 0) {
-			free(path);
-			return 0;
-		}
-	} else {
+	if (!path)
 		return 0;
-	}
 	char *s = file_read(path, 64 * 1024);
 	if (!s) {
 		snprintf(err, errlen, "client secret file %s: %s", path, strerror(errno));
-		free(path);
 		return -1;
 	}
 	/* Trim surrounding white space: files usually end in a newline. */
@@ -514,13 +512,11 @@ int conf_read_secret(const struct conf *c, char **secret, char *err, size_t errl
 		n--;
 	if (n == start) {
 		snprintf(err, errlen, "client secret file %s is empty", path);
-		free(path);
 		secret_free(s);
 		return -1;
 	}
 	memmove(s, s + start, n - start);
 	memset(s + (n - start), 0, strlen(s) - (n - start));
 	*secret = s;
-	free(path);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * conf: the INI configuration of design.md section 3: schema, defaults and
+ * conf: the INI configuration of docs/protocol.md section 3: schema, defaults and
  * validation. Every problem is reported as "file:line: message", all of them,
  * not only the first; unknown sections and keys are errors.
  */
@@ -19,7 +19,7 @@ enum conf_grant {
 };
 
 /* One [access] allow rule, "WHO GLOB [folder=FOLDERGLOB|folder=#ID] [max=N]"
- * (design.md 4a), checked here for form: who is user:NAME, group:NAME, uid:N
+ * (docs/protocol.md section 3), checked here for form: who is user:NAME, group:NAME, uid:N
  * or gid:N with N in 0..4294967294; a GLOB starting with "queue:" matches
  * queue names (queue set, the prefix dropped), any other process names. A
  * GLOB or FOLDERGLOB holding a space is written as a JSON string literal. */
@@ -49,6 +49,9 @@ struct conf {
 	char *token_url;      /* derived from url when not given */
 	char *client_id;
 	char *client_secret_file;
+	char *secret_path;    /* derived: client_secret_file, else the systemd
+			       * credential $CREDENTIALS_DIRECTORY/client_secret
+			       * if present, else NULL (a public PKCE app) */
 	char *scope;
 	char *refresh_token_file; /* default $STATE_DIRECTORY/refresh_token */
 	char *redirect_uri;
@@ -81,10 +84,9 @@ int conf_load(const char *path, struct conf *c, struct buf *errs);
 void conf_free(struct conf *c);
 
 /*
- * Reads the client secret: client_secret_file if set, else the systemd
- * credential $CREDENTIALS_DIRECTORY/client_secret if present, else none
- * (*secret = NULL, a public PKCE app). Surrounding white space is dropped.
- * Returns 0, or -1 with a message in err (the secret never appears in it).
+ * Reads the client secret from secret_path, or none (*secret = NULL, a
+ * public PKCE app). Surrounding white space is dropped. Returns 0, or -1
+ * with a message in err (the secret never appears in it).
  */
 int conf_read_secret(const struct conf *c, char **secret, char *err, size_t errlen);
 

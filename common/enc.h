@@ -1,6 +1,6 @@
 /*
  * enc: the encodings Orchestrator requires of names and folders, as pure
- * functions (orchestrator-api.md sections 4 and 5).
+ * functions (docs/orchestrator.md sections 4 and 5).
  */
 #ifndef ORCHD_ENC_H
 #define ORCHD_ENC_H

@@ -1,5 +1,6 @@
 /*
- * log: one line per event on stderr.
+ * log: one line per event on stderr (docs/protocol.md, "Limits and
+ * hardening": what is quoted and how).
  *
  * Under journald ($JOURNAL_STREAM set) each line starts with the "<N>" syslog
  * priority prefix that journald understands; otherwise lines are plain and

@@ -1,6 +1,7 @@
 /*
- * oauth: reading what a token endpoint answers, as a pure function shared by
- * the daemon's token manager and "orchd login", and fuzzed.
+ * oauth: reading what a token endpoint answers (docs/orchestrator.md section
+ * 1), as a pure function shared by the daemon's token manager and "orchd
+ * login", and fuzzed.
  */
 #ifndef ORCHD_OAUTH_H
 #define ORCHD_OAUTH_H

@@ -130,7 +130,7 @@ static bool tag_char(char c)
 	       c == '.' || c == '_' || c == '-';
 }
 
-/* Checks a name or folder taken from a request: the rules of design.md. */
+/* Checks a name or folder taken from a request: the rules of docs/protocol.md section 2. */
 static enum proto_code check_text(const char *what, const char *s, char *err, size_t errlen)
 {
 	size_t len = strlen(s);

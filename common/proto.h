@@ -1,5 +1,5 @@
 /*
- * proto: the socket protocol, version 1 (design.md section 2), as pure
+ * proto: the socket protocol, version 1 (docs/protocol.md section 2), as pure
  * functions: a line in, a parsed request out; a result in, an answer line out.
  * Nothing here does I/O, so the parser can be unit-tested and fuzzed alone.
  */

@@ -1,6 +1,6 @@
 /*
  * scopes: which OAuth scope each Orchestrator operation needs
- * (orchestrator-api.md section 3), kept in this ONE place and shared by the
+ * (docs/orchestrator.md section 3), kept in this ONE place and shared by the
  * daemon's ERR SCOPE messages and "orchd check".
  */
 #ifndef ORCHD_SCOPES_H

@@ -1,5 +1,5 @@
 /*
- * access: who may start what ([access] allow rules, design.md 4a).
+ * access: who may start what ([access] allow rules, docs/protocol.md section 3).
  *
  * With no rule, every peer that can open the socket may do everything; with
  * at least one, a request is allowed when some rule matches the peer (user,

@@ -1,5 +1,7 @@
 /*
- * auth: the access token, one state machine for the whole daemon.
+ * auth: the access token, one state machine for the whole daemon
+ * (docs/protocol.md section 4, "Token" and "Refresh tokens"; Identity's
+ * ways in docs/orchestrator.md section 1).
  *
  * - One token request at a time, however many callers wait (single flight).
  * - The token is refreshed ahead of expiry (2/3 to 80 % of its life, with

@@ -304,12 +304,9 @@ static void on_token(struct auth_wait *w, const char *token, unsigned gen, enum 
 static void check_secret(char **secret)
 {
 	char err[512];
-	const char *path = C.conf.client_secret_file;
-	char *cred = NULL;
+	const char *path = C.conf.secret_path;
 	struct stat st;
 
-	if (!path && getenv("CREDENTIALS_DIRECTORY"))
-		path = cred = xasprintf("%s/client_secret", getenv("CREDENTIALS_DIRECTORY"));
 	if (conf_read_secret(&C.conf, secret, err, sizeof(err)) != 0) {
 		step("secret", ST_FAIL, "%s", err);
 	} else if (!*secret && C.conf.grant == GRANT_CLIENT_CREDENTIALS) {
@@ -321,9 +318,8 @@ static void check_secret(char **secret)
 	} else if (path && stat(path, &st) == 0 && (st.st_mode & 0004)) {
 		step("secret", ST_WARN, "%s is readable by every user: chmod 600 (or 640 root:orchd)", path);
 	} else {
-		step("secret", ST_OK, "read from %s", path ? path : "(credential)");
+		step("secret", ST_OK, "read from %s", path);
 	}
-	free(cred);
 	if (C.conf.grant == GRANT_REFRESH_TOKEN) {
 		const char *rt = C.conf.refresh_token_file;
 		if (stat(rt, &st) != 0)

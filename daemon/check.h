@@ -1,5 +1,5 @@
 /*
- * check: "orchd check", every step the daemon needs, run against the real
+ * check: "orchd check" (docs/protocol.md section 1), every step the daemon needs, run against the real
  * servers with the daemon's own config, token and HTTP code, each result
  * explained in words a user can act on. Never starts a job.
  */

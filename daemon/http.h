@@ -4,7 +4,7 @@
  * socket, one uv_timer_t for curl's timeouts, completions drained after every
  * action). Nothing here blocks the loop.
  *
- * Retry policy (design.md section 4), applied here once for every caller:
+ * Retry policy (docs/protocol.md section 4, docs/orchestrator.md section 7), applied here once for every caller:
  * - 429 is retried on any request, after Retry-After or a backoff;
  * - a failure before the request left (connect, resolve, TLS handshake) is
  *   retried on any request;

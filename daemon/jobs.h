@@ -1,6 +1,6 @@
 /*
  * jobs: one START from request to answer. Resolves the release key (cache or
- * lookup), builds the StartJobs body (orchestrator-api.md section 6), sends
+ * lookup), builds the StartJobs body (docs/orchestrator.md section 6), sends
  * it, and reads the jobs out of the answer.
  *
  * Every StartJobs carries a Reference (the client's, or one made here). A

@@ -1,7 +1,8 @@
 /*
- * login: "orchd login", the authorization code flow with PKCE (S256) that
+ * login: "orchd login" (docs/protocol.md sections 1 and 4; the flow in
+ * docs/orchestrator.md section 1), the authorization code flow with PKCE (S256) that
  * obtains the first refresh token for grant = refresh_token and saves it
- * atomically (mode 0600) to refresh_token_file. The redirect is caught on
+ * atomically to refresh_token_file (owner and mode kept, under its flock). The redirect is caught on
  * the loopback redirect_uri, or pasted by the user with --no-listen.
  */
 #ifndef ORCHD_LOGIN_H

@@ -1,6 +1,6 @@
 /*
  * orchd: wiring. Loads the config, initialises the modules in dependency
- * order (http, orch, releases, jobs, auth, stats, server), runs the loop,
+ * order (http, orch, releases, jobs, auth, stats, request, server), runs the loop,
  * talks to systemd (notify, watchdog, socket activation), reloads on
  * SIGHUP, and on SIGTERM drives the drain: the server stops taking
  * requests, jobs and http stop starting new work, and at drain_timeout
@@ -31,6 +31,7 @@
 #include "log.h"
 #include "orch.h"
 #include "releases.h"
+#include "request.h"
 #include "scopes.h"
 #include "server.h"
 #include "stats.h"
@@ -115,6 +116,7 @@ static void close_all(void)
 		return;
 	M.closed = true;
 	server_close();
+	request_close();
 	auth_close();
 	jobs_close();
 	releases_close();
@@ -175,8 +177,8 @@ static int load(const char *path, struct conf *c, char **secret, struct buf *err
 		return -1;
 	}
 	struct stat st;
-	if (c->client_secret_file && stat(c->client_secret_file, &st) == 0 && (st.st_mode & 0004))
-		log_warn("%s is readable by every user: chmod 600", c->client_secret_file);
+	if (c->secret_path && stat(c->secret_path, &st) == 0 && (st.st_mode & 0004))
+		log_warn("%s is readable by every user: chmod 600", c->secret_path);
 	if (c->grant == GRANT_CLIENT_CREDENTIALS && !*secret) {
 		buf_adds(errs, "grant = client_credentials needs a client secret: set [auth] "
 			       "client_secret_file or pass the systemd credential \"client_secret\"\n");
@@ -198,7 +200,6 @@ static struct server_opts server_opts(const struct conf *c, int fd)
 		.fd = fd,
 		.max_clients = c->max_clients,
 		.max_line = c->max_line,
-		.max_pending = c->max_queue,
 		.idle_timeout = c->idle_timeout,
 	};
 }
@@ -274,6 +275,7 @@ static void reload(void)
 	orch_init(nc.url);
 	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
 	jobs_configure(&nc);
+	request_configure(nc.max_queue);
 	struct server_opts so = server_opts(&nc, -1);
 	server_configure(&so);
 	auth_reload(&nc, secret);
@@ -299,6 +301,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("%s: stopping; answering what was received", strsignal(signum));
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: answering what was received");
 	uv_timer_start(&M.deadline, on_deadline, (uint64_t)M.conf.drain_timeout * 1000, 0);
+	request_shutdown();
 	server_shutdown(on_drained);
 	/* Nothing not yet sent goes out now: waiting requests are answered
 	 * SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no retries. */
@@ -373,6 +376,7 @@ static int daemon_main(const char *path)
 	uv_timer_start(&M.status, on_status_timer, 2000, 2000);
 	auth_init(M.loop, &M.conf, secret, on_ready);
 	stats_init(M.loop);
+	request_init(M.conf.max_queue);
 	struct server_opts so = server_opts(&M.conf, fd);
 	if (server_init(M.loop, &so, err, sizeof(err)) != 0) {
 		log_err("%s", err);

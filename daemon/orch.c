@@ -8,27 +8,29 @@
 
 #define ORCH_FRESH_MS 60000
 
-static char *base;
-/* "Authorization: Bearer <token>", built once per token (a JWT is ~1 KB:
- * formatting it per request showed in the profile). */
-static char *auth_line;
-static unsigned auth_line_gen;
+static struct {
+	char *base;
+	/* "Authorization: Bearer <token>", built once per token (a JWT is
+	 * ~1 KB: formatting it per request showed in the profile). */
+	char *auth_line;
+	unsigned auth_line_gen;
+} O;
 
 void orch_init(const char *base_url)
 {
-	base = xstrdup(base_url);
+	O.base = xstrdup(base_url);
 }
 
 void orch_close(void)
 {
-	free(base);
-	secret_free(auth_line);
-	base = auth_line = NULL;
+	free(O.base);
+	secret_free(O.auth_line);
+	O.base = O.auth_line = NULL;
 }
 
 const char *orch_base(void)
 {
-	return base;
+	return O.base;
 }
 
 static void finish(struct orch_call *c, enum proto_code code)
@@ -125,14 +127,14 @@ static void on_http(struct http_req *h)
 
 static void set_headers(struct orch_call *c, const char *token, unsigned gen)
 {
-	if (!auth_line || auth_line_gen != gen) {
-		secret_free(auth_line);
-		auth_line = xasprintf("Authorization: Bearer %s", token);
-		auth_line_gen = gen;
+	if (!O.auth_line || O.auth_line_gen != gen) {
+		secret_free(O.auth_line);
+		O.auth_line = xasprintf("Authorization: Bearer %s", token);
+		O.auth_line_gen = gen;
 	}
 	curl_slist_free_all(c->headers);
 	c->gen = gen;
-	c->headers = curl_slist_append(NULL, auth_line);
+	c->headers = curl_slist_append(NULL, O.auth_line);
 	c->headers = curl_slist_append(c->headers, "Accept: application/json");
 	if (c->folder_hdr)
 		c->headers = curl_slist_append(c->headers, c->folder_hdr);

@@ -1,5 +1,6 @@
 /*
- * orch: one authenticated call to Orchestrator. Takes the token from auth
+ * orch: one authenticated call to Orchestrator (docs/orchestrator.md
+ * sections 2 to 4 and 7). Takes the token from auth
  * (waiting for one when needed), adds the folder header, sends through http,
  * and turns the answer into a proto code with a message for a person:
  * 401 refreshes the token once and retries; 401 again or 403 is SCOPE (with

@@ -1,5 +1,6 @@
 /*
- * releases: release keys by (folder, process name), cached for release_ttl
+ * releases: release keys by (folder, process name) (docs/orchestrator.md
+ * section 5; docs/protocol.md section 4, "Release cache"), cached for release_ttl
  * seconds, with the Name Orchestrator resolved (access rules are checked
  * against it again). A miss starts ONE Releases lookup however many
  * requests wait for it (single flight); a hit costs no HTTP. A name

@@ -1,8 +1,6 @@
 #include "server.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
-#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +12,12 @@
 #include <unistd.h>
 
 #include "access.h"
-#include "jobs.h"
 #include "log.h"
-#include "proto.h"
+#include "request.h"
 #include "stats.h"
 
 /*
- * What one client can cost (design.md 4a, "Limits and hardening"): its
+ * What one client can cost (docs/protocol.md, "Limits and hardening"): its
  * input is read and parsed only while its unsent answers stay under
  * OUT_HIGH (then not again until they drain below OUT_LOW) and its pending
  * requests under CONN_MAX_PENDING; at most LINES_PER_TURN of its lines are
@@ -35,25 +32,6 @@
 #define OUT_MAX (8u << 20)
 #define CONN_MAX_PENDING 4096
 #define LINES_PER_TURN 64
-
-struct conn;
-
-struct request {
-	struct conn *conn;              /* NULL once the client is gone */
-	struct proto_req preq;
-	struct job job;
-	uint64_t t0;                    /* uv_hrtime() at arrival */
-	bool done;
-	bool cancelled;                 /* taken back from jobs by server_close */
-	bool tagged;
-	bool is_start;
-	char *answer;                   /* the answer line, LF included */
-	size_t alen;
-	struct access_peer peer;        /* for the check of the resolved name */
-	TAILQ_ENTRY(request) order;     /* conn->ordered, untagged only */
-	LIST_ENTRY(request) all;        /* conn->all, until answered */
-	LIST_ENTRY(request) live;       /* S.live, until freed */
-};
 
 TAILQ_HEAD(request_q, request);
 
@@ -99,13 +77,9 @@ static struct {
 	LIST_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;
 	TAILQ_HEAD(, conn) backlog;     /* lines to handle in the next iteration */
-	LIST_HEAD(, request) live;      /* requests not freed, clients gone or not */
 	int nconns;
-	int nlive;
-	int pending_starts;
 	bool stopping;
 	void (*drained)(void);
-	struct log_limit denied_log;
 } S;
 
 static void conn_close(struct conn *c);
@@ -118,21 +92,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 static void check_drained(void)
 {
-	if (S.stopping && S.nlive == 0 && S.nconns == 0 && S.drained) {
+	if (S.stopping && request_live() == 0 && S.nconns == 0 && S.drained) {
 		void (*d)(void) = S.drained;
 		S.drained = NULL;
 		d();
 	}
 }
 
-static void request_free(struct request *r)
+static void free_request(struct request *r)
 {
-	LIST_REMOVE(r, live);
-	proto_req_free(&r->preq);
-	access_peer_free(&r->peer);
-	free(r->answer);
-	free(r);
-	S.nlive--;
+	request_free(r);
 	check_drained();
 }
 
@@ -286,154 +255,60 @@ static void on_flush(uv_check_t *h)
 	}
 }
 
-/* Records r's answer and moves every answer that may now go out. */
-static void answer(struct request *r, enum proto_code code, const char *text)
+/* r was answered: moves every answer of its connection that may now go
+ * out (tagged ones at once, untagged ones in request order). */
+static void on_answered(struct request *r)
 {
-	struct buf line = {0};
-	struct conn *c = r->conn;
+	struct conn *c = r->owner;
 
-	proto_answer(&line, r->preq.tag, code, text);
-	r->alen = line.len;
-	r->answer = buf_steal(&line);
-	r->done = true;
-	uint64_t us = (uv_hrtime() - r->t0) / 1000;
-	stats_answered(code, r->is_start, us);  /* "ok" counts jobs started, not PINGs */
-	if (r->is_start) {
-		S.pending_starts--;
-		if (code != PC_DENIED) { /* those were logged, rate-limited */
-			char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
-			const struct proto_start *st = &r->preq.start;
-			log_msg(code == PC_OK ? LOG_INFO : LOG_NOTICE, "START %s folder %s%s%s: %s (%llu us)",
-				log_quote(q1, st->process), st->folder ? log_quote(q2, st->folder) : "(default)",
-				r->preq.tag[0] ? " tag " : "", r->preq.tag, proto_code_name(code),
-				(unsigned long long)us);
-		}
-	}
 	if (!c) {
-		request_free(r);
+		free_request(r);
 		return;
 	}
 	LIST_REMOVE(r, all);
 	c->pending--;
 	if (r->tagged) {
 		buf_add(&c->out, r->answer, r->alen);
-		request_free(r);
+		free_request(r);
 	} else {
 		struct request *h;
 		while ((h = TAILQ_FIRST(&c->ordered)) && h->done) {
 			TAILQ_REMOVE(&c->ordered, h, order);
 			buf_add(&c->out, h->answer, h->alen);
-			request_free(h);
+			free_request(h);
 		}
 	}
 	mark_dirty(c);
 }
 
-static void on_job_done(struct job *j, enum proto_code code, const char *text)
+/* A request of c's, pending until answered. */
+static struct request *conn_request(struct conn *c)
 {
-	answer(j->data, code, text);
-}
+	struct request *r = request_new(c, on_answered);
 
-/* Whether peer may start st's process (or name, when given: the Name
- * Orchestrator resolved) in st's folder with st's count. */
-static bool start_allowed(const struct access_peer *peer, const struct proto_start *st,
-			  const char *name)
-{
-	struct access_ask a = {
-		.name = name ? name : st->process,
-		.folder_path = st->folder_id > 0 ? NULL : st->folder ? st->folder : jobs_default_folder(),
-		.folder_id = st->folder_id,
-		.count = st->count,
-	};
-	return access_allowed(peer, &a);
-}
-
-static bool job_allowed(struct job *j, const char *name)
-{
-	struct request *r = j->data;
-
-	return start_allowed(&r->peer, j->st, name);
-}
-
-/* A request of c's, pending until answer(). */
-static struct request *request_new(struct conn *c)
-{
-	struct request *r = xcalloc(1, sizeof(*r));
-
-	S.nlive++;
-	LIST_INSERT_HEAD(&S.live, r, live);
-	stats_request();
-	r->conn = c;
-	r->t0 = uv_hrtime();
 	c->pending++;
 	LIST_INSERT_HEAD(&c->all, r, all);
 	return r;
 }
 
-static void handle_line(struct conn *c, const char *line, size_t len)
+/* Places r in c's order once its tag is known, and takes in an answer
+ * that came at once. */
+static void conn_placed(struct conn *c, struct request *r)
 {
-	struct request *r = request_new(c);
-	char err[512];
-
-	enum proto_code rc = proto_parse(line, len, &r->preq, err, sizeof(err));
-	r->tagged = r->preq.tag[0] != '\0';
 	if (!r->tagged)
 		TAILQ_INSERT_TAIL(&c->ordered, r, order);
-	if (rc != PC_OK) {
-		answer(r, rc, err);
-		return;
-	}
-	switch (r->preq.verb) {
-	case PV_PING:
-		answer(r, PC_OK, "{\"pong\":true}");
-		break;
-	case PV_HELP:
-		answer(r, PC_OK, proto_help_json());
-		break;
-	case PV_STATS: {
-		char *s = stats_json(S.nconns, S.pending_starts);
-		answer(r, PC_OK, s);
-		cJSON_free(s);
-		break;
-	}
-	case PV_QUIT:
-		/* Answered in turn; the connection closes once all is written. */
+	if (r->quit)
 		c->ending = true;
-		answer(r, PC_OK, "{\"bye\":true}");
-		break;
-	case PV_START:
-		r->is_start = true;
-		stats_start();
-		S.pending_starts++;
-		if (!start_allowed(&c->peer, &r->preq.start, NULL)) {
-			char q[LOG_QUOTE_MAX];
-			log_limited(&S.denied_log, LOG_WARNING, "DENIED: uid %u pid %d may not start %s",
-				    (unsigned)c->peer.uid, (int)c->pid, log_quote(q, r->preq.start.process));
-			snprintf(err, sizeof(err), "uid %u may not start \"%s\" in this folder%s: no [access] "
-				 "allow rule matches", (unsigned)c->peer.uid, r->preq.start.process,
-				 r->preq.start.count > 1 ? " with this count" : "");
-			answer(r, PC_DENIED, err);
-		} else if (S.stopping) {
-			answer(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
-		} else if (S.pending_starts > S.opts.max_pending) {
-			answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
-		} else {
-			r->job.st = &r->preq.start;
-			r->job.done = on_job_done;
-			r->job.data = r;
-			if (access_enabled()) {
-				/* The rules are checked again with the name Orchestrator
-				 * resolves, maybe after this client is gone. */
-				access_peer_copy(&r->peer, &c->peer);
-				r->job.allowed = job_allowed;
-			}
-			jobs_start(&r->job);
-		}
-		break;
-	case PV_NONE:
-		answer(r, PC_BAD_REQUEST, "empty request");
-		break;
-	}
+	if (r->done)
+		on_answered(r);
+}
+
+static void handle_line(struct conn *c, const char *line, size_t len)
+{
+	struct request *r = conn_request(c);
+
+	request_start(r, line, len, &c->peer, c->pid);
+	conn_placed(c, r);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -478,16 +353,13 @@ static void process_lines(struct conn *c)
 		c->ending = true;
 	return;
 too_long:;
-	struct request *r = request_new(c);
-	TAILQ_INSERT_TAIL(&c->ordered, r, order);
-	char msg[128];
-	snprintf(msg, sizeof(msg), "line longer than max_line (%zu bytes); closing the connection",
-		 S.opts.max_line);
+	struct request *r = conn_request(c);
 	c->ending = true;
 	c->has_lines = false;
 	buf_reset(&c->in);
 	c->scanned = 0;
-	answer(r, PC_TOO_LONG, msg);
+	request_too_long(r, S.opts.max_line);
+	conn_placed(c, r);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -520,23 +392,23 @@ static void on_conn_closed(uv_handle_t *h)
 	/* Requests still waiting for Orchestrator finish without us. */
 	while ((r = LIST_FIRST(&c->all))) {
 		LIST_REMOVE(r, all);
-		r->conn = NULL;
-		if (r->cancelled) {
-			if (!r->tagged)
-				TAILQ_REMOVE(&c->ordered, r, order);
-			request_free(r);
-		}
+		r->owner = NULL;
+		if (!r->done && !r->tagged)
+			TAILQ_REMOVE(&c->ordered, r, order);
+		if (r->cancelled)
+			free_request(r);
 	}
+	/* What is left in order was answered (it waited for one before it). */
 	while ((r = TAILQ_FIRST(&c->ordered))) {
 		TAILQ_REMOVE(&c->ordered, r, order);
-		if (r->done)
-			request_free(r);
+		free_request(r);
 	}
 	buf_free(&c->in);
 	buf_free(&c->out);
 	access_peer_free(&c->peer);
 	free(c);
 	S.nconns--;
+	stats_clients(-1);
 	check_drained();
 }
 
@@ -617,6 +489,7 @@ static void on_connection(uv_stream_t *l, int status)
 	LIST_INIT(&c->all);
 	LIST_INSERT_HEAD(&S.conns, c, link);
 	S.nconns++;
+	stats_clients(1);
 	c->active = uv_now(S.loop);
 	conn_update(c);
 }
@@ -680,10 +553,8 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 	S.loop = loop;
 	server_configure(o);
 	LIST_INIT(&S.conns);
-	LIST_INIT(&S.live);
 	TAILQ_INIT(&S.dirty);
 	TAILQ_INIT(&S.backlog);
-	log_limit_init(&S.denied_log, 10, 10);
 	uv_check_init(loop, &S.flusher);
 	uv_unref((uv_handle_t *)&S.flusher);
 	uv_idle_init(loop, &S.awake);
@@ -748,20 +619,8 @@ void server_shutdown(void (*drained)(void))
 void server_close(void)
 {
 	struct conn *c;
-	struct request *r, *next;
 
 	stop_listening();
-	/* Requests still at work (only after a forced stop) are taken back
-	 * from jobs, which must not call us any more. */
-	for (r = LIST_FIRST(&S.live); r; r = next) {
-		next = LIST_NEXT(r, live);
-		if (!r->is_start || r->done)
-			continue;
-		jobs_cancel(&r->job);
-		r->cancelled = true;
-		if (!r->conn)
-			request_free(r);
-	}
 	while ((c = LIST_FIRST(&S.conns)))
 		conn_close(c);
 	uv_close((uv_handle_t *)&S.flusher, NULL);

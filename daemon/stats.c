@@ -13,6 +13,7 @@ static struct {
 	uv_loop_t *loop;
 	uint64_t started_at;
 	unsigned long requests, starts, answered[PC__COUNT];
+	int clients, pending;
 	struct hist latency;
 } T;
 
@@ -39,7 +40,17 @@ void stats_answered(enum proto_code code, bool ok_counts, uint64_t us)
 	hist_add(&T.latency, us);
 }
 
-char *stats_json(int clients, int pending_starts)
+void stats_clients(int delta)
+{
+	T.clients += delta;
+}
+
+void stats_pending(int delta)
+{
+	T.pending += delta;
+}
+
+char *stats_json(void)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *errs = cJSON_CreateObject();
@@ -66,9 +77,9 @@ char *stats_json(int clients, int pending_starts)
 	cJSON_AddNumberToObject(cache, "hits", (double)releases_hits());
 	cJSON_AddNumberToObject(cache, "misses", (double)releases_misses());
 	cJSON_AddNumberToObject(cache, "lookups", (double)releases_lookups());
-	cJSON_AddNumberToObject(o, "inflight", pending_starts);
+	cJSON_AddNumberToObject(o, "inflight", T.pending);
 	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
-	cJSON_AddNumberToObject(o, "clients", clients);
+	cJSON_AddNumberToObject(o, "clients", T.clients);
 
 	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
 	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);

@@ -1,6 +1,7 @@
 /*
  * stats: the daemon's counters and the latency histogram, and the STATS
- * answer built from them and from the other modules' own counters.
+ * answer (docs/protocol.md section 2) built from them and from the other
+ * modules' own counters.
  *
  * Latency is kept in a histogram (common/hist.h) rather than a ring of
  * samples: a flood of STATS costs a few microseconds each, never a sort.
@@ -24,8 +25,11 @@ void stats_start(void);
  * that counts (a START's; PINGs are not counted as "ok"). */
 void stats_answered(enum proto_code code, bool ok_counts, uint64_t us);
 
-/* The STATS answer's JSON, with clients and in-flight counts from the
- * caller; the caller frees it with cJSON_free. */
-char *stats_json(int clients, int pending_starts);
+/* Gauges: clients connected (server), STARTs not answered yet (request). */
+void stats_clients(int delta);
+void stats_pending(int delta);
+
+/* The STATS answer's JSON; the caller frees it with cJSON_free. */
+char *stats_json(void);
 
 #endif

@@ -22,10 +22,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integ"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
 import harness  # noqa: E402
 from harness import Env  # noqa: E402
-from run import rss_kb  # noqa: E402  (bench/run.py)
+from testlib import rss_kb  # noqa: E402
 
 
 def tcp_inodes():

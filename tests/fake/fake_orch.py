@@ -1,7 +1,7 @@
 """A fake UiPath Orchestrator and Identity server for orchd's tests.
 
 A real HTTPS server on 127.0.0.1 (TLS with a CA made for the run) that
-behaves as ../shared/orchestrator-api.md describes: the token grants
+behaves as docs/orchestrator.md describes: the token grants
 (client credentials; rotating single-use refresh tokens; authorization code
 with PKCE), JWT-shaped access tokens with a `scope` claim, Releases with
 $filter, StartJobs with Orchestrator's validation, Jobs by id and by
@@ -26,11 +26,15 @@ import time
 import urllib.parse
 import uuid
 
+import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from testlib import make_ca  # noqa: E402,F401  (re-exported for callers)
+
 ORCH_PREFIX = "/acme/DefaultTenant/orchestrator_"
 TOKEN_PATH = "/identity_/connect/token"
 AUTHORIZE_PATH = "/identity_/connect/authorize"
 
-# Orchestrator's scope table (orchestrator-api.md section 3).
+# Orchestrator's scope table (docs/orchestrator.md section 3).
 ENDPOINT_SCOPES = {
     "releases": {"OR.Execution", "OR.Execution.Read"},
     "start": {"OR.Jobs", "OR.Jobs.Write"},
@@ -51,25 +55,6 @@ NOT_AUTHORIZED = {
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def make_ca(directory):
-    """Creates ca.pem, server.pem and server.key in directory (openssl)."""
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-    d = directory
-    if os.path.exists(f"{d}/server.pem"):
-        return f"{d}/ca.pem"
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=orchd test CA", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr")
-    with open(f"{d}/ext.cnf", "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-    run("x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
-        "-CAcreateserial", "-days", "2", "-out", f"{d}/server.pem", "-extfile", f"{d}/ext.cnf")
-    return f"{d}/ca.pem"
 
 
 class App:

@@ -14,6 +14,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fake"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 from fake_orch import Fake  # noqa: E402
 
 BUILD = os.environ.get("ORCHD_BUILD", "build")

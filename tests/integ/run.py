@@ -22,6 +22,7 @@ import urllib.parse
 
 import harness
 from harness import Env, wait_for
+from testlib import free_port, rss_kb
 
 TESTS = []
 
@@ -1182,17 +1183,34 @@ def readme_scope_table_is_the_codes(env):
     readme = open(os.path.join(harness.HERE, "..", "..", "README.md")).read()
     assert "| look up a process | `GET /odata/Releases` | `OR.Execution` or `OR.Execution.Read`" in table
     assert table in readme, "README's scope table differs from `orchd scopes`: paste it again"
+    doc = open(os.path.join(harness.HERE, "..", "..", "docs", "orchestrator.md")).read()
+    assert table in doc, "docs/orchestrator.md's scope table differs from `orchd scopes`"
+
+
+@test
+def protocol_doc_names_every_code_verb_and_key(env):
+    top = os.path.join(harness.HERE, "..", "..")
+    doc = open(os.path.join(top, "docs", "protocol.md")).read()
+    proto = open(os.path.join(top, "common", "proto.c")).read()
+    conf = open(os.path.join(top, "common", "conf.c")).read()
+    codes = re.findall(r'\[PC_\w+\] = "(\w+)"', proto)
+    assert len(codes) >= 13, codes
+    keys = re.findall(r'(?:STR|INT)\("(\w+)", "(\w+)"', conf) + \
+        re.findall(r'\{"(\w+)", "(\w+)", K_', conf)
+    assert len(keys) >= 20, keys
+    help_ = ok_json(env.daemon().ask("HELP"))
+    verbs = {v.split()[0] for v in help_["verbs"]}
+    for c in codes:
+        assert f"`{c}`" in doc, f"docs/protocol.md lacks the code {c}"
+    for section, key in keys:
+        assert f"`{key}`" in doc or f"{key}`" in doc, f"docs/protocol.md lacks [{section}] {key}"
+        assert re.search(rf"^;?{key} =", open(os.path.join(top, "conf", "orchd.conf")).read(), re.M), \
+            f"conf/orchd.conf lacks {key}"
+    for v in verbs:
+        assert re.search(rf"^{v}\b", doc, re.M), f"docs/protocol.md lacks the verb {v}"
 
 
 # ---- orchd login ---------------------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 class Login:
     """orchd login as a subprocess, with the test as the browser."""
@@ -1326,14 +1344,6 @@ def login_no_listen_takes_a_pasted_address(env):
 
 
 # ---- hostile peers and hardening -----------------------------------------
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
 
 @test
 def flood_from_one_connection_is_bounded(env):

@@ -1,5 +1,4 @@
-/* Unit tests of backoff, refresh timing and Retry-After (common/backoff.c)
- * and of the release cache's table (common/cache.c). */
+/* Unit tests of backoff, refresh timing and Retry-After (common/backoff.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +9,6 @@
 #include <time.h>
 
 #include "backoff.h"
-#include "cache.h"
-#include "hist.h"
 #include "util.h"
 
 static void test_full_jitter_bounds(void **state)
@@ -85,96 +82,6 @@ static void test_retry_after(void **state)
 	assert_int_equal(backoff_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), 0);
 }
 
-static void test_cache(void **state)
-{
-	struct cache c;
-	char key[32];
-	(void)state;
-
-	cache_init(&c);
-	assert_null(cache_get(&c, "p:Shared\nA", 0));
-	struct cache_entry *e = cache_upsert(&c, "p:Shared\nA");
-	assert_ptr_equal(cache_upsert(&c, "p:Shared\nA"), e);
-	assert_null(cache_get(&c, "p:Shared\nA", 0)); /* no value yet */
-	cache_set(e, "key-1", 1000, 600000);
-	assert_string_equal(cache_get(&c, "p:Shared\nA", 1000), "key-1");
-	assert_string_equal(cache_get(&c, "p:Shared\nA", 600999), "key-1");
-	assert_null(cache_get(&c, "p:Shared\nA", 601000)); /* expired */
-	assert_null(cache_get(&c, "p:Other\nA", 1000));    /* the folder is part of the key */
-	assert_int_equal(c.hits, 2);
-	assert_int_equal(c.misses, 4);
-
-	/* Growth keeps every entry reachable. */
-	for (int i = 0; i < 1000; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		cache_set(cache_upsert(&c, key), key, 0, 10);
-	}
-	assert_int_equal(c.count, 1001);
-	for (int i = 0; i < 1000; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		assert_string_equal(cache_get(&c, key, 5), key);
-	}
-	cache_remove(&c, cache_find(&c, "k500"));
-	assert_null(cache_find(&c, "k500"));
-	assert_non_null(cache_find(&c, "k501"));
-	assert_int_equal(c.count, 1000);
-	cache_close(&c);
-}
-
-static bool drop_odd(struct cache_entry *e, void *arg)
-{
-	(*(int *)arg)++;
-	return atoi(e->key + 1) % 2 == 1;
-}
-
-static void test_cache_foreach(void **state)
-{
-	struct cache c;
-	char key[32];
-	int seen = 0;
-	(void)state;
-
-	cache_init(&c);
-	for (int i = 0; i < 300; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		cache_set(cache_upsert(&c, key), key, 0, 10);
-	}
-	cache_foreach(&c, drop_odd, &seen);
-	assert_int_equal(seen, 300);
-	assert_int_equal(c.count, 150);
-	for (int i = 0; i < 300; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		if (i % 2)
-			assert_null(cache_find(&c, key));
-		else
-			assert_string_equal(cache_get(&c, key, 1), key);
-	}
-	cache_close(&c);
-}
-
-static void test_hist(void **state)
-{
-	static struct hist h;
-	(void)state;
-
-	/* Every value lands in a bucket whose bounds hold it, ~6 % wide. */
-	for (uint64_t v = 0; v < 5000000; v = v < 100 ? v + 1 : v * 21 / 20) {
-		unsigned i = hist_bucket(v);
-		assert_true(v <= hist_bucket_max(i));
-		assert_true(i == 0 || v > hist_bucket_max(i - 1));
-		assert_true(hist_bucket_max(i) - v <= v / 16 + 1);
-	}
-	assert_int_equal(hist_bucket(UINT64_MAX), HIST_BUCKETS - 1);
-	assert_int_equal(hist_percentile(&h, 50), 0);
-	for (uint64_t v = 1; v <= 1000; v++)
-		hist_add(&h, v);
-	assert_int_equal(h.samples, 1000);
-	uint64_t p50 = hist_percentile(&h, 50), p99 = hist_percentile(&h, 99);
-	assert_true(p50 >= 500 && p50 <= 532);
-	assert_true(p99 >= 990 && p99 <= 1000);
-	assert_int_equal(hist_percentile(&h, 100), 1000);  /* never above the max seen */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,9 +89,6 @@ int main(void)
 		cmocka_unit_test(test_doubling_with_jitter),
 		cmocka_unit_test(test_refresh_window),
 		cmocka_unit_test(test_retry_after),
-		cmocka_unit_test(test_cache),
-		cmocka_unit_test(test_cache_foreach),
-		cmocka_unit_test(test_hist),
 	};
-	return cmocka_run_group_tests_name("backoff+cache", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("backoff", tests, NULL, NULL);
 }

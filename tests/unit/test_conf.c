@@ -303,18 +303,30 @@ static void test_secret(void **state)
 	conf_free(&c);
 	free(text);
 
-	/* Without client_secret_file: the systemd credential, else none. */
-	assert_int_equal(load("[orchestrator]\nurl = https://h/o\n[auth]\nclient_id = x\n", &c, &e), 0);
+	/* Without client_secret_file: the systemd credential, else none
+	 * (conf_load decides which, once). */
+	const char *base = "[orchestrator]\nurl = https://h/o\n[auth]\nclient_id = x\n";
 	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(load(base, &c, &e), 0);
+	assert_null(c.secret_path);
 	assert_int_equal(conf_read_secret(&c, &secret, err, sizeof(err)), 0);
 	assert_null(secret);
-	free(write_file("client_secret", "from-credential\n"));
+	conf_free(&c);
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	char *cred = xasprintf("%s/client_secret", dir);
+	unlink(cred);
+	assert_int_equal(load(base, &c, &e), 0);
+	assert_null(c.secret_path);            /* a credential directory without the secret */
+	conf_free(&c);
+	free(write_file("client_secret", "from-credential\n"));
+	assert_int_equal(load(base, &c, &e), 0);
+	assert_string_equal(c.secret_path, cred);
 	assert_int_equal(conf_read_secret(&c, &secret, err, sizeof(err)), 0);
 	assert_string_equal(secret, "from-credential");
 	secret_free(secret);
 	unsetenv("CREDENTIALS_DIRECTORY");
 	conf_free(&c);
+	free(cred);
 	free(sf);
 	buf_free(&e);
 }

@@ -1,5 +1,5 @@
-/* Unit tests of the encodings (common/enc.c) and the scope table
- * (common/scopes.c), with the vectors of orchestrator-api.md. */
+/* Unit tests of the encodings (common/enc.c), with the vectors of
+ * docs/orchestrator.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +11,6 @@
 #include <cJSON.h>
 
 #include "enc.h"
-#include "oauth.h"
-#include "scopes.h"
 #include "util.h"
 
 static void expect_str(char *got, const char *want)
@@ -53,7 +51,7 @@ static void test_base64(void **state)
 	size_t n;
 	(void)state;
 
-	/* orchestrator-api.md section 4 vectors: the UTF-16LE bytes of
+	/* docs/orchestrator.md section 4 vectors: the UTF-16LE bytes of
 	 * "Shared" and "Shared/Finance". */
 	const unsigned char shared[] = {'S', 0, 'h', 0, 'a', 0, 'r', 0, 'e', 0, 'd', 0};
 	expect_str(enc_base64(shared, sizeof(shared)), "UwBoAGEAcgBlAGQA");
@@ -88,81 +86,6 @@ static void test_pkce_and_form(void **state)
 	assert_string_equal(b.p, "grant_type=client_credentials&scope=OR.Jobs%20OR.Execution"
 				 "&client_secret=a%2Bb%2Fc%3D%26d");
 	buf_free(&b);
-}
-
-static void test_oauth_read(void **state)
-{
-	struct oauth_answer a;
-	const char *ok = "{\"access_token\":\"eyJ.x.y\",\"expires_in\":3600,\"token_type\":\"Bearer\","
-			 "\"scope\":\"OR.Jobs\",\"refresh_token\":\"rt\"}";
-	const char *bad = "{\"error\":\"invalid_scope\",\"error_description\":\"no\"}";
-	(void)state;
-
-	assert_int_equal(oauth_read(200, ok, strlen(ok), &a), OAUTH_TOKEN);
-	assert_string_equal(a.access_token, "eyJ.x.y");
-	assert_string_equal(a.refresh_token, "rt");
-	assert_string_equal(a.scope, "OR.Jobs");
-	assert_true(a.expires_in == 3600);
-	oauth_answer_free(&a);
-	/* A token with another status, or without a usable lifetime, is not one. */
-	assert_int_equal(oauth_read(201, ok, strlen(ok), &a), OAUTH_OTHER);
-	oauth_answer_free(&a);
-	assert_int_equal(oauth_read(200, "{\"access_token\":\"a\",\"expires_in\":0}", 36, &a), OAUTH_OTHER);
-	oauth_answer_free(&a);
-	assert_int_equal(oauth_read(400, bad, strlen(bad), &a), OAUTH_ERROR);
-	assert_string_equal(a.error, "invalid_scope");
-	assert_string_equal(a.error_description, "no");
-	oauth_answer_free(&a);
-	assert_int_equal(oauth_read(404, "<html>Not Found</html>", 22, &a), OAUTH_OTHER);
-	oauth_answer_free(&a);
-	assert_int_equal(oauth_read(200, NULL, 0, &a), OAUTH_OTHER);
-	oauth_answer_free(&a);
-	assert_int_equal(oauth_read(200, "[1,2]", 5, &a), OAUTH_OTHER);
-	oauth_answer_free(&a);
-}
-
-static char *jwt(const char *claims)
-{
-	char *p = enc_base64url((const unsigned char *)claims, strlen(claims));
-	char *t = xasprintf("eyJhbGciOiJSUzI1NiJ9.%s.c2ln", p);
-	free(p);
-	return t;
-}
-
-static void test_scopes(void **state)
-{
-	char msg[512], *t;
-	(void)state;
-
-	assert_true(scope_covers(OP_RELEASES, "OR.Jobs OR.Execution.Read"));
-	assert_true(scope_covers(OP_RELEASES, "OR.Execution"));
-	assert_false(scope_covers(OP_RELEASES, "OR.Execution.Write OR.Jobs"));
-	assert_false(scope_covers(OP_RELEASES, "OR.ExecutionX"));
-	assert_true(scope_covers(OP_START_JOBS, "OR.Jobs.Write"));
-	assert_false(scope_covers(OP_START_JOBS, "OR.Jobs.Read"));
-	assert_true(scope_covers(OP_JOB_GET, "OR.Jobs.Read"));
-	assert_false(scope_covers(OP_JOB_GET, ""));
-	assert_false(scope_covers(OP_JOB_GET, NULL));
-
-	scope_explain(OP_RELEASES, "OR.Jobs.Write", "Shared", msg, sizeof(msg));
-	assert_non_null(strstr(msg, "OR.Execution or OR.Execution.Read"));
-	assert_non_null(strstr(msg, "holds: OR.Jobs.Write"));
-	scope_explain(OP_RELEASES, "", "Shared", msg, sizeof(msg));
-	assert_non_null(strstr(msg, "holds: no scope"));
-	scope_explain(OP_START_JOBS, "OR.Jobs.Write", "Shared/Finance", msg, sizeof(msg));
-	assert_non_null(strstr(msg, "role with Jobs.Create in folder \"Shared/Finance\""));
-
-	t = jwt("{\"scope\":\"OR.Jobs OR.Execution\"}");
-	expect_str(scope_of_token(t, "ignored"), "OR.Jobs OR.Execution");
-	free(t);
-	t = jwt("{\"scope\":[\"OR.Jobs\",\"OR.Folders.Read\"]}");
-	expect_str(scope_of_token(t, NULL), "OR.Jobs OR.Folders.Read");
-	free(t);
-	t = jwt("{\"sub\":\"x\"}");
-	expect_str(scope_of_token(t, "OR.Jobs"), "OR.Jobs");
-	expect_str(scope_of_token(t, NULL), "");
-	free(t);
-	expect_str(scope_of_token("not a jwt", "A B"), "A B");
 }
 
 static char *json_str(const char *s)
@@ -209,9 +132,7 @@ int main(void)
 		cmocka_unit_test(test_json_str),
 		cmocka_unit_test(test_folder_header),
 		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_scopes),
 		cmocka_unit_test(test_pkce_and_form),
-		cmocka_unit_test(test_oauth_read),
 	};
 	return cmocka_run_group_tests_name("enc", tests, NULL, NULL);
 }

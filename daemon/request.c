@@ -1,0 +1,238 @@
+#include "request.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "log.h"
+#include "stats.h"
+
+static struct {
+	int max_pending;
+	int pending_starts;
+	int nlive;
+	bool stopping;
+	LIST_HEAD(, request) live;
+	struct log_limit denied_log;    /* a flood of refusals is summarised */
+} Q;
+
+void request_init(int max_pending)
+{
+	Q.max_pending = max_pending;
+	LIST_INIT(&Q.live);
+	log_limit_init(&Q.denied_log, 10, 10);
+}
+
+void request_configure(int max_pending)
+{
+	Q.max_pending = max_pending;
+}
+
+void request_shutdown(void)
+{
+	Q.stopping = true;
+}
+
+int request_live(void)
+{
+	return Q.nlive;
+}
+
+struct request *request_new(void *owner, request_done_fn *done)
+{
+	struct request *r = xcalloc(1, sizeof(*r));
+
+	Q.nlive++;
+	LIST_INSERT_HEAD(&Q.live, r, live);
+	stats_request();
+	r->owner = owner;
+	r->done_cb = done;
+	r->t0 = uv_hrtime();
+	return r;
+}
+
+void request_free(struct request *r)
+{
+	LIST_REMOVE(r, live);
+	proto_req_free(&r->preq);
+	access_peer_free(&r->peer);
+	free(r->answer);
+	free(r);
+	Q.nlive--;
+}
+
+void request_close(void)
+{
+	struct request *r, *next;
+
+	for (r = LIST_FIRST(&Q.live); r; r = next) {
+		next = LIST_NEXT(r, live);
+		if (!r->is_start || r->done || r->cancelled)
+			continue;
+		jobs_cancel(&r->job);
+		r->cancelled = true;
+		if (!r->owner)
+			request_free(r);
+	}
+}
+
+/* Records r's answer; tells the owner unless request_start is still on
+ * the stack (it looks at r->done itself). */
+static void answer(struct request *r, enum proto_code code, const char *text)
+{
+	struct buf line = {0};
+
+	proto_answer(&line, r->preq.tag, code, text);
+	r->alen = line.len;
+	r->answer = buf_steal(&line);
+	r->done = true;
+	uint64_t us = (uv_hrtime() - r->t0) / 1000;
+	stats_answered(code, r->is_start, us);  /* "ok" counts jobs started, not PINGs */
+	if (r->is_start) {
+		Q.pending_starts--;
+		stats_pending(-1);
+		if (code != PC_DENIED) { /* those were logged, rate-limited */
+			char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
+			const struct proto_start *st = &r->preq.start;
+			log_msg(code == PC_OK ? LOG_INFO : LOG_NOTICE, "START %s folder %s%s%s: %s (%llu us)",
+				log_quote(q1, st->process), st->folder ? log_quote(q2, st->folder) : "(default)",
+				r->preq.tag[0] ? " tag " : "", r->preq.tag, proto_code_name(code),
+				(unsigned long long)us);
+		}
+	}
+	if (!r->starting)
+		r->done_cb(r);
+}
+
+static void on_job_done(struct job *j, enum proto_code code, const char *text)
+{
+	answer(j->data, code, text);
+}
+
+/* Whether peer may start st's process (or name, when given: the Name
+ * Orchestrator resolved) in st's folder with st's count. */
+static bool start_allowed(const struct access_peer *peer, const struct proto_start *st,
+			  const char *name)
+{
+	struct access_ask a = {
+		.name = name ? name : st->process,
+		.folder_path = st->folder_id > 0 ? NULL : st->folder ? st->folder : jobs_default_folder(),
+		.folder_id = st->folder_id,
+		.count = st->count,
+	};
+	return access_allowed(peer, &a);
+}
+
+static bool job_allowed(struct job *j, const char *name)
+{
+	struct request *r = j->data;
+
+	return start_allowed(&r->peer, j->st, name);
+}
+
+/* ---- the verbs: each answers r, at once or later. */
+
+static void verb_ping(struct request *r, const struct access_peer *peer, pid_t pid)
+{
+	(void)peer;
+	(void)pid;
+	answer(r, PC_OK, "{\"pong\":true}");
+}
+
+static void verb_help(struct request *r, const struct access_peer *peer, pid_t pid)
+{
+	(void)peer;
+	(void)pid;
+	answer(r, PC_OK, proto_help_json());
+}
+
+static void verb_stats(struct request *r, const struct access_peer *peer, pid_t pid)
+{
+	char *s = stats_json();
+	(void)peer;
+	(void)pid;
+	answer(r, PC_OK, s);
+	cJSON_free(s);
+}
+
+static void verb_quit(struct request *r, const struct access_peer *peer, pid_t pid)
+{
+	(void)peer;
+	(void)pid;
+	/* Answered in turn; the connection closes once all is written. */
+	r->quit = true;
+	answer(r, PC_OK, "{\"bye\":true}");
+}
+
+static void verb_start(struct request *r, const struct access_peer *peer, pid_t pid)
+{
+	const struct proto_start *st = &r->preq.start;
+	char err[512];
+
+	r->is_start = true;
+	stats_start();
+	Q.pending_starts++;
+	stats_pending(1);
+	if (!start_allowed(peer, st, NULL)) {
+		char q[LOG_QUOTE_MAX];
+		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u pid %d may not start %s",
+			    (unsigned)peer->uid, (int)pid, log_quote(q, st->process));
+		snprintf(err, sizeof(err), "uid %u may not start \"%s\" in this folder%s: no [access] "
+			 "allow rule matches", (unsigned)peer->uid, st->process,
+			 st->count > 1 ? " with this count" : "");
+		answer(r, PC_DENIED, err);
+	} else if (Q.stopping) {
+		answer(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
+	} else if (Q.pending_starts > Q.max_pending) {
+		answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
+	} else {
+		r->job.st = st;
+		r->job.done = on_job_done;
+		r->job.data = r;
+		if (access_enabled()) {
+			/* The rules are checked again with the name Orchestrator
+			 * resolves, maybe after this client is gone. */
+			access_peer_copy(&r->peer, peer);
+			r->job.allowed = job_allowed;
+		}
+		jobs_start(&r->job);
+	}
+}
+
+static void (*const verbs[])(struct request *r, const struct access_peer *peer, pid_t pid) = {
+	[PV_START] = verb_start,
+	[PV_PING] = verb_ping,
+	[PV_STATS] = verb_stats,
+	[PV_HELP] = verb_help,
+	[PV_QUIT] = verb_quit,
+};
+
+void request_start(struct request *r, const char *line, size_t len, const struct access_peer *peer,
+		   pid_t pid)
+{
+	char err[512];
+
+	r->starting = true;
+	enum proto_code rc = proto_parse(line, len, &r->preq, err, sizeof(err));
+	r->tagged = r->preq.tag[0] != '\0';
+	if (rc != PC_OK)
+		answer(r, rc, err);
+	else if ((size_t)r->preq.verb < ARRAY_LEN(verbs) && verbs[r->preq.verb])
+		verbs[r->preq.verb](r, peer, pid);
+	else
+		answer(r, PC_BAD_REQUEST, "empty request");
+	r->starting = false;
+}
+
+void request_too_long(struct request *r, size_t max_line)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "line longer than max_line (%zu bytes); closing the connection",
+		 max_line);
+	r->starting = true;
+	answer(r, PC_TOO_LONG, msg);
+	r->starting = false;
+}

@@ -1,0 +1,76 @@
+/*
+ * request: one request's life, from its line to its answer line: parsing
+ * (proto), the access check, dispatch by a table of verbs, the answer, and
+ * its log line and STATS. It knows nothing of connections: the server hands
+ * it a line and the peer, and gets the answer line back. The verbs, answers
+ * and codes are those of docs/protocol.md.
+ */
+#ifndef ORCHD_REQUEST_H
+#define ORCHD_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "access.h"
+#include "jobs.h"
+#include "proto.h"
+
+struct request;
+/* r was answered: r->answer holds the line. */
+typedef void request_done_fn(struct request *r);
+
+struct request {
+	/* The owner's (the server's connection); request never touches these. */
+	void *owner;                    /* NULL once the client is gone */
+	request_done_fn *done_cb;
+	TAILQ_ENTRY(request) order;
+	LIST_ENTRY(request) all;
+
+	/* Known once request_start returned. */
+	bool tagged;                    /* answered as soon as done, not in order */
+	bool quit;                      /* QUIT: the connection ends after this answer */
+	/* Known once answered, or taken back by request_close (cancelled:
+	 * never answered; the owner frees it). */
+	bool done, cancelled;
+	char *answer;                   /* the answer line, LF included */
+	size_t alen;
+
+	/* Private. */
+	struct proto_req preq;
+	struct job job;
+	struct access_peer peer;        /* for the check of the resolved name */
+	uint64_t t0;                    /* uv_hrtime() at arrival */
+	bool is_start, starting;
+	LIST_ENTRY(request) live;
+};
+
+void request_init(int max_pending);
+/* START requests waiting daemon-wide before BUSY, from now on. */
+void request_configure(int max_pending);
+/* From now on, a START is answered SHUTDOWN. */
+void request_shutdown(void);
+/* Takes every request still at work back from jobs (after a forced stop):
+ * none is answered any more. Those whose owner is gone are freed; the
+ * owner frees the others. */
+void request_close(void);
+
+/* A new request of owner's, counted live until request_free; done is
+ * called for its answer when that comes after request_start returned. */
+struct request *request_new(void *owner, request_done_fn *done);
+/*
+ * Handles one line (len bytes, without its LF) from a peer. When r is
+ * answered at once (r->done on return), done() is not called; otherwise
+ * it is called exactly once, later, from the loop.
+ */
+void request_start(struct request *r, const char *line, size_t len, const struct access_peer *peer,
+		   pid_t pid);
+/* Answers r TOO_LONG at once (a line over max_line). */
+void request_too_long(struct request *r, size_t max_line);
+void request_free(struct request *r);
+
+/* Requests not freed yet, their clients gone or not. */
+int request_live(void);
+
+#endif
