@@ -77,6 +77,7 @@ static struct {
 	LIST_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;
 	TAILQ_HEAD(, conn) backlog;     /* lines to handle in the next iteration */
+	int nbacklog;
 	int nconns;
 	bool stopping;
 	void (*drained)(void);
@@ -152,6 +153,7 @@ static void conn_update(struct conn *c)
 	if (c->has_lines && !blocked && !c->backlogged && !c->ending) {
 		c->backlogged = true;
 		TAILQ_INSERT_TAIL(&S.backlog, c, backlog_link);
+		S.nbacklog++;
 		wake_flusher();
 	}
 	bool want = !blocked && !c->has_lines && !c->ending && !c->eof && !S.stopping;
@@ -232,13 +234,14 @@ static void conn_write(struct conn *c)
  * idle handle active so that poll does not block before this runs. */
 static void on_flush(uv_check_t *h)
 {
-	TAILQ_HEAD(, conn) turn = TAILQ_HEAD_INITIALIZER(turn);
 	struct conn *c;
 	(void)h;
 
-	TAILQ_CONCAT(&turn, &S.backlog, backlog_link);
-	while ((c = TAILQ_FIRST(&turn))) {
-		TAILQ_REMOVE(&turn, c, backlog_link);
+	/* Those backlogged now, once each: one still backlogged after its
+	 * turn goes to the tail, for the next iteration. */
+	for (int n = S.nbacklog; n > 0 && (c = TAILQ_FIRST(&S.backlog)); n--) {
+		TAILQ_REMOVE(&S.backlog, c, backlog_link);
+		S.nbacklog--;
 		c->backlogged = false;
 		process_lines(c);
 		conn_update(c);
@@ -427,6 +430,7 @@ static void conn_close(struct conn *c)
 	}
 	if (c->backlogged) {
 		TAILQ_REMOVE(&S.backlog, c, backlog_link);
+		S.nbacklog--;
 		c->backlogged = false;
 	}
 	LIST_REMOVE(c, link);
