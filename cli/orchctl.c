@@ -21,6 +21,8 @@
 #define EXIT_CONNECT 3
 /* ERR answers exit with 9 + the code's number: BAD_REQUEST 10 ... SHUTDOWN 22. */
 #define EXIT_CODE_BASE 9
+#define EXIT_FAULTED 4
+#define EXIT_STOPPED 5
 
 static void usage(FILE *f)
 {
@@ -29,15 +31,20 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  start PROCESS [--folder PATH | --folder-id N] [--input JSON|@FILE] [--count N]\n"
 		"        [--priority Low|Normal|High|1..100] [--reference R] [--runtime TYPE] [--json]\n"
+		"  job ID [--folder PATH | --folder-id N] [--json]     one job's record\n"
+		"  wait ID [--folder ...] [--timeout S] [--json]      until the job is final\n"
+		"  stop ID [--folder ...] [--kill] [--json]           SoftStop (or Kill) the job\n"
 		"  ping [--json]\n"
 		"  stats [--json]\n"
 		"options:\n"
 		"  -s SOCKET   orchd's socket (default $ORCHD_SOCKET or /run/orchd/orchd.sock)\n"
 		"  -t SECONDS  how long to wait for the answer (default 120)\n"
 		"exit status: 0 OK, 2 usage, 3 cannot reach orchd, 1 unexpected answer;\n"
+		"  wait: 0 Successful, 4 Faulted, 5 Stopped;\n"
 		"  an ERR answer exits with: BAD_REQUEST 10, TOO_LONG 11, DENIED 12, NOT_FOUND 13,\n"
 		"  AMBIGUOUS 14, FOLDER 15, SCOPE 16, AUTH 17, REJECTED 18, UNAVAILABLE 19,\n"
-		"  UNKNOWN 20 (the job may exist: check first), BUSY 21, SHUTDOWN 22\n");
+		"  UNKNOWN 20 (the job may exist: check first), BUSY 21, SHUTDOWN 22,\n"
+		"  TIMEOUT 23 (the job was not stopped), DUPLICATE 24\n");
 }
 
 static int die_usage(const char *msg)
@@ -191,6 +198,48 @@ static int start_option(cJSON *req, int opt, const char *arg)
 	return 0;
 }
 
+/* JOB, WAIT or STOP ID with --folder, --folder-id, --timeout (WAIT),
+ * --kill (STOP), in the JSON form. */
+static char *build_job_request(const char *verb, int argc, char **argv, const struct option *longopts,
+			       int *json, int *rc)
+{
+	cJSON *req = cJSON_CreateObject();
+	char *line = NULL;
+	long n = 0;
+	int opt;
+
+	while (*rc == 0 && (opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'j') {
+			*json = 1;
+		} else if (opt == 'h') {
+			usage(stdout);
+			cJSON_Delete(req);
+			return NULL;
+		} else if (opt == 'f') {
+			cJSON_AddStringToObject(req, "folder", optarg);
+		} else if (opt == 'F' && (n = positive(optarg)) > 0) {
+			cJSON_AddNumberToObject(req, "folder", (double)n);
+		} else if (opt == 'T' && strcmp(verb, "WAIT") == 0 && (n = positive(optarg)) > 0) {
+			cJSON_AddNumberToObject(req, "timeout", (double)n);
+		} else if (opt == 'K' && strcmp(verb, "STOP") == 0) {
+			cJSON_AddTrueToObject(req, "kill");
+		} else {
+			*rc = die_usage(opt == 'F' || opt == 'T' ? "this option wants a positive number"
+							       : "bad option for this command");
+		}
+	}
+	if (*rc == 0 && (optind != argc - 1 || (n = positive(argv[optind])) < 0))
+		*rc = die_usage("this command wants exactly one job ID (a positive number)");
+	if (*rc == 0) {
+		cJSON_AddNumberToObject(req, "id", (double)n);
+		char *j = cJSON_PrintUnformatted(req);
+		line = xasprintf("%s %s\n", verb, j);
+		cJSON_free(j);
+	}
+	cJSON_Delete(req);
+	return line;
+}
+
 /*
  * The request line for cmd and its options (argv[0] is cmd). Returns the
  * line (LF included), or NULL with *rc the exit status (0 after --help).
@@ -205,15 +254,21 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 		{"priority", required_argument, NULL, 'p'},
 		{"reference", required_argument, NULL, 'r'},
 		{"runtime", required_argument, NULL, 'R'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"kill", no_argument, NULL, 'K'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	bool start = strcmp(cmd, "start") == 0;
+	const char *jobverb = strcmp(cmd, "job") == 0 ? "JOB" : strcmp(cmd, "wait") == 0 ? "WAIT"
+			      : strcmp(cmd, "stop") == 0 ? "STOP" : NULL;
 	char *line = NULL;
 	int opt;
 
 	*rc = 0;
+	if (jobverb)
+		return build_job_request(jobverb, argc, argv, longopts, json, rc);
 	if (!start && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0) {
 		*rc = die_usage("unknown command");
 		return NULL;
@@ -224,8 +279,8 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 			*json = 1;
 		else if (opt == 'h')
 			goto help;
-		else if (!start || opt == '?')
-			*rc = die_usage(opt == '?' ? "bad option" : "this option is for start only");
+		else if (!start || opt == '?' || opt == 'T' || opt == 'K')
+			*rc = die_usage(opt == '?' ? "bad option" : "this option is not for this command");
 		else
 			*rc = start_option(req, opt, optarg);
 	}
@@ -251,14 +306,63 @@ help:
 	return NULL;
 }
 
+static const char *field(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A job record for a person: what, state, times, info, output. */
+static void print_job(const cJSON *o)
+{
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(o, "job");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "id");
+	const cJSON *out = cJSON_GetObjectItemCaseSensitive(job, "output");
+	const cJSON *stopping = cJSON_GetObjectItemCaseSensitive(o, "stopping");
+
+	printf("job %.0f (%s): %s\n", cJSON_IsNumber(id) ? id->valuedouble : 0.0,
+	       field(job, "process") ? field(job, "process") : "?",
+	       field(job, "state") ? field(job, "state") : "?");
+	printf("  created %s, started %s, ended %s%s%s\n", field(job, "created") ? field(job, "created") : "-",
+	       field(job, "started") ? field(job, "started") : "-", field(job, "ended") ? field(job, "ended") : "-",
+	       field(job, "host") ? " on " : "", field(job, "host") ? field(job, "host") : "");
+	if (field(job, "info"))
+		printf("  info: %s\n", field(job, "info"));
+	if (cJSON_IsObject(out)) {
+		char *s = cJSON_PrintUnformatted(out);
+		printf("  output: %s\n", s);
+		cJSON_free(s);
+	}
+	if (cJSON_IsBool(stopping))
+		printf(cJSON_IsTrue(stopping) ? "  stopping (%s)\n" : "  already final: nothing sent%s\n",
+		       field(o, "strategy") ? field(o, "strategy") : "");
+}
+
+/* The exit status of a WAIT's answer: how the job ended. */
+static int wait_status(const cJSON *o)
+{
+	const char *state = field(cJSON_GetObjectItemCaseSensitive(o, "job"), "state");
+
+	if (state && strcmp(state, "Faulted") == 0)
+		return EXIT_FAULTED;
+	if (state && strcmp(state, "Stopped") == 0)
+		return EXIT_STOPPED;
+	return 0;
+}
+
 /* Prints answer for a person (or as it is, with json). Returns the exit
- * status: 0 for OK, 9 + the code's number for ERR. */
+ * status: 0 for OK (wait: 4 Faulted, 5 Stopped), 9 + the code's number for
+ * ERR. */
 static int print_answer(const char *cmd, const char *answer, int json)
 {
 	if (strncmp(answer, "OK ", 3) == 0) {
 		cJSON *o = cJSON_Parse(answer + 3);
+		int rc = strcmp(cmd, "wait") == 0 ? wait_status(o) : 0;
 		if (json) {
 			puts(answer + 3);
+		} else if (cJSON_GetObjectItemCaseSensitive(o, "job")) {
+			print_job(o);
 		} else if (strcmp(cmd, "start") == 0) {
 			print_start(o);
 		} else if (strcmp(cmd, "ping") == 0) {
@@ -269,7 +373,7 @@ static int print_answer(const char *cmd, const char *answer, int json)
 			cJSON_free(pretty);
 		}
 		cJSON_Delete(o);
-		return 0;
+		return rc;
 	}
 	if (strncmp(answer, "ERR ", 4) == 0) {
 		const char *code = answer + 4;
@@ -288,6 +392,7 @@ int main(int argc, char **argv)
 {
 	const char *sock = getenv("ORCHD_SOCKET");
 	int timeout = 120, opt, json = 0, rc;
+	bool timeout_set = false;
 
 	if (!sock || !*sock)
 		sock = "/run/orchd/orchd.sock";
@@ -305,6 +410,7 @@ int main(int argc, char **argv)
 			timeout = atoi(optarg);
 			if (timeout <= 0)
 				return die_usage("-t wants a positive number of seconds");
+			timeout_set = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -324,6 +430,10 @@ int main(int argc, char **argv)
 	char *line = build_request(cmd, argc, argv, &json, &rc), *answer = NULL;
 	if (!line)
 		return rc;
+	/* A wait is answered when the job ends or its own timeout runs out:
+	 * orchd's answer bounds it, not ours (unless -t says so). */
+	if (strcmp(cmd, "wait") == 0 && !timeout_set)
+		timeout = 86400 + 120;
 	rc = exchange(sock, timeout, line, &answer);
 	free(line);
 	if (rc != 0)

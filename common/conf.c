@@ -51,6 +51,9 @@ static const struct key keys[] = {
 	INT("server", "drain_timeout", drain_timeout, 1, 86400),
 	INT("cache", "release_ttl", release_ttl, 0, 86400 * 365),
 	INT("cache", "negative_ttl", negative_ttl, 0, 86400),
+	INT("jobs", "poll_interval", poll_interval, 1, 300),
+	INT("jobs", "wait_timeout", wait_timeout, 1, 86400),
+	INT("jobs", "max_single_reads", max_single_reads, 1, 1000),
 };
 
 struct loader {
@@ -465,6 +468,9 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->idle_timeout = 300;
 	c->release_ttl = 600;
 	c->negative_ttl = 30;
+	c->poll_interval = 5;
+	c->wait_timeout = 3600;
+	c->max_single_reads = 5;
 
 	l.f = fopen(path, "re");
 	if (!l.f) {

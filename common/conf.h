@@ -70,6 +70,11 @@ struct conf {
 	int release_ttl;      /* seconds */
 	int negative_ttl;     /* seconds a NOT_FOUND name is remembered; 0 = never */
 
+	/* [jobs] */
+	int poll_interval;    /* seconds between reads of a waited job, at most */
+	int wait_timeout;     /* seconds a WAIT without its own timeout waits */
+	int max_single_reads; /* Jobs({Id}) reads a second, at most */
+
 	/* [access] */
 	struct conf_allow *allow;
 	size_t nallow;

@@ -22,6 +22,8 @@ static const char *const code_names[PC__COUNT] = {
 	[PC_UNKNOWN] = "UNKNOWN",
 	[PC_BUSY] = "BUSY",
 	[PC_SHUTDOWN] = "SHUTDOWN",
+	[PC_TIMEOUT] = "TIMEOUT",
+	[PC_DUPLICATE] = "DUPLICATE",
 };
 
 const char *proto_code_name(enum proto_code code)
@@ -357,6 +359,136 @@ static enum proto_code parse_start(const char *p, const char *end, struct proto_
 	return PC_OK;
 }
 
+/* A positive integer from a JSON number, or 0. */
+static int64_t json_id(const cJSON *it, double max)
+{
+	double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
+
+	return d >= 1 && d <= max && d == (double)(int64_t)d ? (int64_t)d : 0;
+}
+
+/* A positive decimal word (no sign, no leading zero trick), or 0. */
+static int64_t word_id(const char *w)
+{
+	if (!w[0] || strlen(w) > 16 || strspn(w, "0123456789") != strlen(w) || w[0] == '0')
+		return 0;
+	return strtoll(w, NULL, 10);
+}
+
+static enum proto_code parse_json_job(const char *p, const char *end, enum proto_verb verb,
+				      struct proto_job *jb, char *err, size_t errlen)
+{
+	const char *stop = NULL;
+	cJSON *obj = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &stop, false);
+	enum proto_code rc = PC_OK;
+	const char *known = verb == PV_WAIT ? "id, folder, timeout" : verb == PV_STOP ? "id, folder, kill"
+										      : "id, folder";
+
+	if (!obj)
+		return bad(err, errlen, "invalid JSON near byte %zu",
+			   (size_t)((cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : p) - p));
+	while (stop && stop < end && is_blank(*stop))
+		stop++;
+	if (stop && stop < end) {
+		rc = bad(err, errlen, "unexpected text after the JSON object");
+		goto out;
+	}
+	if (!cJSON_IsObject(obj)) {
+		rc = bad(err, errlen, "the JSON form must be an object");
+		goto out;
+	}
+	cJSON *it;
+	cJSON_ArrayForEach(it, obj) {
+		const char *k = it->string;
+		for (const cJSON *q = obj->child; q != it; q = q->next)
+			if (strcmp(q->string, k) == 0) {
+				rc = bad(err, errlen, "\"%.64s\" is given twice", k);
+				goto out;
+			}
+		if (strcmp(k, "id") == 0) {
+			if (!(jb->id = json_id(it, 9007199254740991.0)))
+				rc = bad(err, errlen, "\"id\" must be a positive integer");
+		} else if (strcmp(k, "folder") == 0) {
+			if (cJSON_IsNumber(it)) {
+				if (!(jb->folder_id = json_id(it, 9007199254740991.0)))
+					rc = bad(err, errlen, "\"folder\" id must be a positive integer");
+			} else {
+				rc = take_string(it, k, &jb->folder, err, errlen);
+			}
+		} else if (strcmp(k, "timeout") == 0 && verb == PV_WAIT) {
+			if (!(jb->timeout = (int)json_id(it, PROTO_WAIT_MAX)))
+				rc = bad(err, errlen, "\"timeout\" must be whole seconds from 1 to %d",
+					 PROTO_WAIT_MAX);
+		} else if (strcmp(k, "kill") == 0 && verb == PV_STOP) {
+			if (!cJSON_IsBool(it))
+				rc = bad(err, errlen, "\"kill\" must be true or false");
+			jb->kill = cJSON_IsTrue(it);
+		} else {
+			rc = bad(err, errlen, "unknown key \"%.64s\" (known: %s)", k, known);
+		}
+		if (rc != PC_OK)
+			goto out;
+	}
+	if (!jb->id)
+		rc = bad(err, errlen, "\"id\" is required");
+out:
+	cJSON_Delete(obj);
+	return rc;
+}
+
+/* JOB <id> [<folder>], WAIT <id> [<folder>], STOP <id> [<folder>] [soft|kill],
+ * or their JSON forms. */
+static enum proto_code parse_job(const char *p, const char *end, enum proto_verb verb,
+				 struct proto_job *jb, char *err, size_t errlen)
+{
+	static const char *const usage[] = {
+		[PV_JOB] = "JOB <id> [<folder>]",
+		[PV_WAIT] = "WAIT <id> [<folder>]",
+		[PV_STOP] = "STOP <id> [<folder>] [soft|kill]",
+	};
+	char *words[3] = {0};
+	int n = 0;
+	enum proto_code rc = PC_OK;
+
+	if (p == end)
+		return bad(err, errlen, "%s", usage[verb]);
+	if (*p == '{') {
+		rc = parse_json_job(p, end, verb, jb, err, errlen);
+	} else {
+		while (p < end && rc == PC_OK) {
+			if (n == 3) {
+				rc = bad(err, errlen, "too many words: %s", usage[verb]);
+				break;
+			}
+			if (!(words[n++] = read_word(&p, end, err, errlen)))
+				rc = PC_BAD_REQUEST;
+			while (p < end && is_blank(*p))
+				p++;
+		}
+		/* STOP's last word may be the strategy (a folder named so needs
+		 * the JSON form). */
+		if (rc == PC_OK && verb == PV_STOP && n >= 2 &&
+		    (strcmp(words[n - 1], "soft") == 0 || strcmp(words[n - 1], "kill") == 0)) {
+			jb->kill = words[n - 1][0] == 'k';
+			free(words[--n]);
+			words[n] = NULL;
+		}
+		if (rc == PC_OK && n > 2)
+			rc = bad(err, errlen, "too many words: %s", usage[verb]);
+		else if (rc == PC_OK && !(jb->id = word_id(words[0])))
+			rc = bad(err, errlen, "the job id must be a positive integer: %s", usage[verb]);
+		else if (rc == PC_OK && n == 2) {
+			jb->folder = words[1];
+			words[1] = NULL;
+		}
+		for (int i = 0; i < 3; i++)
+			free(words[i]);
+	}
+	if (rc == PC_OK && jb->folder)
+		rc = check_text("folder", jb->folder, err, errlen);
+	return rc;
+}
+
 enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req, char *err,
 			    size_t errlen)
 {
@@ -365,7 +497,8 @@ enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req,
 		enum proto_verb verb;
 	} verbs[] = {
 		{"START", PV_START}, {"PING", PV_PING}, {"STATS", PV_STATS},
-		{"HELP", PV_HELP},   {"QUIT", PV_QUIT},
+		{"HELP", PV_HELP},   {"QUIT", PV_QUIT}, {"JOB", PV_JOB},
+		{"WAIT", PV_WAIT},   {"STOP", PV_STOP},
 	};
 	const char *p = line, *end = line + len;
 
@@ -403,6 +536,8 @@ enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req,
 		req->verb = verbs[i].verb;
 		if (req->verb == PV_START)
 			return parse_start(p, end, &req->start, err, errlen);
+		if (req->verb == PV_JOB || req->verb == PV_WAIT || req->verb == PV_STOP)
+			return parse_job(p, end, req->verb, &req->job, err, errlen);
 		if (p < end)
 			return bad(err, errlen, "%s takes no argument", verbs[i].name);
 		return PC_OK;
@@ -424,6 +559,8 @@ void proto_req_free(struct proto_req *req)
 	free(st->runtime);
 	free(st->strategy);
 	memset(st, 0, sizeof(*st));
+	free(req->job.folder);
+	memset(&req->job, 0, sizeof(req->job));
 }
 
 void proto_answer(struct buf *out, const char *tag, enum proto_code code, const char *text)
@@ -449,6 +586,7 @@ const char *proto_help_json(void)
 	return "{\"protocol\":1,\"verbs\":[\"START <process> [<folder>]\","
 	       "\"START {\\\"process\\\":..,\\\"folder\\\":..,\\\"input\\\":{..},\\\"count\\\":1,"
 	       "\\\"priority\\\":\\\"High\\\",\\\"reference\\\":..,\\\"runtime\\\":..,\\\"strategy\\\":..}\","
+	       "\"JOB <id> [<folder>]\",\"WAIT <id> [<folder>]\",\"STOP <id> [<folder>] [soft|kill]\","
 	       "\"PING\",\"STATS\",\"HELP\",\"QUIT\"],"
 	       "\"tags\":\"prefix a request with @<tag> to have it answered as soon as it is done\"}";
 }

@@ -35,6 +35,8 @@ enum proto_code {
 	PC_UNKNOWN,
 	PC_BUSY,
 	PC_SHUTDOWN,
+	PC_TIMEOUT,      /* a wait ran out of time; the job was not stopped */
+	PC_DUPLICATE,    /* the queue already holds an item with this reference */
 	PC__COUNT
 };
 
@@ -45,6 +47,20 @@ enum proto_verb {
 	PV_STATS,
 	PV_HELP,
 	PV_QUIT,
+	PV_JOB,
+	PV_WAIT,
+	PV_STOP,
+};
+
+#define PROTO_WAIT_MAX 86400      /* seconds */
+
+/* What JOB, WAIT and STOP ask for. */
+struct proto_job {
+	int64_t id;            /* > 0 */
+	char *folder;          /* folder path, NULL: the default (unless folder_id) */
+	int64_t folder_id;     /* > 0 when the folder was given as a number */
+	int timeout;           /* WAIT: seconds 1..PROTO_WAIT_MAX, 0: the default */
+	bool kill;             /* STOP: Kill rather than SoftStop */
 };
 
 /* What a START asks for. Strings are owned by the request, UTF-8, without
@@ -66,6 +82,7 @@ struct proto_req {
 	char tag[PROTO_TAG_MAX + 1]; /* "" when untagged */
 	enum proto_verb verb;
 	struct proto_start start;    /* verb == PV_START */
+	struct proto_job job;        /* verb == PV_JOB, PV_WAIT, PV_STOP */
 };
 
 /*

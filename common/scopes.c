@@ -16,7 +16,7 @@ static const struct scope_rule rules[OP__COUNT] = {
 	[OP_JOB_GET] = {"read a job", "GET /odata/Jobs", {"OR.Jobs", "OR.Jobs.Read"}, "Jobs.View"},
 	[OP_FOLDERS] = {"list folders", "GET /odata/Folders", {"OR.Folders", "OR.Folders.Read"},
 			"Units.View"},
-	[OP_STOP_JOBS] = {"stop a job", "POST /odata/Jobs/UiPath.Server.Configuration.OData.StopJobs",
+	[OP_STOP_JOBS] = {"stop a job", "POST /odata/Jobs({Id})/UiPath.Server.Configuration.OData.StopJob",
 			  {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Edit"},
 };
 
@@ -30,7 +30,7 @@ void scope_table_markdown(struct buf *out)
 	buf_adds(out, "| orchd needs to | endpoint | scope (any one) | folder permission |\n"
 		      "|---|---|---|---|\n");
 	for (int i = 0; i < OP__COUNT; i++) {
-		if (i == OP_FOLDERS || i == OP_STOP_JOBS)
+		if (i == OP_FOLDERS)
 			continue; /* not used by orchd */
 		buf_printf(out, "| %s | `%s` | `%s` or `%s` | %s |\n", rules[i].what, rules[i].endpoint,
 			   rules[i].scopes[0], rules[i].scopes[1], rules[i].permission);

@@ -435,9 +435,14 @@ void auth_abort(void)
 
 void auth_close(void)
 {
-	/* Pending waiters belong to callers that are closing too; a token
-	 * request in flight is ours to take back. */
-	TAILQ_INIT(&A.waiters);
+	/* Pending waiters belong to callers that close after us (they were
+	 * set up first): unqueued, so that their auth_cancel is a no-op. A
+	 * token request in flight is ours to take back. */
+	struct auth_wait *w;
+	while ((w = TAILQ_FIRST(&A.waiters))) {
+		TAILQ_REMOVE(&A.waiters, w, link);
+		w->queued = false;
+	}
 	http_cancel(&A.req);
 	unlock();
 	uv_close((uv_handle_t *)&A.timer, NULL);

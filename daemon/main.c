@@ -1,6 +1,6 @@
 /*
  * orchd: wiring. Loads the config, initialises the modules in dependency
- * order (http, orch, releases, jobs, auth, stats, request, server), runs the loop,
+ * order (http, orch, releases, jobs, watch, auth, stats, request, server), runs the loop,
  * talks to systemd (notify, watchdog, socket activation), reloads on
  * SIGHUP, and on SIGTERM drives the drain: the server stops taking
  * requests, jobs and http stop starting new work, and at drain_timeout
@@ -35,6 +35,7 @@
 #include "scopes.h"
 #include "server.h"
 #include "stats.h"
+#include "watch.h"
 
 static struct {
 	uv_loop_t *loop;
@@ -118,6 +119,7 @@ static void close_all(void)
 	server_close();
 	request_close();
 	auth_close();
+	watch_close();
 	jobs_close();
 	releases_close();
 	orch_close();
@@ -275,7 +277,8 @@ static void reload(void)
 	orch_init(nc.url);
 	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
 	jobs_configure(&nc);
-	request_configure(nc.max_queue);
+	request_configure(&nc);
+	watch_configure(&nc);
 	struct server_opts so = server_opts(&nc, -1);
 	server_configure(&so);
 	auth_reload(&nc, secret);
@@ -302,6 +305,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: answering what was received");
 	uv_timer_start(&M.deadline, on_deadline, (uint64_t)M.conf.drain_timeout * 1000, 0);
 	request_shutdown();
+	watch_shutdown();
 	server_shutdown(on_drained);
 	/* Nothing not yet sent goes out now: waiting requests are answered
 	 * SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no retries. */
@@ -355,6 +359,7 @@ static int daemon_main(const char *path)
 	orch_init(M.conf.url);
 	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
 	jobs_init(M.loop, &M.conf);
+	watch_init(M.loop, &M.conf);
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);
 	uv_signal_init(M.loop, &M.sighup);
@@ -376,7 +381,7 @@ static int daemon_main(const char *path)
 	uv_timer_start(&M.status, on_status_timer, 2000, 2000);
 	auth_init(M.loop, &M.conf, secret, on_ready);
 	stats_init(M.loop);
-	request_init(M.conf.max_queue);
+	request_init(&M.conf);
 	struct server_opts so = server_opts(&M.conf, fd);
 	if (server_init(M.loop, &so, err, sizeof(err)) != 0) {
 		log_err("%s", err);

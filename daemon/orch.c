@@ -162,7 +162,7 @@ static void submit(struct orch_call *c, const char *token, unsigned gen)
 	set_headers(c, token, gen);
 	c->http.url = c->url;
 	c->http.body = c->body;
-	c->http.idempotent = c->body == NULL;
+	c->http.idempotent = c->body == NULL || c->repeatable;
 	c->http.prepare = prepare;
 	c->http.done = on_http;
 	c->http.data = c;

@@ -30,6 +30,7 @@ struct orch_call {
 	char *folder_hdr;      /* a full header line, or NULL */
 	const char *folder;    /* as named, for messages */
 	char *body;            /* JSON, or NULL for GET */
+	bool repeatable;       /* a POST that may be sent again (StopJob) */
 	orch_done_fn *done;
 	void *data;
 

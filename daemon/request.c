@@ -6,11 +6,14 @@
 #include <string.h>
 #include <uv.h>
 
+#include "enc.h"
+#include "jobrec.h"
 #include "log.h"
 #include "stats.h"
 
 static struct {
 	int max_pending;
+	int wait_timeout;
 	int pending_starts;
 	int nlive;
 	bool stopping;
@@ -18,16 +21,17 @@ static struct {
 	struct log_limit denied_log;    /* a flood of refusals is summarised */
 } Q;
 
-void request_init(int max_pending)
+void request_configure(const struct conf *conf)
 {
-	Q.max_pending = max_pending;
-	LIST_INIT(&Q.live);
-	log_limit_init(&Q.denied_log, 10, 10);
+	Q.max_pending = conf->max_queue;
+	Q.wait_timeout = conf->wait_timeout;
 }
 
-void request_configure(int max_pending)
+void request_init(const struct conf *conf)
 {
-	Q.max_pending = max_pending;
+	request_configure(conf);
+	LIST_INIT(&Q.live);
+	log_limit_init(&Q.denied_log, 10, 10);
 }
 
 void request_shutdown(void)
@@ -58,6 +62,8 @@ void request_free(struct request *r)
 	LIST_REMOVE(r, live);
 	proto_req_free(&r->preq);
 	access_peer_free(&r->peer);
+	free(r->folder_path);
+	free(r->stop_answer);
 	free(r->answer);
 	free(r);
 	Q.nlive--;
@@ -69,9 +75,12 @@ void request_close(void)
 
 	for (r = LIST_FIRST(&Q.live); r; r = next) {
 		next = LIST_NEXT(r, live);
-		if (!r->is_start || r->done || r->cancelled)
+		if ((!r->is_start && !r->watching) || r->done || r->cancelled)
 			continue;
-		jobs_cancel(&r->job);
+		if (r->is_start)
+			jobs_cancel(&r->job);
+		else
+			watch_cancel(&r->wr);
 		r->cancelled = true;
 		if (!r->owner)
 			request_free(r);
@@ -201,8 +210,167 @@ static void verb_start(struct request *r, const struct access_peer *peer, pid_t 
 	}
 }
 
+/* ---- JOB, WAIT and STOP: each reads the job first, for the access check
+ * (the peer must be allowed to START its process in that folder). */
+
+static const struct rel_folder *job_folder(struct request *r, struct rel_folder *f)
+{
+	const struct proto_job *jb = &r->preq.job;
+
+	f->id = jb->folder_id;
+	f->path = NULL;
+	if (f->id <= 0) {
+		const char *p = jb->folder ? jb->folder : jobs_default_folder();
+		if (!p)
+			return NULL;
+		r->folder_path = xstrdup(p);
+		f->path = r->folder_path;
+	}
+	return f;
+}
+
+/* The answer's object: the record, maybe what STOP did, and the folder as
+ * the request gave it. */
+static void answer_job(struct request *r, const cJSON *job, const char *extra)
+{
+	struct buf b = {0};
+
+	buf_adds(&b, "{\"job\":");
+	jobrec_append(&b, job);
+	if (extra)
+		buf_adds(&b, extra);
+	buf_adds(&b, ",\"folder\":");
+	if (r->preq.job.folder_id > 0)
+		buf_printf(&b, "%lld", (long long)r->preq.job.folder_id);
+	else
+		enc_json_str(&b, r->folder_path);
+	buf_adds(&b, "}");
+	answer(r, PC_OK, b.p);
+	buf_free(&b);
+}
+
+static bool job_access(struct request *r, const cJSON *job)
+{
+	if (!access_enabled())
+		return true;
+	const char *process = jobrec_process(job);
+	if (!process)
+		return false; /* fail closed */
+	struct access_ask a = {
+		.name = process,
+		.folder_path = r->preq.job.folder_id > 0 ? NULL : r->folder_path,
+		.folder_id = r->preq.job.folder_id,
+		.count = 1,
+	};
+	return access_allowed(&r->peer, &a);
+}
+
+static void on_watched(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
+{
+	struct request *r = w->data;
+
+	r->watching = false;
+	if (code != PC_OK)
+		answer(r, code, msg);
+	else
+		answer_job(r, job, NULL);
+}
+
+static void on_stopped(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
+{
+	struct request *r = w->data;
+	(void)job;
+
+	r->watching = false;
+	if (code != PC_OK) {
+		answer(r, code, msg);
+		return;
+	}
+	/* The record read before the stop, with what was asked. */
+	answer(r, PC_OK, r->stop_answer);
+}
+
+static void on_first_read(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
+{
+	struct request *r = w->data;
+	const struct proto_job *jb = &r->preq.job;
+	char err[256];
+
+	r->watching = false;
+	if (code != PC_OK) {
+		answer(r, code, msg);
+		return;
+	}
+	if (!job_access(r, job)) {
+		char q[LOG_QUOTE_MAX];
+		const char *p = jobrec_process(job);
+		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u may not see job %lld of %s",
+			    (unsigned)r->peer.uid, (long long)jb->id, log_quote(q, p));
+		snprintf(err, sizeof(err), "uid %u may not %s job %lld: no [access] allow rule lets it start "
+			 "that job's process in this folder", (unsigned)r->peer.uid,
+			 r->preq.verb == PV_STOP ? "stop" : "read", (long long)jb->id);
+		answer(r, PC_DENIED, err);
+		return;
+	}
+	bool final = jobrec_final(jobrec_state(job));
+	struct rel_folder f = {r->folder_path, jb->folder_id};
+	if (r->preq.verb == PV_JOB || (r->preq.verb == PV_WAIT && final)) {
+		answer_job(r, job, NULL);
+	} else if (r->preq.verb == PV_WAIT) {
+		r->wr.cb = on_watched;
+		r->watching = true;
+		watch_wait(&r->wr, &f, jb->id, jb->timeout ? jb->timeout : Q.wait_timeout);
+	} else if (final || Q.stopping) {
+		if (final)
+			answer_job(r, job, ",\"stopping\":false");
+		else
+			answer(r, PC_SHUTDOWN, "orchd is stopping; the stop was not sent");
+	} else {
+		/* Keep the record for the answer; send the stop. */
+		struct buf b = {0};
+		buf_adds(&b, "{\"job\":");
+		jobrec_append(&b, job);
+		buf_adds(&b, jb->kill ? ",\"stopping\":true,\"strategy\":\"Kill\"" :
+			 ",\"stopping\":true,\"strategy\":\"SoftStop\"");
+		buf_adds(&b, ",\"folder\":");
+		if (jb->folder_id > 0)
+			buf_printf(&b, "%lld", (long long)jb->folder_id);
+		else
+			enc_json_str(&b, r->folder_path);
+		buf_adds(&b, "}");
+		r->stop_answer = buf_steal(&b);
+		r->wr.cb = on_stopped;
+		r->watching = true;
+		watch_stop(&r->wr, &f, jb->id, jb->kill);
+	}
+}
+
+static void verb_job(struct request *r, const struct access_peer *peer, pid_t pid)
+{
+	struct rel_folder f;
+	(void)pid;
+
+	if (Q.stopping) {
+		answer(r, PC_SHUTDOWN, "orchd is stopping; nothing was sent");
+		return;
+	}
+	if (!job_folder(r, &f)) {
+		answer(r, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
+		return;
+	}
+	if (access_enabled())
+		access_peer_copy(&r->peer, peer);
+	r->wr.cb = on_first_read;
+	r->wr.data = r;
+	r->watching = true;
+	watch_read(&r->wr, &f, r->preq.job.id, r->preq.verb == PV_WAIT);
+}
+
 static void (*const verbs[])(struct request *r, const struct access_peer *peer, pid_t pid) = {
 	[PV_START] = verb_start,
+	[PV_JOB] = verb_job,
+	[PV_WAIT] = verb_job,
+	[PV_STOP] = verb_job,
 	[PV_PING] = verb_ping,
 	[PV_STATS] = verb_stats,
 	[PV_HELP] = verb_help,

@@ -16,6 +16,7 @@
 #include "access.h"
 #include "jobs.h"
 #include "proto.h"
+#include "watch.h"
 
 struct request;
 /* r was answered: r->answer holds the line. */
@@ -39,16 +40,20 @@ struct request {
 
 	/* Private. */
 	struct proto_req preq;
-	struct job job;
+	struct job job;                 /* START */
+	struct watch_req wr;            /* JOB, WAIT, STOP */
+	char *folder_path;              /* theirs: a reload may change the default */
+	char *stop_answer;              /* STOP: the answer, once the stop is accepted */
 	struct access_peer peer;        /* for the check of the resolved name */
 	uint64_t t0;                    /* uv_hrtime() at arrival */
-	bool is_start, starting;
+	bool is_start, watching, starting;
 	LIST_ENTRY(request) live;
 };
 
-void request_init(int max_pending);
-/* START requests waiting daemon-wide before BUSY, from now on. */
-void request_configure(int max_pending);
+void request_init(const struct conf *conf);
+/* max_queue (START requests waiting daemon-wide before BUSY) and
+ * wait_timeout, from now on. */
+void request_configure(const struct conf *conf);
 /* From now on, a START is answered SHUTDOWN. */
 void request_shutdown(void);
 /* Takes every request still at work back from jobs (after a forced stop):

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "jobs.h"
 #include "releases.h"
+#include "watch.h"
 
 static struct {
 	uv_loop_t *loop;
@@ -80,6 +81,10 @@ char *stats_json(void)
 	cJSON_AddNumberToObject(o, "inflight", T.pending);
 	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
 	cJSON_AddNumberToObject(o, "clients", T.clients);
+	cJSON_AddNumberToObject(o, "waits", watch_waits());
+	cJSON_AddNumberToObject(o, "jobs_watched", watch_jobs());
+	cJSON *reads = cJSON_AddObjectToObject(o, "job_reads");
+	cJSON_AddNumberToObject(reads, "single", (double)watch_single_reads());
 
 	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
 	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);

@@ -41,6 +41,7 @@ ENDPOINT_SCOPES = {
     "job_get": {"OR.Jobs", "OR.Jobs.Read"},
     "jobs_query": {"OR.Jobs", "OR.Jobs.Read"},
     "folders": {"OR.Folders", "OR.Folders.Read"},
+    "stop_job": {"OR.Jobs", "OR.Jobs.Write"},
 }
 
 NOT_AUTHORIZED = {
@@ -110,6 +111,8 @@ class Fake:
         self.inflight = 0               # Orchestrator requests being handled now
         self.max_inflight = 0           # the most at once
         self.next_job_id = 4711
+        self.stops = []                 # (job id, strategy) of every StopJob
+        self.job_plan = None            # [(seconds, {fields})] given to every new job
         self.server = None
         self.thread = None
 
@@ -125,6 +128,30 @@ class Fake:
         with self.lock:
             self.releases.append(rel)
         return rel["Key"]
+
+    def plan(self, job_id, steps):
+        """Job job_id changes as it runs: after each step's seconds (from
+        now) its fields take the step's values."""
+        with self.lock:
+            job = next(j for j in self.jobs if j["Id"] == job_id)
+            now = time.time()
+            job["_plan"] = sorted(job.get("_plan", []) + [(now + t, fields) for t, fields in steps],
+                                  key=lambda x: x[0])
+
+    def set_job(self, job_id, **fields):
+        """Forces a job's fields now (State, Info, OutputArguments, ...)."""
+        with self.lock:
+            job = next(j for j in self.jobs if j["Id"] == job_id)
+            job.update(fields)
+
+    def advance(self, job):
+        """Applies the steps of a job's plan that are due (under the lock)."""
+        now = time.time()
+        plan = job.get("_plan", [])
+        while plan and plan[0][0] <= now:
+            job.update(plan.pop(0)[1])
+            if job["State"] in ("Successful", "Faulted", "Stopped") and not job.get("EndTime"):
+                job["EndTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def fault(self, *args, **kw):
         with self.lock:
@@ -354,6 +381,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             m = re.fullmatch(r"Jobs\((\d+)\)", rest)
             if m and method == "GET":
                 return self.orch("job_get", body, query, int(m.group(1)))
+            m = re.fullmatch(r"Jobs\((\d+)\)/UiPath.Server.Configuration.OData.StopJob", rest)
+            if m and method == "POST":
+                return self.orch("stop_job", body, query, int(m.group(1)))
             if rest == "Jobs" and method == "GET":
                 return self.orch("jobs_query", body, query)
         self.record("other", body)
@@ -506,11 +536,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(*self.releases(folder, query))
             if endpoint == "start":
                 status, answer = self.start_jobs(folder, body)
-            elif endpoint == "job_get":
+            elif endpoint in ("job_get", "stop_job"):
                 jobs = [j for j in f.jobs if j["Id"] == job_id and j["folder"] == folder]
                 if not jobs:
                     return self.send_json(404, {"message": "Job does not exist.", "errorCode": 1002})
-                return self.send_json(200, public_job(jobs[0]))
+                f.advance(jobs[0])
+                if endpoint == "job_get":
+                    return self.send_json(200, public_job(jobs[0]))
+                try:
+                    strategy = json.loads(body)["strategy"]
+                except Exception:
+                    strategy = None
+                if strategy not in ("SoftStop", "Kill", "1", "2"):
+                    return self.send_json(400, {"message": "strategy is required", "errorCode": 1000})
+                f.stops.append((job_id, strategy))
+                if jobs[0]["State"] not in ("Successful", "Faulted", "Stopped"):
+                    # Stopping now, Stopped a moment later (Kill sooner).
+                    jobs[0]["State"] = "Stopping"
+                    f.plan(job_id, [(0.2 if strategy in ("Kill", "2") else 0.5,
+                                     {"State": "Stopped", "Info": "Job stopped"})])
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             else:
                 m = re.fullmatch(r"Reference eq '((?:[^']|'')*)'", query.get("$filter", [""])[0])
                 if not m:
@@ -585,12 +633,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                    "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             f.next_job_id += 1
             f.jobs.append(job)
+            if f.job_plan:
+                now = time.time()
+                job["_plan"] = [(now + t, dict(fields)) for t, fields in f.job_plan]
             created.append(public_job(job))
         return 201, {"@odata.context": "https://x/odata/$metadata#Jobs", "value": created}
 
 
 def public_job(job):
-    return {k: v for k, v in job.items() if k != "folder"}
+    """The job as Orchestrator gives it: every JobDto field orchd reads, null
+    when unset."""
+    out = {"Info": None, "OutputArguments": None, "StartTime": None, "EndTime": None,
+           "HostMachineName": None}
+    out.update({k: v for k, v in job.items() if k not in ("folder", "_plan")})
+    return out
 
 
 if __name__ == "__main__":

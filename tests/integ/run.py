@@ -441,14 +441,15 @@ def folder_errors(env):
     assert env.fake.count("start") == 0
 
 
-def app_config(env, client_id, scopes):
+def app_config(env, client_id, scopes, **kw):
     """A config for a new external app of the fake granted only scopes,
     asking for exactly those."""
     secret = f"pw-{client_id}"
     env.fake.add_app(client_id, secret, scopes)
     harness.SECRETS_SEEN.append(secret)
     sf = env.write(f"secret-{client_id}", secret)
-    return env.config(auth={"client_id": client_id, "client_secret_file": sf, "scope": " ".join(scopes)})
+    return env.config(auth={"client_id": client_id, "client_secret_file": sf, "scope": " ".join(scopes)},
+                      **kw)
 
 
 @test
@@ -1341,6 +1342,198 @@ def login_no_listen_takes_a_pasted_address(env):
     rc, out, err_ = lg.finish()
     assert rc == 0, err_
     harness.SECRETS_SEEN.append(open(rtf).read().strip())
+
+
+# ---- the job's life: JOB, WAIT, STOP --------------------------------------
+
+# The job verbs read jobs: these tests ask for OR.Jobs.Read too.
+JOBS = {"scope": "OR.Jobs.Write OR.Jobs.Read OR.Execution.Read"}
+
+
+def started_id(d, process="P", **kw):
+    return ok_json(d.ask(start_json(process=process, **kw)))["jobs"][0]["id"]
+
+
+DONE = [(0.3, {"State": "Running", "StartTime": "2026-12-01T10:00:01Z", "HostMachineName": "ROBOT-7"}),
+        (1.5, {"State": "Successful", "Info": "Job completed",
+               "OutputArguments": json.dumps({"Result": "done", "n": 2})})]
+
+
+@test
+def job_of_a_known_and_an_unknown_id(env):
+    env.fake.add_release("P")
+    env.fake.add_release("P", folder="Shared/Finance")
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    a = ok_json(d.ask(f"JOB {jid}"))
+    assert a["folder"] == "Shared"
+    rec = a["job"]
+    assert rec["id"] == jid and rec["state"] == "Pending" and rec["process"] == "P"
+    assert rec["output"] is None and rec["key"] == env.fake.jobs[0]["Key"] and rec["reference"]
+    assert set(rec) >= {"info", "created", "started", "ended", "host"}
+    # By folder id; another folder does not hold it.
+    assert ok_json(d.ask('JOB {"id":%d,"folder":1}' % jid))["folder"] == 1
+    err(d.ask(f"JOB {jid} Shared/Finance"), "NOT_FOUND", str(jid), "Shared/Finance")
+    err(d.ask("JOB 999999"), "NOT_FOUND", "999999")
+    assert env.fake.count("job_get") == 4
+
+
+@test
+def wait_to_successful_with_outputs(env):
+    env.fake.add_release("P")
+    env.fake.job_plan = DONE
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    t0 = time.time()
+    a = ok_json(d.ask(f"WAIT {jid}", timeout=20))
+    took = time.time() - t0
+    rec = a["job"]
+    assert rec["state"] == "Successful" and rec["output"] == {"Result": "done", "n": 2}, rec
+    assert rec["info"] == "Job completed" and rec["host"] == "ROBOT-7" and rec["ended"]
+    # Read at once, then 1 s and 2 s later: seen ~1.5 s after its end at most.
+    assert took < 4.5, took
+    assert env.fake.count("job_get") <= 4, env.fake.counts
+    stats = ok_json(d.ask("STATS"))
+    assert stats["waits"] == 0 and stats["job_reads"]["single"] == env.fake.count("job_get")
+
+
+@test
+def wait_to_faulted_and_stopped_with_orchctl_exit_codes(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    faulted, stopped, ok = started_id(d), started_id(d), started_id(d)
+    env.fake.plan(faulted, [(0.5, {"State": "Faulted", "Info": "Invoice 42 not found",
+                                   "JobError": {"Code": "Robot.Exception", "Title": "Boom", "Detail": "d"}})])
+    env.fake.plan(stopped, [(0.5, {"State": "Stopped", "Info": "stopped by a user"})])
+    env.fake.plan(ok, [(0.5, {"State": "Successful"})])
+    ctl = [os.path.join(harness.BUILD, "orchctl"), "-s", d.sock]
+    p = subprocess.run(ctl + ["wait", str(faulted)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 4 and "Faulted" in p.stdout and "Invoice 42 not found" in p.stdout, p
+    p = subprocess.run(ctl + ["wait", str(stopped), "--json"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 5 and json.loads(p.stdout)["job"]["state"] == "Stopped", p
+    p = subprocess.run(ctl + ["wait", str(ok)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "Successful" in p.stdout, p
+    a = ok_json(d.ask(f"JOB {faulted}"))
+    assert a["job"]["error"] == {"code": "Robot.Exception", "title": "Boom", "detail": "d"}
+    p = subprocess.run(ctl + ["job", str(faulted)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "info: Invoice 42 not found" in p.stdout, p
+    p = subprocess.run(ctl + ["wait", "999999"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 13, p                    # NOT_FOUND
+
+
+@test
+def wait_timeout_stops_nothing(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    env.fake.plan(jid, [(0.2, {"State": "Running"})])
+    t0 = time.time()
+    err(d.ask('WAIT {"id":%d,"timeout":2}' % jid, timeout=10), "TIMEOUT", str(jid), "Running", "not stopped")
+    assert 1.9 <= time.time() - t0 < 4
+    assert env.fake.stops == [] and env.fake.jobs[0]["State"] == "Running"
+    p = subprocess.run([os.path.join(harness.BUILD, "orchctl"), "-s", d.sock, "wait", str(jid),
+                        "--timeout", "1"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 23, p
+
+
+@test
+def fifty_waiters_share_one_jobs_reads(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    env.fake.plan(jid, [(0.2, {"State": "Running"}), (3.0, {"State": "Successful"})])
+    clients = [d.client(20) for _ in range(50)]
+    for c in clients:
+        c.send(f"WAIT {jid}\n")
+    answers = [ok_json(c.line(20)) for c in clients]
+    assert all(a["job"]["state"] == "Successful" for a in answers)
+    # What one waiter needs: a read at once, then 1, 2 and 4 s later.
+    assert env.fake.count("job_get") <= 5, env.fake.counts
+    for c in clients:
+        c.close()
+
+
+@test
+def stop_soft_kill_and_a_final_job(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    a, b, c = started_id(d), started_id(d), started_id(d)
+    env.fake.set_job(c, State="Successful")
+    s = ok_json(d.ask(f"STOP {a}"))
+    assert s["stopping"] is True and s["strategy"] == "SoftStop" and s["job"]["id"] == a and s["folder"] == "Shared"
+    s = ok_json(d.ask('STOP {"id":%d,"kill":true}' % b))
+    assert s["strategy"] == "Kill"
+    assert env.fake.stops == [(a, "SoftStop"), (b, "Kill")], env.fake.stops
+    s = ok_json(d.ask(f"STOP {c} kill"))
+    assert s["stopping"] is False and "strategy" not in s
+    assert len(env.fake.stops) == 2 and env.fake.count("stop_job") == 2
+    assert ok_json(d.ask(f"WAIT {a}", timeout=10))["job"]["state"] == "Stopped"
+    p = subprocess.run([os.path.join(harness.BUILD, "orchctl"), "-s", d.sock, "stop", str(c)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "nothing sent" in p.stdout, p
+
+
+@test
+def job_verbs_name_the_missing_scope(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    conf = app_config(env, "nojobs", ["OR.Execution.Read", "OR.Jobs.Write"], filename="n.conf",
+                      server={"socket": os.path.join(env.dir, "nojobs.sock")})
+    d2 = env.daemon(conf, sock=os.path.join(env.dir, "nojobs.sock"))
+    err(d2.ask(f"JOB {jid}"), "SCOPE", "OR.Jobs.Read")
+    conf = app_config(env, "readonly", ["OR.Execution.Read", "OR.Jobs.Read"], filename="r.conf",
+                      server={"socket": os.path.join(env.dir, "readonly.sock")})
+    d3 = env.daemon(conf, sock=os.path.join(env.dir, "readonly.sock"))
+    env.fake.plan(jid, [(0.0, {"State": "Running"})])
+    err(d3.ask(f"STOP {jid}"), "SCOPE", "OR.Jobs.Write")
+    assert env.fake.stops == []
+
+
+@test
+def another_process_job_is_denied_without_its_record(env):
+    env.fake.add_release("P")
+    env.fake.add_release("Secret")
+    d = env.daemon(auth=JOBS)
+    secret = started_id(d, "Secret")
+    mine = started_id(d, "P")
+    d2 = env.daemon(env.config(access=["uid:0 P"], server={"socket": os.path.join(env.dir, "b.sock")},
+                               auth=JOBS, filename="b.conf"), sock=os.path.join(env.dir, "b.sock"))
+    a = d2.ask(f"JOB {secret}")
+    err(a, "DENIED")
+    assert "Secret" not in a and str(env.fake.jobs[0]["Key"]) not in a
+    err(d2.ask(f"WAIT {secret}"), "DENIED")
+    err(d2.ask(f"STOP {secret}"), "DENIED")
+    assert env.fake.stops == []
+    ok_json(d2.ask(f"JOB {mine}"))
+
+
+@test
+def wait_is_answered_at_sigterm(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    c = d.client()
+    c.send(f"WAIT {jid}\n")
+    assert wait_for(lambda: ok_json(d.ask("STATS"))["waits"] == 1, 5)
+    d.term()
+    err(c.line(5), "SHUTDOWN", str(jid), "not stopped")
+    assert d.stop() == 0
+    assert env.fake.stops == []
+
+
+@test
+def a_tagged_wait_does_not_hold_up_a_start(env):
+    env.fake.add_release("P")
+    env.fake.job_plan = [(2.0, {"State": "Successful"})]
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    c = d.client(15)
+    c.send(f"@w WAIT {jid}\nSTART P\n")
+    first = c.line()
+    assert first.startswith("OK ") and ok_json(first)["jobs"], first    # the START, at once
+    second = c.line()
+    assert second.startswith("@w OK ") and ok_json(second, "@w OK ")["job"]["state"] == "Successful"
 
 
 # ---- hostile peers and hardening -----------------------------------------

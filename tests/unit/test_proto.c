@@ -44,6 +44,56 @@ static void test_simple_verbs(void **state)
 	expect_bad("FROB x", "unknown verb \"FROB\"");
 }
 
+static void test_job_verbs(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(parse("JOB 4711", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_JOB);
+	assert_int_equal(r.job.id, 4711);
+	assert_null(r.job.folder);
+	proto_req_free(&r);
+	assert_int_equal(parse("wait 12 \"Shared/My Folder\"", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_WAIT);
+	assert_string_equal(r.job.folder, "Shared/My Folder");
+	proto_req_free(&r);
+	assert_int_equal(parse("STOP 5 Shared kill", &r, err), PC_OK);
+	assert_true(r.job.kill);
+	assert_string_equal(r.job.folder, "Shared");
+	proto_req_free(&r);
+	assert_int_equal(parse("STOP 5 soft", &r, err), PC_OK);   /* the strategy, not a folder */
+	assert_false(r.job.kill);
+	assert_null(r.job.folder);
+	proto_req_free(&r);
+	assert_int_equal(parse("STOP {\"id\":5,\"folder\":\"kill\",\"kill\":true}", &r, err), PC_OK);
+	assert_string_equal(r.job.folder, "kill");
+	assert_true(r.job.kill);
+	proto_req_free(&r);
+	assert_int_equal(parse("WAIT {\"id\":9,\"folder\":2,\"timeout\":600}", &r, err), PC_OK);
+	assert_int_equal(r.job.folder_id, 2);
+	assert_int_equal(r.job.timeout, 600);
+	proto_req_free(&r);
+	expect_bad("JOB", "JOB <id> [<folder>]");
+	expect_bad("JOB 0", "positive integer");
+	expect_bad("JOB -3", "positive integer");
+	expect_bad("JOB 12x", "positive integer");
+	expect_bad("JOB 007", "positive integer");
+	expect_bad("JOB 1 a b", "too many words");
+	expect_bad("STOP 1 a b kill", "too many words");
+	expect_bad("JOB 1 \"bad\\u0007\"", "control");
+	expect_bad("JOB {\"folder\":\"x\"}", "\"id\" is required");
+	expect_bad("JOB {\"id\":1.5}", "positive integer");
+	expect_bad("JOB {\"id\":1,\"timeout\":5}", "unknown key \"timeout\"");
+	expect_bad("WAIT {\"id\":1,\"timeout\":0}", "1 to 86400");
+	expect_bad("WAIT {\"id\":1,\"timeout\":86401}", "1 to 86400");
+	expect_bad("STOP {\"id\":1,\"kill\":1}", "true or false");
+	expect_bad("WAIT {\"id\":1,\"id\":2}", "given twice");
+	assert_string_equal(proto_code_name(PC_TIMEOUT), "TIMEOUT");
+	assert_int_equal(proto_code_parse("DUPLICATE", 9), PC_DUPLICATE);
+}
+
 static void test_short_form(void **state)
 {
 	struct proto_req r;
@@ -218,6 +268,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple_verbs), cmocka_unit_test(test_short_form),
+		cmocka_unit_test(test_job_verbs),
 		cmocka_unit_test(test_json_form),    cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_tags),         cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_answers),

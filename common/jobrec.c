@@ -1,0 +1,90 @@
+#include "jobrec.h"
+
+#include <string.h>
+
+#include "enc.h"
+
+bool jobrec_final(const char *state)
+{
+	return state && (strcmp(state, "Successful") == 0 || strcmp(state, "Faulted") == 0 ||
+			 strcmp(state, "Stopped") == 0);
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *jobrec_state(const cJSON *job)
+{
+	return str(job, "State");
+}
+
+const char *jobrec_process(const cJSON *job)
+{
+	return str(job, "ReleaseName");
+}
+
+static void add_str(struct buf *b, const char *name, const char *v)
+{
+	buf_printf(b, ",\"%s\":", name);
+	if (v)
+		enc_json_str(b, v);
+	else
+		buf_adds(b, "null");
+}
+
+static void add_number(struct buf *b, const char *name, const cJSON *v)
+{
+	buf_printf(b, "\"%s\":", name);
+	if (cJSON_IsNumber(v) && v->valuedouble > -9e15 && v->valuedouble < 9e15 &&
+	    v->valuedouble == (double)(long long)v->valuedouble)
+		buf_printf(b, "%lld", (long long)v->valuedouble);
+	else
+		buf_adds(b, "null");
+}
+
+void jobrec_append(struct buf *b, const cJSON *job)
+{
+	buf_adds(b, "{");
+	add_number(b, "id", cJSON_GetObjectItemCaseSensitive(job, "Id"));
+	add_str(b, "key", str(job, "Key"));
+	add_str(b, "state", str(job, "State"));
+	add_str(b, "process", str(job, "ReleaseName"));
+	add_str(b, "reference", str(job, "Reference"));
+	add_str(b, "info", str(job, "Info"));
+	/* OutputArguments is a JSON object serialized into a string; anything
+	 * else (null while running, dropped by the robot, not JSON) is null. */
+	const char *out = str(job, "OutputArguments");
+	cJSON *parsed = out ? cJSON_Parse(out) : NULL;
+	buf_adds(b, ",\"output\":");
+	if (cJSON_IsObject(parsed)) {
+		char *s = cJSON_PrintUnformatted(parsed);
+		buf_adds(b, s);
+		cJSON_free(s);
+	} else {
+		buf_adds(b, "null");
+	}
+	cJSON_Delete(parsed);
+	add_str(b, "created", str(job, "CreationTime"));
+	add_str(b, "started", str(job, "StartTime"));
+	add_str(b, "ended", str(job, "EndTime"));
+	add_str(b, "host", str(job, "HostMachineName"));
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(job, "JobError");
+	if (cJSON_IsObject(e)) {
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "Code");
+		buf_adds(b, ",\"error\":{\"code\":");
+		if (cJSON_IsString(code))
+			enc_json_str(b, code->valuestring);
+		else if (cJSON_IsNumber(code))
+			buf_printf(b, "%.17g", code->valuedouble);
+		else
+			buf_adds(b, "null");
+		add_str(b, "title", str(e, "Title"));
+		add_str(b, "detail", str(e, "Detail"));
+		buf_adds(b, "}");
+	}
+	buf_adds(b, "}");
+}

@@ -1,0 +1,32 @@
+/*
+ * jobrec: a job as orchd answers it (docs/protocol.md section 5, "The job's
+ * life"), made from Orchestrator's job object (docs/orchestrator.md section
+ * 8), as pure functions.
+ */
+#ifndef ORCHD_JOBREC_H
+#define ORCHD_JOBREC_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "util.h"
+
+/* Successful, Faulted and Stopped; anything else (Suspended, Resumed, a
+ * state this code does not know) is not final. */
+bool jobrec_final(const char *state);
+
+/*
+ * Appends the record of job (a JobDto: Id, Key, State, ReleaseName,
+ * Reference, Info, OutputArguments, CreationTime, StartTime, EndTime,
+ * HostMachineName, JobError) to b as one JSON object: id, key, state,
+ * process, reference, info, output (OutputArguments parsed into an object,
+ * or null), created, started, ended, host, and error {code,title,detail}
+ * when the job has a JobError. Fields Orchestrator leaves out are null.
+ */
+void jobrec_append(struct buf *b, const cJSON *job);
+
+/* The job's State and ReleaseName, or NULL. */
+const char *jobrec_state(const cJSON *job);
+const char *jobrec_process(const cJSON *job);
+
+#endif

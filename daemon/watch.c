@@ -1,0 +1,390 @@
+#include "watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enc.h"
+#include "jobrec.h"
+#include "log.h"
+
+/* The first reads of a waited job come 1, 2 and 4 s after the one before
+ * (a job that ends within seconds is seen soon), then every poll_interval. */
+#define WATCH_EARLY_READS 3
+#define WATCH_FIRST_MS 1000
+
+struct watched {
+	struct rel_folder folder;      /* folder.path is folder_path */
+	char *folder_path;
+	char *folder_name;             /* for messages */
+	int64_t id;
+	char state[32];                /* the last state read, "" before one */
+	char *last;                    /* the last read, while waits remain */
+	TAILQ_HEAD(, watch_req) reqs;
+	int nwaits;
+	int polls;                     /* reads since the first wait */
+	bool reading;
+	struct orch_call call;
+	struct delayq_item next;       /* the next read, when waits remain */
+	LIST_ENTRY(watched) link;
+};
+
+static struct {
+	uv_loop_t *loop;
+	uint64_t poll_ms;
+	double rate;                   /* reads a second */
+	double tokens;
+	uint64_t tokens_at;
+	bool stopping;
+	struct delayq reads;           /* watched jobs due for a read */
+	struct delayq timeouts;        /* waits due to end */
+	LIST_HEAD(, watched) jobs;
+	int njobs, nwaits;
+	unsigned long single_reads;
+} W;
+
+static void on_read_due(struct delayq_item *it);
+static void on_timeout(struct delayq_item *it);
+
+void watch_configure(const struct conf *conf)
+{
+	W.poll_ms = (uint64_t)conf->poll_interval * 1000;
+	W.rate = conf->max_single_reads;
+}
+
+void watch_init(uv_loop_t *loop, const struct conf *conf)
+{
+	W.loop = loop;
+	LIST_INIT(&W.jobs);
+	delayq_init(&W.reads, loop, on_read_due);
+	delayq_init(&W.timeouts, loop, on_timeout);
+	watch_configure(conf);
+	W.tokens = W.rate;
+	W.tokens_at = uv_now(loop);
+}
+
+static bool same_folder(const struct watched *j, const struct rel_folder *f)
+{
+	if (f->id > 0 || j->folder.id > 0)
+		return f->id == j->folder.id;
+	return strcmp(f->path, j->folder.path) == 0;
+}
+
+static struct watched *find_or_add(const struct rel_folder *f, int64_t id)
+{
+	struct watched *j;
+
+	LIST_FOREACH(j, &W.jobs, link)
+		if (j->id == id && same_folder(j, f))
+			return j;
+	j = xcalloc(1, sizeof(*j));
+	j->id = id;
+	j->folder.id = f->id;
+	if (f->id <= 0)
+		j->folder_path = xstrdup(f->path);
+	j->folder.path = j->folder_path;
+	j->folder_name = f->id > 0 ? xasprintf("%lld", (long long)f->id) : xstrdup(f->path);
+	TAILQ_INIT(&j->reqs);
+	LIST_INSERT_HEAD(&W.jobs, j, link);
+	W.njobs++;
+	return j;
+}
+
+/* Frees j once nobody wants it and no read of it is in flight. */
+static void maybe_free(struct watched *j)
+{
+	if (!TAILQ_EMPTY(&j->reqs) || j->reading)
+		return;
+	delayq_remove(&W.reads, &j->next);
+	LIST_REMOVE(j, link);
+	W.njobs--;
+	orch_call_reset(&j->call);
+	free(j->last);
+	free(j->folder_path);
+	free(j->folder_name);
+	free(j);
+}
+
+static void detach(struct watch_req *w)
+{
+	struct watched *j = w->job;
+
+	TAILQ_REMOVE(&j->reqs, w, link);
+	if (w->final_only) {
+		j->nwaits--;
+		W.nwaits--;
+	}
+	delayq_remove(&W.timeouts, &w->timeout);
+	w->job = NULL;
+}
+
+/* A read of j in delay_ms at the latest. */
+static void want_read(struct watched *j, uint64_t delay_ms)
+{
+	if (j->reading)
+		return;
+	if (j->next.queued) {
+		if (j->next.due <= uv_now(W.loop) + delay_ms)
+			return;
+		delayq_remove(&W.reads, &j->next);
+	}
+	delayq_add(&W.reads, &j->next, delay_ms);
+}
+
+static bool take_token(void)
+{
+	uint64_t now = uv_now(W.loop);
+
+	W.tokens += (double)(now - W.tokens_at) * W.rate / 1000.0;
+	if (W.tokens > W.rate)
+		W.tokens = W.rate;
+	W.tokens_at = now;
+	if (W.tokens < 1.0)
+		return false;
+	W.tokens -= 1.0;
+	return true;
+}
+
+static void on_read(struct orch_call *c);
+
+static void on_read_due(struct delayq_item *it)
+{
+	struct watched *j = container_of(it, struct watched, next);
+
+	if (!take_token()) {
+		/* Over max_single_reads: this one waits its turn. */
+		delayq_add(&W.reads, &j->next, (uint64_t)(1000.0 / W.rate) + 1);
+		return;
+	}
+	j->reading = true;
+	W.single_reads++;
+	j->call.op = OP_JOB_GET;
+	j->call.url = xasprintf("%s/odata/Jobs(%lld)", orch_base(), (long long)j->id);
+	j->call.folder_hdr = enc_folder_header(j->folder.path, j->folder.id);
+	j->call.folder = j->folder_name;
+	j->call.done = on_read;
+	j->call.data = j;
+	orch_send(&j->call);
+}
+
+/* Codes after which reading again cannot help. */
+static bool terminal(enum proto_code code)
+{
+	return code != PC_UNAVAILABLE && code != PC_UNKNOWN && code != PC_SHUTDOWN;
+}
+
+static void on_read(struct orch_call *c)
+{
+	struct watched *j = c->data;
+	enum proto_code code = c->code;
+	char msg[sizeof(c->msg) + 128];
+	const cJSON *job = NULL;
+	const char *state = NULL;
+
+	j->reading = false;
+	if (code == PC_OK) {
+		job = c->json;
+		state = jobrec_state(job);
+		if (!cJSON_IsObject(job) || !state) {
+			code = PC_REJECTED;
+			snprintf(msg, sizeof(msg), "Orchestrator's answer for job %lld has no State",
+				 (long long)j->id);
+		} else {
+			snprintf(j->state, sizeof(j->state), "%s", state);
+		}
+	} else if (c->status == 404 || c->error_code == 1002) {
+		code = PC_NOT_FOUND;
+		snprintf(msg, sizeof(msg), "no job %lld in folder \"%s\"", (long long)j->id, j->folder_name);
+	} else {
+		snprintf(msg, sizeof(msg), "%s", c->msg);
+	}
+	bool final = code == PC_OK && jobrec_final(state);
+	/* Answer from a snapshot: a callback may cancel or add requests. */
+	TAILQ_HEAD(, watch_req) done = TAILQ_HEAD_INITIALIZER(done);
+	struct watch_req *w, *next;
+	for (w = TAILQ_FIRST(&j->reqs); w; w = next) {
+		next = TAILQ_NEXT(w, link);
+		if (w->final_only && !final && !(code != PC_OK && terminal(code)))
+			continue;
+		detach(w);
+		TAILQ_INSERT_TAIL(&done, w, link);
+	}
+	j->reading = true; /* keeps j while the callbacks run */
+	while ((w = TAILQ_FIRST(&done))) {
+		TAILQ_REMOVE(&done, w, link);
+		w->cb(w, code, code == PC_OK ? job : NULL, code == PC_OK ? NULL : msg);
+	}
+	j->reading = false;
+	free(j->last);
+	j->last = j->nwaits > 0 && job ? cJSON_PrintUnformatted(job) : NULL;
+	orch_call_reset(&j->call);
+	if (j->nwaits > 0 && !W.stopping) {
+		uint64_t d = j->polls < WATCH_EARLY_READS ? (uint64_t)WATCH_FIRST_MS << j->polls : W.poll_ms;
+		j->polls++;
+		want_read(j, d < W.poll_ms ? d : W.poll_ms);
+	} else if (!TAILQ_EMPTY(&j->reqs)) {
+		want_read(j, 0); /* a read request that came during this read */
+	}
+	maybe_free(j);
+}
+
+static void attach(struct watch_req *w, const struct rel_folder *f, int64_t id, bool final_only)
+{
+	struct watched *j = find_or_add(f, id);
+
+	w->job = j;
+	w->id = id;
+	w->final_only = final_only;
+	w->from_last = false;
+	TAILQ_INSERT_TAIL(&j->reqs, w, link);
+	if (final_only) {
+		j->nwaits++;
+		W.nwaits++;
+	}
+}
+
+void watch_read(struct watch_req *w, const struct rel_folder *f, int64_t id, bool recent)
+{
+	attach(w, f, id, false);
+	if (recent && w->job->last && w->job->nwaits > 0) {
+		w->from_last = true;
+		delayq_add(&W.timeouts, &w->timeout, 0);
+	} else {
+		want_read(w->job, 0);
+	}
+}
+
+void watch_wait(struct watch_req *w, const struct rel_folder *f, int64_t id, int timeout_s)
+{
+	attach(w, f, id, true);
+	/* During shutdown the "timeout" is now: it answers SHUTDOWN. */
+	delayq_add(&W.timeouts, &w->timeout, W.stopping ? 0 : (uint64_t)timeout_s * 1000);
+	if (w->job->nwaits == 1) {
+		w->job->polls = 0;
+		want_read(w->job, WATCH_FIRST_MS);
+	}
+}
+
+static void on_timeout(struct delayq_item *it)
+{
+	struct watch_req *w = container_of(it, struct watch_req, timeout);
+	struct watched *j = w->job;
+	char msg[256];
+
+	if (w->from_last && !j->last) {
+		/* The waits ended meanwhile: a read of its own, then. */
+		w->from_last = false;
+		want_read(j, 0);
+		return;
+	}
+	if (w->from_last) {
+		cJSON *job = cJSON_Parse(j->last);
+		detach(w);
+		w->cb(w, PC_OK, job, NULL);
+		cJSON_Delete(job);
+		maybe_free(j);
+		return;
+	}
+	if (W.stopping)
+		snprintf(msg, sizeof(msg), "orchd is stopping; job %lld was %s and is not stopped",
+			 (long long)w->id, j->state[0] ? j->state : "not read yet");
+	else
+		snprintf(msg, sizeof(msg), "job %lld is still %s; it was not stopped: WAIT again",
+			 (long long)w->id, j->state[0] ? j->state : "not read yet");
+	detach(w);
+	maybe_free(j);
+	w->cb(w, W.stopping ? PC_SHUTDOWN : PC_TIMEOUT, NULL, msg);
+}
+
+static void on_stopped(struct orch_call *c)
+{
+	struct watch_req *w = c->data;
+	enum proto_code code = c->code;
+	char msg[sizeof(c->msg) + 64];
+
+	if (code != PC_OK && (c->status == 404 || c->error_code == 1002)) {
+		code = PC_NOT_FOUND;
+		snprintf(msg, sizeof(msg), "no job %lld in this folder", (long long)w->id);
+	} else {
+		snprintf(msg, sizeof(msg), "%s", c->msg);
+	}
+	orch_call_reset(&w->stop);
+	w->cb(w, code, NULL, code == PC_OK ? NULL : msg);
+}
+
+void watch_stop(struct watch_req *w, const struct rel_folder *f, int64_t id, bool kill)
+{
+	memset(&w->stop, 0, sizeof(w->stop));
+	w->job = NULL;
+	w->id = id;
+	w->stop.op = OP_STOP_JOBS;
+	w->stop.url = xasprintf("%s/odata/Jobs(%lld)/UiPath.Server.Configuration.OData.StopJob", orch_base(),
+				(long long)id);
+	w->stop.folder_hdr = enc_folder_header(f->path, f->id);
+	w->stop.folder = f->path;
+	w->stop.body = xstrdup(kill ? "{\"strategy\":\"Kill\"}" : "{\"strategy\":\"SoftStop\"}");
+	/* Stopping twice is stopping once: a lost answer is retried like a GET. */
+	w->stop.repeatable = true;
+	w->stop.done = on_stopped;
+	w->stop.data = w;
+	orch_send(&w->stop);
+}
+
+void watch_cancel(struct watch_req *w)
+{
+	struct watched *j = w->job;
+
+	if (j) {
+		detach(w);
+		maybe_free(j);
+	}
+	orch_cancel(&w->stop);
+}
+
+void watch_shutdown(void)
+{
+	struct watched *j;
+	struct watch_req *w;
+
+	W.stopping = true;
+	/* Every wait ends at once (from the timeout queue, so: later). */
+	LIST_FOREACH(j, &W.jobs, link)
+		TAILQ_FOREACH(w, &j->reqs, link)
+			if (w->final_only) {
+				delayq_remove(&W.timeouts, &w->timeout);
+				delayq_add(&W.timeouts, &w->timeout, 0);
+			}
+}
+
+void watch_close(void)
+{
+	struct watched *j;
+
+	while ((j = LIST_FIRST(&W.jobs))) {
+		struct watch_req *w;
+		while ((w = TAILQ_FIRST(&j->reqs)))
+			detach(w);
+		if (j->reading) {
+			orch_cancel(&j->call);
+			j->reading = false;
+		}
+		maybe_free(j);
+	}
+	delayq_close(&W.reads);
+	delayq_close(&W.timeouts);
+}
+
+int watch_waits(void)
+{
+	return W.nwaits;
+}
+
+int watch_jobs(void)
+{
+	return W.njobs;
+}
+
+unsigned long watch_single_reads(void)
+{
+	return W.single_reads;
+}

@@ -1,0 +1,83 @@
+/*
+ * watch: every job orchd reads, waits for or stops (docs/protocol.md section
+ * 5, "The job's life"; the API in docs/orchestrator.md section 8).
+ *
+ * Requests for one job (folder, id) share it: one read in flight at a time,
+ * whose answer goes to every request that wants it. A read request gets the
+ * next read; a wait gets the first read that shows a final state
+ * (Successful, Faulted, Stopped), or TIMEOUT at its deadline, or SHUTDOWN.
+ * A waited job is read with GET /odata/Jobs({Id}) soon at first (1, 2, 4 s)
+ * and then every poll_interval, however many wait for it; reads are limited
+ * to max_single_reads a second daemon-wide (the rest wait their turn). A
+ * failed read that is worth retrying ends no wait: the next read comes at
+ * the next poll, never in a hot loop.
+ *
+ * Not built yet: collection reads of many jobs of a folder within a budget
+ * (list_budget); every job is read by itself.
+ */
+#ifndef ORCHD_WATCH_H
+#define ORCHD_WATCH_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <uv.h>
+
+#include "conf.h"
+#include "delayq.h"
+#include "orch.h"
+#include "proto.h"
+#include "releases.h"
+
+struct watch_req;
+struct watched;
+/* On PC_OK, job is Orchestrator's job object (valid for the call only);
+ * otherwise msg says why (NOT_FOUND for an unknown id, TIMEOUT, SHUTDOWN,
+ * SCOPE, ...). */
+typedef void watch_fn(struct watch_req *w, enum proto_code code, const cJSON *job,
+		      const char *msg);
+
+struct watch_req {
+	watch_fn *cb;
+	void *data;
+
+	/* Private. */
+	struct watched *job;
+	bool final_only;               /* a wait */
+	bool from_last;                /* a read answered from the last one */
+	int64_t id;
+	uint64_t deadline;             /* loop ms, waits */
+	struct delayq_item timeout;
+	struct orch_call stop;         /* watch_stop */
+	TAILQ_ENTRY(watch_req) link;
+};
+
+void watch_init(uv_loop_t *loop, const struct conf *conf);
+/* poll_interval and max_single_reads from now on; reads keep going. */
+void watch_configure(const struct conf *conf);
+/* SIGTERM: every wait ends now with SHUTDOWN; reads in flight finish. */
+void watch_shutdown(void);
+/* Takes back what is still in flight (after a forced stop): no callback. */
+void watch_close(void);
+
+/* w->cb is called exactly once, later, from the loop, with the next read
+ * of job id in folder f; with recent, the last read of a job being waited
+ * for will do (at most poll_interval old: what a new WAIT needs for its
+ * access check, so that many waiters cost no read each). */
+void watch_read(struct watch_req *w, const struct rel_folder *f, int64_t id, bool recent);
+/* w->cb is called exactly once, later, from the loop: with the job once a
+ * read shows it final, or TIMEOUT after timeout_s seconds. */
+void watch_wait(struct watch_req *w, const struct rel_folder *f, int64_t id, int timeout_s);
+/* Asks Orchestrator to stop job id (StopJob, SoftStop or Kill); w->cb gets
+ * PC_OK with job NULL once it accepted, exactly once, later. */
+void watch_stop(struct watch_req *w, const struct rel_folder *f, int64_t id, bool kill);
+/* Takes w back; its callback will not be called. */
+void watch_cancel(struct watch_req *w);
+
+/* For STATS. */
+int watch_waits(void);
+int watch_jobs(void);
+unsigned long watch_single_reads(void);
+
+#endif

@@ -1,0 +1,73 @@
+/* Unit tests of the job record (common/jobrec.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobrec.h"
+#include "util.h"
+
+static char *record(const char *dto)
+{
+	cJSON *j = cJSON_Parse(dto);
+	struct buf b = {0};
+
+	assert_non_null(j);
+	jobrec_append(&b, j);
+	cJSON_Delete(j);
+	/* Always one valid JSON object. */
+	cJSON *back = cJSON_Parse(b.p);
+	assert_true(cJSON_IsObject(back));
+	cJSON_Delete(back);
+	return buf_steal(&b);
+}
+
+static void test_final_states(void **state)
+{
+	(void)state;
+	assert_true(jobrec_final("Successful") && jobrec_final("Faulted") && jobrec_final("Stopped"));
+	assert_false(jobrec_final("Suspended") || jobrec_final("Resumed") || jobrec_final("Running") ||
+		     jobrec_final("Pending") || jobrec_final("Stopping") || jobrec_final("Terminating"));
+	assert_false(jobrec_final("SomethingNew") || jobrec_final(NULL) || jobrec_final("successful"));
+}
+
+static void test_record(void **state)
+{
+	(void)state;
+	char *r = record("{\"Id\":4711,\"Key\":\"3c1f\",\"State\":\"Successful\",\"ReleaseName\":\"Invoice Bot\","
+			 "\"Reference\":\"inv-42\",\"Info\":\"Job completed\","
+			 "\"OutputArguments\":\"{\\\"Result\\\":\\\"done\\\",\\\"n\\\":2}\","
+			 "\"CreationTime\":\"2026-12-01T10:00:00.1Z\",\"StartTime\":\"2026-12-01T10:00:01Z\","
+			 "\"EndTime\":\"2026-12-01T10:00:09Z\",\"HostMachineName\":\"ROBOT-7\",\"Extra\":1}");
+	assert_string_equal(r, "{\"id\":4711,\"key\":\"3c1f\",\"state\":\"Successful\",\"process\":\"Invoice Bot\","
+			       "\"reference\":\"inv-42\",\"info\":\"Job completed\",\"output\":{\"Result\":\"done\",\"n\":2},"
+			       "\"created\":\"2026-12-01T10:00:00.1Z\",\"started\":\"2026-12-01T10:00:01Z\","
+			       "\"ended\":\"2026-12-01T10:00:09Z\",\"host\":\"ROBOT-7\"}");
+	free(r);
+	/* Running: nulls; an output that is not a JSON object is null too. */
+	r = record("{\"Id\":1,\"State\":\"Running\",\"OutputArguments\":null,\"Info\":null}");
+	assert_string_equal(r, "{\"id\":1,\"key\":null,\"state\":\"Running\",\"process\":null,\"reference\":null,"
+			       "\"info\":null,\"output\":null,\"created\":null,\"started\":null,\"ended\":null,\"host\":null}");
+	free(r);
+	r = record("{\"Id\":2,\"State\":\"Faulted\",\"OutputArguments\":\"not json\","
+		   "\"JobError\":{\"Code\":\"Robot.Exception\",\"Title\":\"Boom\",\"Detail\":\"a\\nb\",\"Category\":\"User\"}}");
+	assert_non_null(strstr(r, "\"output\":null"));
+	assert_non_null(strstr(r, ",\"error\":{\"code\":\"Robot.Exception\",\"title\":\"Boom\",\"detail\":\"a\\nb\"}}"));
+	free(r);
+	r = record("{\"Id\":3,\"OutputArguments\":\"[1,2]\",\"Key\":\"k\\\"q\"}");
+	assert_non_null(strstr(r, "\"output\":null"));
+	assert_non_null(strstr(r, "\"key\":\"k\\\"q\""));
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_final_states),
+		cmocka_unit_test(test_record),
+	};
+	return cmocka_run_group_tests_name("jobrec", tests, NULL, NULL);
+}
