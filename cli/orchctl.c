@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"usage: orchctl [-s SOCKET] [-t SECONDS] COMMAND [OPTIONS]\n"
 		"commands:\n"
 		"  start PROCESS [--folder PATH | --folder-id N] [--input JSON|@FILE] [--count N]\n"
-		"        [--priority Low|Normal|High|1..100] [--reference R] [--runtime TYPE] [--json]\n"
+		"        [--priority Low|Normal|High|1..100] [--reference R] [--runtime TYPE]\n"
+		"        [--wait [--timeout S]] [--json]            --wait: answer once every job is final\n"
 		"  job ID [--folder PATH | --folder-id N] [--json]     one job's record\n"
 		"  wait ID [--folder ...] [--timeout S] [--json]      until the job is final\n"
 		"  stop ID [--folder ...] [--kill] [--json]           SoftStop (or Kill) the job\n"
@@ -40,7 +41,7 @@ static void usage(FILE *f)
 		"  -s SOCKET   orchd's socket (default $ORCHD_SOCKET or /run/orchd/orchd.sock)\n"
 		"  -t SECONDS  how long to wait for the answer (default 120)\n"
 		"exit status: 0 OK, 2 usage, 3 cannot reach orchd, 1 unexpected answer;\n"
-		"  wait: 0 Successful, 4 Faulted, 5 Stopped;\n"
+		"  wait and start --wait: 0 Successful, 4 Faulted, 5 Stopped (none Faulted);\n"
 		"  an ERR answer exits with: BAD_REQUEST 10, TOO_LONG 11, DENIED 12, NOT_FOUND 13,\n"
 		"  AMBIGUOUS 14, FOLDER 15, SCOPE 16, AUTH 17, REJECTED 18, UNAVAILABLE 19,\n"
 		"  UNKNOWN 20 (the job may exist: check first), BUSY 21, SHUTDOWN 22,\n"
@@ -194,6 +195,16 @@ static int start_option(cJSON *req, int opt, const char *arg)
 	case 'R':
 		cJSON_AddStringToObject(req, "runtime", arg);
 		break;
+	case 'W':
+		if (!cJSON_GetObjectItemCaseSensitive(req, "wait"))
+			cJSON_AddTrueToObject(req, "wait");
+		break;
+	case 'T':
+		if ((n = positive(arg)) < 0)
+			return die_usage("--timeout wants a positive number of seconds");
+		cJSON_DeleteItemFromObjectCaseSensitive(req, "wait");
+		cJSON_AddNumberToObject(req, "wait", (double)n);
+		break;
 	}
 	return 0;
 }
@@ -256,6 +267,7 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 		{"runtime", required_argument, NULL, 'R'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"kill", no_argument, NULL, 'K'},
+		{"wait", no_argument, NULL, 'W'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -279,7 +291,7 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 			*json = 1;
 		else if (opt == 'h')
 			goto help;
-		else if (!start || opt == '?' || opt == 'T' || opt == 'K')
+		else if (!start || opt == '?' || opt == 'K')
 			*rc = die_usage(opt == '?' ? "bad option" : "this option is not for this command");
 		else
 			*rc = start_option(req, opt, optarg);
@@ -339,16 +351,22 @@ static void print_job(const cJSON *o)
 		       field(o, "strategy") ? field(o, "strategy") : "");
 }
 
-/* The exit status of a WAIT's answer: how the job ended. */
+/* The exit status of a waited answer (WAIT's job, or START --wait's jobs):
+ * 4 when any ended Faulted, 5 when any Stopped and none Faulted, else 0. */
 static int wait_status(const cJSON *o)
 {
-	const char *state = field(cJSON_GetObjectItemCaseSensitive(o, "job"), "state");
+	const cJSON *one = cJSON_GetObjectItemCaseSensitive(o, "job"), *jobs, *j;
+	int rc = 0;
 
-	if (state && strcmp(state, "Faulted") == 0)
-		return EXIT_FAULTED;
-	if (state && strcmp(state, "Stopped") == 0)
-		return EXIT_STOPPED;
-	return 0;
+	jobs = one ? NULL : cJSON_GetObjectItemCaseSensitive(o, "jobs");
+	for (j = one ? one : jobs ? jobs->child : NULL; j; j = one ? NULL : j->next) {
+		const char *state = field(j, "state");
+		if (state && strcmp(state, "Faulted") == 0)
+			rc = EXIT_FAULTED;
+		else if (state && strcmp(state, "Stopped") == 0 && rc == 0)
+			rc = EXIT_STOPPED;
+	}
+	return rc;
 }
 
 /* Prints answer for a person (or as it is, with json). Returns the exit
@@ -358,7 +376,7 @@ static int print_answer(const char *cmd, const char *answer, int json)
 {
 	if (strncmp(answer, "OK ", 3) == 0) {
 		cJSON *o = cJSON_Parse(answer + 3);
-		int rc = strcmp(cmd, "wait") == 0 ? wait_status(o) : 0;
+		int rc = strcmp(cmd, "wait") == 0 || strcmp(cmd, "start") == 0 ? wait_status(o) : 0;
 		if (json) {
 			puts(answer + 3);
 		} else if (cJSON_GetObjectItemCaseSensitive(o, "job")) {
@@ -432,7 +450,7 @@ int main(int argc, char **argv)
 		return rc;
 	/* A wait is answered when the job ends or its own timeout runs out:
 	 * orchd's answer bounds it, not ours (unless -t says so). */
-	if (strcmp(cmd, "wait") == 0 && !timeout_set)
+	if ((strcmp(cmd, "wait") == 0 || strstr(line, "\"wait\":")) && !timeout_set)
 		timeout = 86400 + 120;
 	rc = exchange(sock, timeout, line, &answer);
 	free(line);

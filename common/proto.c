@@ -215,6 +215,14 @@ static enum proto_code take_string(cJSON *item, const char *key, char **out, cha
 	return PC_OK;
 }
 
+/* A positive integer from a JSON number, or 0. */
+static int64_t json_id(const cJSON *it, double max)
+{
+	double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
+
+	return d >= 1 && d <= max && d == (double)(int64_t)d ? (int64_t)d : 0;
+}
+
 static enum proto_code parse_json_start(const char *p, const char *end, struct proto_start *st,
 					char *err, size_t errlen)
 {
@@ -296,9 +304,15 @@ static enum proto_code parse_json_start(const char *p, const char *end, struct p
 			rc = take_string(it, k, &st->runtime, err, errlen);
 		} else if (strcmp(k, "strategy") == 0) {
 			rc = take_string(it, k, &st->strategy, err, errlen);
+		} else if (strcmp(k, "wait") == 0) {
+			if (cJSON_IsBool(it))
+				st->wait = cJSON_IsTrue(it) ? -1 : 0;
+			else if (!(st->wait = (int)json_id(it, PROTO_WAIT_MAX)))
+				rc = bad(err, errlen, "\"wait\" must be true, false or whole seconds from 1 to %d",
+					 PROTO_WAIT_MAX);
 		} else {
 			rc = bad(err, errlen,
-				 "unknown key \"%.64s\" (known: process, folder, input, count, priority, reference, runtime, strategy)",
+				 "unknown key \"%.64s\" (known: process, folder, input, count, priority, reference, runtime, strategy, wait)",
 				 k);
 		}
 		if (rc != PC_OK)
@@ -357,14 +371,6 @@ static enum proto_code parse_start(const char *p, const char *end, struct proto_
 	if (st->strategy && (rc = check_text("strategy", st->strategy, err, errlen)) != PC_OK)
 		return rc;
 	return PC_OK;
-}
-
-/* A positive integer from a JSON number, or 0. */
-static int64_t json_id(const cJSON *it, double max)
-{
-	double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
-
-	return d >= 1 && d <= max && d == (double)(int64_t)d ? (int64_t)d : 0;
 }
 
 /* A positive decimal word (no sign, no leading zero trick), or 0. */

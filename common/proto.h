@@ -76,6 +76,7 @@ struct proto_start {
 	char *reference;
 	char *runtime;
 	char *strategy;
+	int wait;              /* 0: answer at Pending; -1: wait (the default timeout); N: wait N s */
 };
 
 struct proto_req {

@@ -64,6 +64,11 @@ void request_free(struct request *r)
 	access_peer_free(&r->peer);
 	free(r->folder_path);
 	free(r->stop_answer);
+	cJSON_Delete(r->started);
+	for (int i = 0; r->records && i < r->nwaits; i++)
+		free(r->records[i]);
+	free(r->records);
+	free(r->waits);
 	free(r->answer);
 	free(r);
 	Q.nlive--;
@@ -77,7 +82,10 @@ void request_close(void)
 		next = LIST_NEXT(r, live);
 		if ((!r->is_start && !r->watching) || r->done || r->cancelled)
 			continue;
-		if (r->is_start)
+		if (r->is_start && r->waits)
+			for (int i = 0; i < r->nwaits; i++)
+				watch_cancel(&r->waits[i]);
+		else if (r->is_start)
 			jobs_cancel(&r->job);
 		else
 			watch_cancel(&r->wr);
@@ -115,9 +123,93 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 		r->done_cb(r);
 }
 
+/* ---- START with wait: one wait per job the START made, one answer. */
+
+static void end_start_wait(struct request *r, enum proto_code code, const char *why)
+{
+	struct buf b = {0};
+
+	if (code == PC_OK) {
+		/* The START's answer, each job replaced by its final record. */
+		cJSON *jobs = cJSON_CreateArray();
+		for (int i = 0; i < r->nwaits; i++)
+			cJSON_AddItemToArray(jobs, cJSON_Parse(r->records[i]));
+		cJSON_ReplaceItemInObjectCaseSensitive(r->started, "jobs", jobs);
+		char *s = cJSON_PrintUnformatted(r->started);
+		answer(r, PC_OK, s);
+		cJSON_free(s);
+		return;
+	}
+	/* The jobs were started: the message says which, and how they were. */
+	buf_printf(&b, "%s; started and not finished (they were not stopped):", why);
+	for (int i = 0; i < r->nwaits; i++) {
+		if (r->records[i])
+			continue;
+		const char *st = watch_state(&r->waits[i]);
+		buf_printf(&b, " %lld (%s)", (long long)r->waits[i].id, st[0] ? st : "not read yet");
+		watch_cancel(&r->waits[i]);
+	}
+	answer(r, code, b.p);
+	buf_free(&b);
+}
+
+static void on_start_waited(struct watch_req *w, enum proto_code code, const cJSON *job,
+			    const char *msg)
+{
+	struct request *r = w->data;
+	int i = (int)(w - r->waits);
+
+	if (r->done)
+		return; /* answered already (another wait ended it) */
+	if (code != PC_OK) {
+		end_start_wait(r, code, code == PC_TIMEOUT ? "the wait ran out of time" : msg);
+		return;
+	}
+	struct buf b = {0};
+	jobrec_append(&b, job);
+	r->records[i] = buf_steal(&b);
+	if (--r->nleft == 0)
+		end_start_wait(r, PC_OK, NULL);
+}
+
+/* The START's OK answer came: wait for each of its jobs. */
+static void start_waiting(struct request *r, const char *text)
+{
+	const struct proto_start *st = &r->preq.start;
+
+	r->started = cJSON_Parse(text);
+	cJSON *jobs = cJSON_GetObjectItemCaseSensitive(r->started, "jobs");
+	cJSON *folder = cJSON_GetObjectItemCaseSensitive(r->started, "folder");
+	int n = cJSON_GetArraySize(jobs);
+	if (n <= 0 || (!cJSON_IsString(folder) && !cJSON_IsNumber(folder))) {
+		answer(r, PC_OK, text);
+		return;
+	}
+	if (cJSON_IsString(folder))
+		r->folder_path = xstrdup(folder->valuestring);
+	struct rel_folder f = {r->folder_path, cJSON_IsNumber(folder) ? (int64_t)folder->valuedouble : 0};
+	r->nwaits = r->nleft = n;
+	r->waits = xcalloc((size_t)n, sizeof(*r->waits));
+	r->records = xcalloc((size_t)n, sizeof(*r->records));
+	for (int i = 0; i < n; i++) {
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(jobs, i), "id");
+		r->waits[i].cb = on_start_waited;
+		r->waits[i].data = r;
+		r->waits[i].id = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
+	}
+	/* A wait may end at once (SHUTDOWN): the others are set up first. */
+	for (int i = 0; i < n && !r->done; i++)
+		watch_wait(&r->waits[i], &f, r->waits[i].id, st->wait > 0 ? st->wait : Q.wait_timeout);
+}
+
 static void on_job_done(struct job *j, enum proto_code code, const char *text)
 {
-	answer(j->data, code, text);
+	struct request *r = j->data;
+
+	if (code == PC_OK && r->preq.start.wait)
+		start_waiting(r, text);
+	else
+		answer(r, code, text);
 }
 
 /* Whether peer may start st's process (or name, when given: the Name

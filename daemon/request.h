@@ -44,6 +44,11 @@ struct request {
 	struct watch_req wr;            /* JOB, WAIT, STOP */
 	char *folder_path;              /* theirs: a reload may change the default */
 	char *stop_answer;              /* STOP: the answer, once the stop is accepted */
+	/* START with wait: the OK answer, and a wait per job it made. */
+	cJSON *started;
+	struct watch_req *waits;
+	char **records;
+	int nwaits, nleft;
 	struct access_peer peer;        /* for the check of the resolved name */
 	uint64_t t0;                    /* uv_hrtime() at arrival */
 	bool is_start, watching, starting;

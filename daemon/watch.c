@@ -115,6 +115,7 @@ static void detach(struct watch_req *w)
 		W.nwaits--;
 	}
 	delayq_remove(&W.timeouts, &w->timeout);
+	memcpy(w->state, j->state, sizeof(w->state));
 	w->job = NULL;
 }
 
@@ -299,6 +300,7 @@ static void on_timeout(struct delayq_item *it)
 static void on_stopped(struct orch_call *c)
 {
 	struct watch_req *w = c->data;
+	w->stop = NULL;
 	enum proto_code code = c->code;
 	char msg[sizeof(c->msg) + 64];
 
@@ -308,26 +310,29 @@ static void on_stopped(struct orch_call *c)
 	} else {
 		snprintf(msg, sizeof(msg), "%s", c->msg);
 	}
-	orch_call_reset(&w->stop);
+	orch_call_reset(c);
+	free(c);
 	w->cb(w, code, NULL, code == PC_OK ? NULL : msg);
 }
 
 void watch_stop(struct watch_req *w, const struct rel_folder *f, int64_t id, bool kill)
 {
-	memset(&w->stop, 0, sizeof(w->stop));
+	struct orch_call *c = xcalloc(1, sizeof(*c));
+
 	w->job = NULL;
 	w->id = id;
-	w->stop.op = OP_STOP_JOBS;
-	w->stop.url = xasprintf("%s/odata/Jobs(%lld)/UiPath.Server.Configuration.OData.StopJob", orch_base(),
-				(long long)id);
-	w->stop.folder_hdr = enc_folder_header(f->path, f->id);
-	w->stop.folder = f->path;
-	w->stop.body = xstrdup(kill ? "{\"strategy\":\"Kill\"}" : "{\"strategy\":\"SoftStop\"}");
+	w->stop = c;
+	c->op = OP_STOP_JOBS;
+	c->url = xasprintf("%s/odata/Jobs(%lld)/UiPath.Server.Configuration.OData.StopJob", orch_base(),
+			   (long long)id);
+	c->folder_hdr = enc_folder_header(f->path, f->id);
+	c->folder = f->path;
+	c->body = xstrdup(kill ? "{\"strategy\":\"Kill\"}" : "{\"strategy\":\"SoftStop\"}");
 	/* Stopping twice is stopping once: a lost answer is retried like a GET. */
-	w->stop.repeatable = true;
-	w->stop.done = on_stopped;
-	w->stop.data = w;
-	orch_send(&w->stop);
+	c->repeatable = true;
+	c->done = on_stopped;
+	c->data = w;
+	orch_send(c);
 }
 
 void watch_cancel(struct watch_req *w)
@@ -338,7 +343,16 @@ void watch_cancel(struct watch_req *w)
 		detach(w);
 		maybe_free(j);
 	}
-	orch_cancel(&w->stop);
+	if (w->stop) {
+		orch_cancel(w->stop);
+		free(w->stop);
+		w->stop = NULL;
+	}
+}
+
+const char *watch_state(const struct watch_req *w)
+{
+	return w->job ? w->job->state : w->state;
 }
 
 void watch_shutdown(void)

@@ -47,9 +47,10 @@ struct watch_req {
 	bool final_only;               /* a wait */
 	bool from_last;                /* a read answered from the last one */
 	int64_t id;
+	char state[32];                /* its job's state when it was let go */
 	uint64_t deadline;             /* loop ms, waits */
 	struct delayq_item timeout;
-	struct orch_call stop;         /* watch_stop */
+	struct orch_call *stop;        /* watch_stop */
 	TAILQ_ENTRY(watch_req) link;
 };
 
@@ -74,6 +75,8 @@ void watch_wait(struct watch_req *w, const struct rel_folder *f, int64_t id, int
 void watch_stop(struct watch_req *w, const struct rel_folder *f, int64_t id, bool kill);
 /* Takes w back; its callback will not be called. */
 void watch_cancel(struct watch_req *w);
+/* The state of w's job at its last read ("" before one). */
+const char *watch_state(const struct watch_req *w);
 
 /* For STATS. */
 int watch_waits(void);

@@ -1536,6 +1536,30 @@ def a_tagged_wait_does_not_hold_up_a_start(env):
     assert second.startswith("@w OK ") and ok_json(second, "@w OK ")["job"]["state"] == "Successful"
 
 
+@test
+def start_with_wait_answers_the_final_records(env):
+    env.fake.add_release("P")
+    env.fake.job_plan = DONE
+    d = env.daemon(auth=JOBS)
+    a = ok_json(d.ask(start_json(process="P", count=2, wait=True), timeout=20))
+    assert len(a["jobs"]) == 2 and a["process"] == "P" and a["folder"] == "Shared" and a["release"]
+    assert all(j["state"] == "Successful" and j["output"] == {"Result": "done", "n": 2} for j in a["jobs"])
+    assert {j["id"] for j in a["jobs"]} == {j["Id"] for j in env.fake.jobs}
+    # Out of time: TIMEOUT names each unfinished job; nothing is stopped.
+    env.fake.job_plan = [(0.1, {"State": "Running"})]
+    e = err(d.ask(start_json(process="P", wait=2), timeout=20), "TIMEOUT", "were not stopped")
+    jid = env.fake.jobs[-1]["Id"]
+    assert f"{jid} (Running)" in e or f"{jid} (Pending)" in e, e
+    assert env.fake.stops == []
+    p = subprocess.run([os.path.join(harness.BUILD, "orchctl"), "-s", d.sock, "start", "P", "--wait",
+                        "--timeout", "1"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 23, p
+    env.fake.job_plan = [(0.5, {"State": "Faulted", "Info": "boom"})]
+    p = subprocess.run([os.path.join(harness.BUILD, "orchctl"), "-s", d.sock, "start", "P", "--wait"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 4, p
+
+
 # ---- hostile peers and hardening -----------------------------------------
 
 @test

@@ -90,6 +90,18 @@ static void test_job_verbs(void **state)
 	expect_bad("WAIT {\"id\":1,\"timeout\":86401}", "1 to 86400");
 	expect_bad("STOP {\"id\":1,\"kill\":1}", "true or false");
 	expect_bad("WAIT {\"id\":1,\"id\":2}", "given twice");
+	assert_int_equal(parse("START {\"process\":\"P\",\"wait\":true}", &r, err), PC_OK);
+	assert_int_equal(r.start.wait, -1);
+	proto_req_free(&r);
+	assert_int_equal(parse("START {\"process\":\"P\",\"wait\":30}", &r, err), PC_OK);
+	assert_int_equal(r.start.wait, 30);
+	proto_req_free(&r);
+	assert_int_equal(parse("START {\"process\":\"P\",\"wait\":false}", &r, err), PC_OK);
+	assert_int_equal(r.start.wait, 0);
+	proto_req_free(&r);
+	expect_bad("START {\"process\":\"P\",\"wait\":0}", "\"wait\" must be");
+	expect_bad("START {\"process\":\"P\",\"wait\":\"yes\"}", "\"wait\" must be");
+	expect_bad("START {\"process\":\"P\",\"wait\":1.5}", "\"wait\" must be");
 	assert_string_equal(proto_code_name(PC_TIMEOUT), "TIMEOUT");
 	assert_int_equal(proto_code_parse("DUPLICATE", 9), PC_DUPLICATE);
 }
