@@ -54,6 +54,7 @@ static const struct key keys[] = {
 	INT("jobs", "poll_interval", poll_interval, 1, 300),
 	INT("jobs", "wait_timeout", wait_timeout, 1, 86400),
 	INT("jobs", "max_single_reads", max_single_reads, 1, 1000),
+	INT("jobs", "list_budget", list_budget, 0, 100),
 };
 
 struct loader {
@@ -471,6 +472,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->poll_interval = 5;
 	c->wait_timeout = 3600;
 	c->max_single_reads = 5;
+	c->list_budget = 20;
 
 	l.f = fopen(path, "re");
 	if (!l.f) {

@@ -74,6 +74,7 @@ struct conf {
 	int poll_interval;    /* seconds between reads of a waited job, at most */
 	int wait_timeout;     /* seconds a WAIT without its own timeout waits */
 	int max_single_reads; /* Jobs({Id}) reads a second, at most */
+	int list_budget;      /* collection queries a minute, at most (0: none) */
 
 	/* [access] */
 	struct conf_allow *allow;

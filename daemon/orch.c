@@ -67,6 +67,7 @@ static void on_http(struct http_req *h)
 
 	c->status = st;
 	c->error_code = -1;
+	c->retry_after_ms = h->retry_after_ms;
 	if (h->unprepared) {
 		/* The token expired while the request waited: wait for a new one
 		 * (set_headers() replaces the header list then). */
@@ -163,6 +164,7 @@ static void submit(struct orch_call *c, const char *token, unsigned gen)
 	c->http.url = c->url;
 	c->http.body = c->body;
 	c->http.idempotent = c->body == NULL || c->repeatable;
+	c->http.max_attempts = c->max_attempts;
 	c->http.prepare = prepare;
 	c->http.done = on_http;
 	c->http.data = c;

@@ -31,6 +31,7 @@ struct orch_call {
 	const char *folder;    /* as named, for messages */
 	char *body;            /* JSON, or NULL for GET */
 	bool repeatable;       /* a POST that may be sent again (StopJob) */
+	int max_attempts;      /* 0: http's default */
 	orch_done_fn *done;
 	void *data;
 
@@ -38,6 +39,7 @@ struct orch_call {
 	enum proto_code code;  /* PC_OK for a 2xx answer */
 	long status;
 	long error_code;       /* Orchestrator's errorCode, -1 if none */
+	int64_t retry_after_ms; /* Retry-After of the last answer, -1 if none */
 	cJSON *json;           /* the 2xx body, or NULL */
 	char msg[1024];
 

@@ -450,8 +450,17 @@ static void verb_job(struct request *r, const struct access_peer *peer, pid_t pi
 		answer(r, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
 		return;
 	}
-	if (access_enabled())
+	if (access_enabled()) {
 		access_peer_copy(&r->peer, peer);
+	} else if (r->preq.verb == PV_WAIT) {
+		/* No access to check: nothing to read first. */
+		r->wr.cb = on_watched;
+		r->wr.data = r;
+		r->watching = true;
+		watch_wait(&r->wr, &f, r->preq.job.id,
+			   r->preq.job.timeout ? r->preq.job.timeout : Q.wait_timeout);
+		return;
+	}
 	r->wr.cb = on_first_read;
 	r->wr.data = r;
 	r->watching = true;

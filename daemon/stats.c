@@ -85,6 +85,9 @@ char *stats_json(void)
 	cJSON_AddNumberToObject(o, "jobs_watched", watch_jobs());
 	cJSON *reads = cJSON_AddObjectToObject(o, "job_reads");
 	cJSON_AddNumberToObject(reads, "single", (double)watch_single_reads());
+	cJSON_AddNumberToObject(reads, "collection", (double)watch_collection_reads());
+	cJSON_AddNumberToObject(reads, "collection_last_minute", watch_collection_last_minute());
+	cJSON_AddNumberToObject(reads, "rate_limited", (double)watch_rate_limited());
 
 	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
 	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);

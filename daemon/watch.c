@@ -12,6 +12,31 @@
  * (a job that ends within seconds is seen soon), then every poll_interval. */
 #define WATCH_EARLY_READS 3
 #define WATCH_FIRST_MS 1000
+/* Above this many waited jobs, a folder's states are read together: a
+ * collection query of at most WATCH_CHUNK ids each (docs/orchestrator.md
+ * section 8), within list_budget queries in any 60 s. */
+#define WATCH_SINGLES_MAX 3
+#define WATCH_CHUNK 50
+#define WATCH_WINDOW_MS 60000
+#define WATCH_BUDGET_MAX 100
+#define WATCH_429_MS 60000       /* single reads after a 429 without Retry-After */
+
+struct watched;
+
+/* The waited jobs of one folder, when read together. */
+struct wfolder {
+	struct rel_folder folder;      /* folder.path is path */
+	char *path, *name;
+	TAILQ_HEAD(, watched) jobs;    /* those with waits */
+	int n;
+	struct watched *cursor;        /* where the next chunk begins */
+	uint64_t cycle_at;             /* when the current sweep began */
+	int chunks_left;               /* in the current sweep */
+	struct delayq_item next;       /* the next query */
+	bool querying;
+	struct orch_call call;
+	LIST_ENTRY(wfolder) link;
+};
 
 struct watched {
 	struct rel_folder folder;      /* folder.path is folder_path */
@@ -26,6 +51,9 @@ struct watched {
 	bool reading;
 	struct orch_call call;
 	struct delayq_item next;       /* the next read, when waits remain */
+	bool output_read;              /* the read of an ended job for its outputs */
+	struct wfolder *wf;            /* while waited */
+	TAILQ_ENTRY(watched) wf_link;
 	LIST_ENTRY(watched) link;
 };
 
@@ -38,10 +66,21 @@ static struct {
 	bool stopping;
 	struct delayq reads;           /* watched jobs due for a read */
 	struct delayq timeouts;        /* waits due to end */
+	struct delayq sweeps;          /* folders due for a collection query */
 	LIST_HEAD(, watched) jobs;
+	LIST_HEAD(, wfolder) folders;
 	int njobs, nwaits;
-	unsigned long single_reads;
+	int list_budget;
+	uint64_t sent[WATCH_BUDGET_MAX]; /* when the last collection queries left (a ring) */
+	unsigned nsent;
+	uint64_t singles_until;        /* after a 429: single reads only, until then */
+	unsigned long single_reads, collection_reads, rate_limited;
 } W;
+
+static void on_sweep_due(struct delayq_item *it);
+static void schedule_poll(struct watched *j, uint64_t delay_ms);
+static void folder_join(struct watched *j);
+static void folder_leave(struct watched *j);
 
 static void on_read_due(struct delayq_item *it);
 static void on_timeout(struct delayq_item *it);
@@ -50,6 +89,7 @@ void watch_configure(const struct conf *conf)
 {
 	W.poll_ms = (uint64_t)conf->poll_interval * 1000;
 	W.rate = conf->max_single_reads;
+	W.list_budget = conf->list_budget;
 }
 
 void watch_init(uv_loop_t *loop, const struct conf *conf)
@@ -58,6 +98,8 @@ void watch_init(uv_loop_t *loop, const struct conf *conf)
 	LIST_INIT(&W.jobs);
 	delayq_init(&W.reads, loop, on_read_due);
 	delayq_init(&W.timeouts, loop, on_timeout);
+	delayq_init(&W.sweeps, loop, on_sweep_due);
+	LIST_INIT(&W.folders);
 	watch_configure(conf);
 	W.tokens = W.rate;
 	W.tokens_at = uv_now(loop);
@@ -113,6 +155,8 @@ static void detach(struct watch_req *w)
 	if (w->final_only) {
 		j->nwaits--;
 		W.nwaits--;
+		if (j->nwaits == 0)
+			folder_leave(j);
 	}
 	delayq_remove(&W.timeouts, &w->timeout);
 	memcpy(w->state, j->state, sizeof(w->state));
@@ -152,12 +196,13 @@ static void on_read_due(struct delayq_item *it)
 {
 	struct watched *j = container_of(it, struct watched, next);
 
-	if (!take_token()) {
+	if (!j->output_read && !take_token()) {
 		/* Over max_single_reads: this one waits its turn. */
 		delayq_add(&W.reads, &j->next, (uint64_t)(1000.0 / W.rate) + 1);
 		return;
 	}
 	j->reading = true;
+	j->output_read = false;
 	W.single_reads++;
 	j->call.op = OP_JOB_GET;
 	j->call.url = xasprintf("%s/odata/Jobs(%lld)", orch_base(), (long long)j->id);
@@ -222,11 +267,225 @@ static void on_read(struct orch_call *c)
 	if (j->nwaits > 0 && !W.stopping) {
 		uint64_t d = j->polls < WATCH_EARLY_READS ? (uint64_t)WATCH_FIRST_MS << j->polls : W.poll_ms;
 		j->polls++;
-		want_read(j, d < W.poll_ms ? d : W.poll_ms);
+		schedule_poll(j, d < W.poll_ms ? d : W.poll_ms);
 	} else if (!TAILQ_EMPTY(&j->reqs)) {
 		want_read(j, 0); /* a read request that came during this read */
 	}
 	maybe_free(j);
+}
+
+/* ---- reading many jobs of a folder together */
+
+static struct wfolder *folder_of(const struct watched *j)
+{
+	struct wfolder *f;
+
+	LIST_FOREACH(f, &W.folders, link)
+		if (f->folder.id > 0 || j->folder.id > 0 ? f->folder.id == j->folder.id
+							  : strcmp(f->folder.path, j->folder.path) == 0)
+			return f;
+	f = xcalloc(1, sizeof(*f));
+	f->folder.id = j->folder.id;
+	if (j->folder.id <= 0)
+		f->path = xstrdup(j->folder.path);
+	f->folder.path = f->path;
+	f->name = xstrdup(j->folder_name);
+	TAILQ_INIT(&f->jobs);
+	LIST_INSERT_HEAD(&W.folders, f, link);
+	return f;
+}
+
+static void folder_free(struct wfolder *f)
+{
+	if (f->n > 0 || f->querying)
+		return;
+	delayq_remove(&W.sweeps, &f->next);
+	LIST_REMOVE(f, link);
+	orch_call_reset(&f->call);
+	free(f->path);
+	free(f->name);
+	free(f);
+}
+
+/* Whether f's jobs are read together now. */
+static bool collecting(const struct wfolder *f)
+{
+	return f && f->n > WATCH_SINGLES_MAX && W.list_budget > 0 && uv_now(W.loop) >= W.singles_until;
+}
+
+static void folder_join(struct watched *j)
+{
+	struct wfolder *f = folder_of(j);
+
+	j->wf = f;
+	TAILQ_INSERT_TAIL(&f->jobs, j, wf_link);
+	f->n++;
+	if (f->n == WATCH_SINGLES_MAX + 1 && collecting(f)) {
+		/* From now on the folder's sweep reads them: their own polls go. */
+		struct watched *k;
+		TAILQ_FOREACH(k, &f->jobs, wf_link)
+			delayq_remove(&W.reads, &k->next);
+	}
+}
+
+static void folder_leave(struct watched *j)
+{
+	struct wfolder *f = j->wf;
+
+	if (f->cursor == j)
+		f->cursor = TAILQ_NEXT(j, wf_link);
+	TAILQ_REMOVE(&f->jobs, j, wf_link);
+	f->n--;
+	j->wf = NULL;
+	folder_free(f);
+}
+
+/* Milliseconds until the budget allows one more collection query (0: now). */
+static uint64_t budget_wait(void)
+{
+	uint64_t now = uv_now(W.loop);
+	unsigned cap = (unsigned)W.list_budget;
+
+	if (W.nsent < cap)
+		return 0;
+	/* The oldest of the last cap queries must be a minute old. */
+	uint64_t oldest = W.sent[(W.nsent - cap) % WATCH_BUDGET_MAX];
+	return oldest + WATCH_WINDOW_MS > now ? oldest + WATCH_WINDOW_MS - now : 0;
+}
+
+static void ensure_sweep(struct wfolder *f, uint64_t delay_ms)
+{
+	if (f->querying)
+		return;
+	if (f->next.queued) {
+		if (f->next.due <= uv_now(W.loop) + delay_ms)
+			return;
+		delayq_remove(&W.sweeps, &f->next);
+	}
+	delayq_add(&W.sweeps, &f->next, delay_ms);
+}
+
+/* The next poll of waited job j: its own read, or its folder's sweep. */
+static void schedule_poll(struct watched *j, uint64_t delay_ms)
+{
+	if (collecting(j->wf))
+		ensure_sweep(j->wf, delay_ms);
+	else
+		want_read(j, delay_ms);
+}
+
+static void on_collected(struct orch_call *c);
+
+static void on_sweep_due(struct delayq_item *it)
+{
+	struct wfolder *f = container_of(it, struct wfolder, next);
+	struct watched *j;
+
+	if (W.stopping || f->n == 0)
+		return;
+	if (!collecting(f)) {
+		/* Few jobs left, or single reads after a 429: each polls itself. */
+		TAILQ_FOREACH(j, &f->jobs, wf_link)
+			want_read(j, 0);
+		return;
+	}
+	uint64_t wait = budget_wait();
+	if (wait > 0) {
+		/* The budget wins over freshness. */
+		delayq_add(&W.sweeps, &f->next, wait);
+		return;
+	}
+	uint64_t now = uv_now(W.loop);
+	if (f->chunks_left <= 0) {
+		f->cycle_at = now;
+		f->chunks_left = (f->n + WATCH_CHUNK - 1) / WATCH_CHUNK;
+		f->cursor = NULL;
+	}
+	struct buf b = {0};
+	buf_printf(&b, "%s/odata/Jobs?$filter=", orch_base());
+	struct buf flt = {0};
+	buf_adds(&flt, "Id in (");
+	int n = 0;
+	for (j = f->cursor ? f->cursor : TAILQ_FIRST(&f->jobs); j && n < WATCH_CHUNK;
+	     j = TAILQ_NEXT(j, wf_link), n++)
+		buf_printf(&flt, "%s%lld", n ? "," : "", (long long)j->id);
+	f->cursor = j;
+	buf_adds(&flt, ")");
+	char *q = curl_easy_escape(NULL, flt.p, (int)flt.len);
+	buf_adds(&b, q);
+	buf_adds(&b, "&$select=Id,State");
+	curl_free(q);
+	buf_free(&flt);
+	f->chunks_left--;
+	f->querying = true;
+	W.sent[W.nsent++ % WATCH_BUDGET_MAX] = now;
+	W.collection_reads++;
+	f->call.op = OP_JOB_GET;
+	f->call.url = buf_steal(&b);
+	f->call.folder_hdr = enc_folder_header(f->folder.path, f->folder.id);
+	f->call.folder = f->name;
+	f->call.done = on_collected;
+	f->call.data = f;
+	/* One attempt: a 429 is a sign to back off, not to spend more. */
+	f->call.max_attempts = 1;
+	orch_send(&f->call);
+}
+
+static struct watched *in_folder(struct wfolder *f, int64_t id)
+{
+	struct watched *j;
+
+	TAILQ_FOREACH(j, &f->jobs, wf_link)
+		if (j->id == id)
+			return j;
+	return NULL;
+}
+
+static void on_collected(struct orch_call *c)
+{
+	struct wfolder *f = c->data;
+	uint64_t now = uv_now(W.loop);
+
+	f->querying = false;
+	if (c->code == PC_OK) {
+		cJSON *it, *value = cJSON_GetObjectItemCaseSensitive(c->json, "value");
+		cJSON_ArrayForEach(it, value) {
+			cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
+			struct watched *j = cJSON_IsNumber(id) ? in_folder(f, (int64_t)id->valuedouble) : NULL;
+			const char *state = jobrec_state(it);
+			if (!j || !state)
+				continue;
+			snprintf(j->state, sizeof(j->state), "%s", state);
+			if (jobrec_final(state)) {
+				/* Collections carry no outputs: one read of its own for
+				 * them, outside max_single_reads. */
+				j->output_read = true;
+				want_read(j, 0);
+			}
+		}
+	} else if (c->status == 429) {
+		int64_t ra = c->retry_after_ms;
+		W.singles_until = now + (ra > 0 ? (uint64_t)ra : WATCH_429_MS);
+		W.rate_limited++;
+		log_warn("watch: Orchestrator's collection queries are rate limited (429): single reads "
+			 "for %llu s", (unsigned long long)(W.singles_until - now + 999) / 1000);
+		f->chunks_left = 0;
+	}
+	orch_call_reset(&f->call);
+	if (f->n == 0 || W.stopping) {
+		folder_free(f);
+		return;
+	}
+	/* The rest of this sweep as the budget allows, the next one a
+	 * poll_interval after this one began. */
+	uint64_t next = f->chunks_left > 0 ? 0 : f->cycle_at + W.poll_ms > now ? f->cycle_at + W.poll_ms - now : 0;
+	if (!collecting(f)) {
+		struct watched *j;
+		TAILQ_FOREACH(j, &f->jobs, wf_link)
+			want_read(j, W.singles_until > now ? 0 : next);
+		return;
+	}
+	ensure_sweep(f, next);
 }
 
 static void attach(struct watch_req *w, const struct rel_folder *f, int64_t id, bool final_only)
@@ -241,6 +500,8 @@ static void attach(struct watch_req *w, const struct rel_folder *f, int64_t id, 
 	if (final_only) {
 		j->nwaits++;
 		W.nwaits++;
+		if (j->nwaits == 1)
+			folder_join(j);
 	}
 }
 
@@ -261,8 +522,9 @@ void watch_wait(struct watch_req *w, const struct rel_folder *f, int64_t id, int
 	/* During shutdown the "timeout" is now: it answers SHUTDOWN. */
 	delayq_add(&W.timeouts, &w->timeout, W.stopping ? 0 : (uint64_t)timeout_s * 1000);
 	if (w->job->nwaits == 1) {
+		/* Read at once unless a read just came (the access check's). */
 		w->job->polls = 0;
-		want_read(w->job, WATCH_FIRST_MS);
+		schedule_poll(w->job, w->job->state[0] ? WATCH_FIRST_MS : 0);
 	}
 }
 
@@ -384,8 +646,18 @@ void watch_close(void)
 		}
 		maybe_free(j);
 	}
+	struct wfolder *f;
+	while ((f = LIST_FIRST(&W.folders))) {
+		if (f->querying) {
+			orch_cancel(&f->call);
+			f->querying = false;
+		}
+		f->n = 0;
+		folder_free(f);
+	}
 	delayq_close(&W.reads);
 	delayq_close(&W.timeouts);
+	delayq_close(&W.sweeps);
 }
 
 int watch_waits(void)
@@ -401,4 +673,24 @@ int watch_jobs(void)
 unsigned long watch_single_reads(void)
 {
 	return W.single_reads;
+}
+
+unsigned long watch_collection_reads(void)
+{
+	return W.collection_reads;
+}
+
+int watch_collection_last_minute(void)
+{
+	uint64_t now = uv_now(W.loop);
+	int n = 0;
+
+	for (unsigned i = 0; i < W.nsent && i < WATCH_BUDGET_MAX; i++)
+		n += W.sent[(W.nsent - 1 - i) % WATCH_BUDGET_MAX] + WATCH_WINDOW_MS > now;
+	return n;
+}
+
+unsigned long watch_rate_limited(void)
+{
+	return W.rate_limited;
 }

@@ -12,8 +12,13 @@
  * failed read that is worth retrying ends no wait: the next read comes at
  * the next poll, never in a hot loop.
  *
- * Not built yet: collection reads of many jobs of a folder within a budget
- * (list_budget); every job is read by itself.
+ * A folder with more than 3 waited jobs is read together instead: GET
+ * /odata/Jobs?$filter=Id in (..)&$select=Id,State, at most 50 ids a query,
+ * one sweep every poll_interval (longer when the budget says so), never more
+ * than list_budget queries in any 60 s over all folders; each job that ended
+ * is then read once by itself for its outputs (outside max_single_reads).
+ * After a 429 on a collection query, single reads until its Retry-After (or
+ * a minute).
  */
 #ifndef ORCHD_WATCH_H
 #define ORCHD_WATCH_H
@@ -82,5 +87,8 @@ const char *watch_state(const struct watch_req *w);
 int watch_waits(void);
 int watch_jobs(void);
 unsigned long watch_single_reads(void);
+unsigned long watch_collection_reads(void);
+int watch_collection_last_minute(void);
+unsigned long watch_rate_limited(void);
 
 #endif

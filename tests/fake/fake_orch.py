@@ -113,6 +113,11 @@ class Fake:
         self.next_job_id = 4711
         self.stops = []                 # (job id, strategy) of every StopJob
         self.job_plan = None            # [(seconds, {fields})] given to every new job
+        self.collection_limit = None    # GET /odata/Jobs queries a rolling minute, then 429
+        self.collection_retry_after = 5
+        self.collection_times = []
+        self.collection_sizes = []      # ids in each Id-in query
+        self.collection_429s = 0
         self.server = None
         self.thread = None
 
@@ -560,7 +565,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             else:
-                m = re.fullmatch(r"Reference eq '((?:[^']|'')*)'", query.get("$filter", [""])[0])
+                flt = query.get("$filter", [""])[0]
+                # The tenant's budget: collection queries a rolling minute.
+                now = time.time()
+                f.collection_times = [t for t in f.collection_times if t > now - 60] + [now]
+                if f.collection_limit is not None and len(f.collection_times) > f.collection_limit:
+                    f.collection_429s += 1
+                    return self.send_json(429, {"message": "Too many requests", "errorCode": 0},
+                                          {"Retry-After": str(f.collection_retry_after)})
+                ids = re.fullmatch(r"Id in \((\d+(?:,\d+)*)\)", flt)
+                if ids:
+                    wanted = [int(x) for x in ids.group(1).split(",")]
+                    f.collection_sizes.append(len(wanted))
+                    select = query.get("$select", [""])[0].split(",") if "$select" in query else None
+                    value = []
+                    for j in f.jobs:
+                        if j["Id"] in wanted and j["folder"] == folder:
+                            f.advance(j)
+                            pj = public_job(j)
+                            # Collections carry no arguments, as the real server does.
+                            pj["InputArguments"] = pj["OutputArguments"] = None
+                            value.append({k: pj.get(k) for k in select} if select else pj)
+                    return self.send_json(200, {"value": value})
+                m = re.fullmatch(r"Reference eq '((?:[^']|'')*)'", flt)
                 if not m:
                     return self.send_json(400, {"message": "unsupported filter", "errorCode": 1000})
                 ref = m.group(1).replace("''", "'")

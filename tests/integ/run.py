@@ -1560,6 +1560,67 @@ def start_with_wait_answers_the_final_records(env):
     assert p.returncode == 4, p
 
 
+def pipelined_waits(d, ids, timeout=60):
+    """Sends a tagged WAIT per id on one connection; returns {id: record}."""
+    c = d.client(timeout)
+    c.send("".join(f"@w{i} WAIT {i}\n" for i in ids))
+    got = {}
+    while len(got) < len(ids):
+        line = c.line(timeout)
+        tag, _, rest = line.partition(" ")
+        got[int(tag[2:])] = ok_json(rest)["job"]
+    c.close()
+    return got
+
+
+@test
+def two_hundred_jobs_waited_in_one_folder_read_together(env):
+    import random
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS, raw="[jobs]\npoll_interval = 2\nlist_budget = 20\n")
+    ok_json(d.ask(start_json(process="P", count=200)))
+    ids = [j["Id"] for j in env.fake.jobs]
+    for i in ids:
+        env.fake.plan(i, [(random.uniform(0.5, 6.0), {"State": "Successful",
+                                                      "OutputArguments": json.dumps({"id": i})})])
+    got = pipelined_waits(d, ids)
+    assert all(got[i]["state"] == "Successful" and got[i]["output"] == {"id": i} for i in ids)
+    times = [e["time"] for e in env.fake.log if e["endpoint"] == "jobs_query"]
+    assert times, "no collection query"
+    worst = max(sum(1 for u in times if t <= u < t + 60) for t in times)
+    assert worst <= 20, f"{worst} collection queries in a minute"
+    assert max(env.fake.collection_sizes) <= 50 and len(env.fake.collection_sizes) == len(times)
+    # One read of its own per ended job (for its outputs), and the few
+    # early reads before the folder had four waits.
+    assert 200 <= env.fake.count("job_get") <= 203, env.fake.counts
+    stats = ok_json(d.ask("STATS"))
+    assert stats["job_reads"]["collection"] == len(times) and stats["waits"] == 0
+    print(f"     200 waits: {len(times)} collection queries (sizes {env.fake.collection_sizes}), "
+          f"{env.fake.count('job_get')} single reads")
+
+
+@test
+def collection_429_falls_back_to_single_reads_without_a_hot_loop(env):
+    env.fake.add_release("P")
+    env.fake.collection_limit = 1
+    env.fake.collection_retry_after = 3
+    d = env.daemon(auth=JOBS, raw="[jobs]\npoll_interval = 1\n")
+    ok_json(d.ask(start_json(process="P", count=10)))
+    ids = [j["Id"] for j in env.fake.jobs]
+    for i in ids:
+        env.fake.plan(i, [(2.5, {"State": "Successful"})])
+    t0 = time.time()
+    got = pipelined_waits(d, ids)
+    assert all(r["state"] == "Successful" for r in got.values())
+    took = time.time() - t0
+    assert env.fake.collection_429s >= 1 and env.fake.count("jobs_query") <= 4, env.fake.counts
+    # Single reads meanwhile stay within max_single_reads (5 a second) plus
+    # one output read per job.
+    assert env.fake.count("job_get") <= 5 * (took + 1) + 10, (env.fake.counts, took)
+    assert ok_json(d.ask("STATS"))["job_reads"]["rate_limited"] >= 1
+    assert "rate limited (429)" in d.log()
+
+
 # ---- hostile peers and hardening -----------------------------------------
 
 @test
