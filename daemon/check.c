@@ -215,26 +215,34 @@ static void scope_overlaps(const char *scope, struct buf *out)
 static void check_scopes(void)
 {
 	const char *granted = auth_scopes();
-	static const enum scope_op needed[] = {OP_RELEASES, OP_START_JOBS, OP_JOB_GET};
+	static const enum scope_op needed[] = {OP_RELEASES, OP_START_JOBS, OP_JOB_GET, OP_STOP_JOBS};
 
 	step("scopes", granted[0] ? ST_OK : ST_WARN, "the token holds: %s",
 	     granted[0] ? granted : "no scope at all (no \"scope\" claim)");
 	for (size_t i = 0; i < ARRAY_LEN(needed); i++) {
 		const struct scope_rule *r = scope_rule(needed[i]);
 		char name[32];
+		bool optional = needed[i] == OP_JOB_GET || needed[i] == OP_STOP_JOBS;
 		snprintf(name, sizeof(name), "scope: %s", needed[i] == OP_RELEASES ? "lookup"
-						       : needed[i] == OP_START_JOBS ? "start" : "read job");
+						       : needed[i] == OP_START_JOBS ? "start"
+						       : needed[i] == OP_JOB_GET ? "read job" : "stop job");
 		if (scope_covers(needed[i], granted))
 			step(name, ST_OK, "%s (%s) is covered", r->what, r->endpoint);
 		else
-			/* Reading jobs is not needed to start them; the rest is. */
-			step(name, needed[i] == OP_JOB_GET ? ST_WARN : ST_FAIL,
+			/* Reading and stopping jobs are not needed to start them. */
+			step(name, optional ? ST_WARN : ST_FAIL,
 			     "to %s (%s) add scope %s or %s to the external app and to [auth] scope "
 			     "(Orchestrator permission %s)%s",
 			     r->what, r->endpoint, r->scopes[0], r->scopes[1], r->permission,
-			     needed[i] == OP_JOB_GET ? "; without it a start whose answer was lost is "
-						       "answered UNKNOWN instead of being looked up" : "");
+			     needed[i] == OP_JOB_GET ? "; without it JOB, WAIT and START with wait answer "
+						       "SCOPE, and a start whose answer was lost is answered "
+						       "UNKNOWN instead of being looked up"
+			     : needed[i] == OP_STOP_JOBS ? "; without it STOP answers SCOPE" : "");
 	}
+	/* Which of the optional verbs this token allows, for people and --json. */
+	bool read = scope_covers(OP_JOB_GET, granted), stop = scope_covers(OP_STOP_JOBS, granted);
+	step("optional verbs", ST_OK, "JOB, WAIT, START with wait: %s; STOP: %s", read ? "yes" : "no",
+	     stop ? "yes" : "no");
 	/* Least privilege: what no operation of orchd's needs. */
 	char *s = xstrdup(granted), *save = NULL;
 	struct buf unused = {0};

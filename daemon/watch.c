@@ -30,6 +30,7 @@ struct wfolder {
 	TAILQ_HEAD(, watched) jobs;    /* those with waits */
 	int n;
 	struct watched *cursor;        /* where the next chunk begins */
+	struct watched *topup;         /* the next one read alone while over budget */
 	uint64_t cycle_at;             /* when the current sweep began */
 	int chunks_left;               /* in the current sweep */
 	struct delayq_item next;       /* the next query */
@@ -334,6 +335,8 @@ static void folder_leave(struct watched *j)
 
 	if (f->cursor == j)
 		f->cursor = TAILQ_NEXT(j, wf_link);
+	if (f->topup == j)
+		f->topup = TAILQ_NEXT(j, wf_link);
 	TAILQ_REMOVE(&f->jobs, j, wf_link);
 	f->n--;
 	j->wf = NULL;
@@ -391,8 +394,16 @@ static void on_sweep_due(struct delayq_item *it)
 	}
 	uint64_t wait = budget_wait();
 	if (wait > 0) {
-		/* The budget wins over freshness. */
-		delayq_add(&W.sweeps, &f->next, wait);
+		/* The budget wins over freshness; single reads top it up, a
+		 * second's worth of max_single_reads at a time, in turn from
+		 * where the sweep goes next (those read longest ago). */
+		j = f->topup ? f->topup : f->cursor ? f->cursor : TAILQ_FIRST(&f->jobs);
+		for (int n = 0; j && n < (int)W.rate; n++) {
+			want_read(j, 0);
+			j = TAILQ_NEXT(j, wf_link) ? TAILQ_NEXT(j, wf_link) : TAILQ_FIRST(&f->jobs);
+		}
+		f->topup = j;
+		delayq_add(&W.sweeps, &f->next, wait < 1000 ? wait : 1000);
 		return;
 	}
 	uint64_t now = uv_now(W.loop);

@@ -1092,6 +1092,7 @@ def check_all_good(env):
     check_line(p.stdout, "ok", "scope: start")
     check_line(p.stdout, "ok", "folder", '"Shared" exists')
     check_line(p.stdout, "ok", "process", env.fake.releases[0]["Key"])
+    check_line(p.stdout, "ok", "optional verbs", "JOB, WAIT, START with wait: yes; STOP: yes")
     assert p.stdout.rstrip().endswith("everything orchd needs works")
     j = json.loads(run_check(env, conf, "--json", "--process", "Invoice Bot").stdout)
     assert j["ok"] is True and j["release"] == env.fake.releases[0]["Key"]
@@ -1118,6 +1119,15 @@ def check_missing_jobs_scope(env):
     check_line(p.stdout, "FAIL", "scope: start", "OR.Jobs or OR.Jobs.Write", "Jobs.Create")
     check_line(p.stdout, "ok", "scope: lookup")
     check_line(p.stdout, "ok", "folder")
+
+
+@test
+def check_reports_the_optional_verbs_without_failing(env):
+    p = run_check(env, app_config(env, "startonly", ["OR.Execution.Read", "OR.Jobs.Write"]))
+    assert p.returncode == 0, p.stdout           # reading and stopping jobs are optional
+    check_line(p.stdout, "warn", "scope: read job", "OR.Jobs.Read", "JOB, WAIT")
+    check_line(p.stdout, "ok", "scope: stop job")
+    check_line(p.stdout, "ok", "optional verbs", "JOB, WAIT, START with wait: no; STOP: yes")
 
 
 @test
