@@ -1959,9 +1959,10 @@ def names_cannot_forge_log_fields_and_denials_are_rate_limited(env):
                     filename="b.conf")
     env.fake.fault("releases", status=400, body={"message": "bad\x1b[31m\nforged line\u2028", "errorCode": 1000})
     err(d2.ask("START X"), "REJECTED")
+    # Info lines are written once per loop turn, after the answers.
+    assert wait_for(lambda: "bad\\u001b[31m\\nforged line\\u2028" in d2.log(), 5), d2.log()
     log = d2.log()
     assert "\x1b" not in log and "\u2028" not in log and not any(l.startswith("forged") for l in log.splitlines())
-    assert "bad\\u001b[31m\\nforged line\\u2028" in log, log
 
 
 @test
