@@ -1,5 +1,8 @@
 #include "proto.h"
 
+/* Ids are JSON numbers: exact up to 2^53 - 1. */
+#define PROTO_ID_MAX 9007199254740991.0
+
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -223,47 +226,66 @@ static int64_t json_id(const cJSON *it, double max)
 	return d >= 1 && d <= max && d == (double)(int64_t)d ? (int64_t)d : 0;
 }
 
-static enum proto_code parse_json_start(const char *p, const char *end, struct proto_start *st,
-					char *err, size_t errlen)
+/*
+ * The JSON form's object, from p to end: one object and nothing after it
+ * but blanks, no key twice. Returns PC_OK with *obj (the caller deletes it),
+ * or BAD_REQUEST with err.
+ */
+static enum proto_code json_object(const char *p, const char *end, cJSON **obj, char *err,
+				   size_t errlen)
 {
 	const char *stop = NULL;
-	cJSON *obj = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &stop, false);
+	cJSON *o = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &stop, false);
 	enum proto_code rc = PC_OK;
 
-	if (!obj)
+	*obj = NULL;
+	if (!o)
 		return bad(err, errlen, "invalid JSON near byte %zu",
 			   (size_t)((cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : p) - p));
 	while (stop && stop < end && is_blank(*stop))
 		stop++;
-	if (stop && stop < end) {
+	if (stop && stop < end)
 		rc = bad(err, errlen, "unexpected text after the JSON object");
-		goto out;
-	}
-	if (!cJSON_IsObject(obj)) {
+	else if (!cJSON_IsObject(o))
 		rc = bad(err, errlen, "the JSON form must be an object");
-		goto out;
+	/* Every key is known (or refused at once), so this stays short. */
+	for (const cJSON *it = rc == PC_OK ? o->child : NULL; it && rc == PC_OK; it = it->next)
+		for (const cJSON *q = o->child; q != it && rc == PC_OK; q = q->next)
+			if (strcmp(q->string, it->string) == 0)
+				rc = bad(err, errlen, "\"%.64s\" is given twice", it->string);
+	if (rc != PC_OK) {
+		cJSON_Delete(o);
+		return rc;
 	}
+	*obj = o;
+	return PC_OK;
+}
+
+/* "folder": a path (string) or a folder id (positive integer). */
+static enum proto_code take_folder(cJSON *it, char **path, int64_t *id, char *err, size_t errlen)
+{
+	if (!cJSON_IsNumber(it))
+		return take_string(it, "folder", path, err, errlen);
+	if (!(*id = json_id(it, PROTO_ID_MAX)))
+		return bad(err, errlen, "\"folder\" id must be a positive integer");
+	return PC_OK;
+}
+
+static enum proto_code parse_json_start(const char *p, const char *end, struct proto_start *st,
+					char *err, size_t errlen)
+{
+	cJSON *obj;
+	enum proto_code rc = json_object(p, end, &obj, err, errlen);
+
+	if (rc != PC_OK)
+		return rc;
 	cJSON *it;
 	cJSON_ArrayForEach(it, obj) {
 		const char *k = it->string;
-		/* Every key is known (or refused at once), so this stays short. */
-		for (const cJSON *p = obj->child; p != it; p = p->next)
-			if (strcmp(p->string, k) == 0) {
-				rc = bad(err, errlen, "\"%.64s\" is given twice", k);
-				goto out;
-			}
 		if (strcmp(k, "process") == 0) {
 			rc = take_string(it, k, &st->process, err, errlen);
 		} else if (strcmp(k, "folder") == 0) {
-			if (cJSON_IsNumber(it)) {
-				double d = it->valuedouble;
-				if (d < 1 || d > 9007199254740991.0 || d != (double)(int64_t)d)
-					rc = bad(err, errlen, "\"folder\" id must be a positive integer");
-				else
-					st->folder_id = (int64_t)d;
-			} else {
-				rc = take_string(it, k, &st->folder, err, errlen);
-			}
+			rc = take_folder(it, &st->folder, &st->folder_id, err, errlen);
 		} else if (strcmp(k, "input") == 0) {
 			if (!cJSON_IsObject(it)) {
 				rc = bad(err, errlen, "\"input\" must be a JSON object");
@@ -384,43 +406,21 @@ static int64_t word_id(const char *w)
 static enum proto_code parse_json_job(const char *p, const char *end, enum proto_verb verb,
 				      struct proto_job *jb, char *err, size_t errlen)
 {
-	const char *stop = NULL;
-	cJSON *obj = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &stop, false);
-	enum proto_code rc = PC_OK;
 	const char *known = verb == PV_WAIT ? "id, folder, timeout" : verb == PV_STOP ? "id, folder, kill"
 										      : "id, folder";
+	cJSON *obj;
+	enum proto_code rc = json_object(p, end, &obj, err, errlen);
 
-	if (!obj)
-		return bad(err, errlen, "invalid JSON near byte %zu",
-			   (size_t)((cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : p) - p));
-	while (stop && stop < end && is_blank(*stop))
-		stop++;
-	if (stop && stop < end) {
-		rc = bad(err, errlen, "unexpected text after the JSON object");
-		goto out;
-	}
-	if (!cJSON_IsObject(obj)) {
-		rc = bad(err, errlen, "the JSON form must be an object");
-		goto out;
-	}
+	if (rc != PC_OK)
+		return rc;
 	cJSON *it;
 	cJSON_ArrayForEach(it, obj) {
 		const char *k = it->string;
-		for (const cJSON *q = obj->child; q != it; q = q->next)
-			if (strcmp(q->string, k) == 0) {
-				rc = bad(err, errlen, "\"%.64s\" is given twice", k);
-				goto out;
-			}
 		if (strcmp(k, "id") == 0) {
-			if (!(jb->id = json_id(it, 9007199254740991.0)))
+			if (!(jb->id = json_id(it, PROTO_ID_MAX)))
 				rc = bad(err, errlen, "\"id\" must be a positive integer");
 		} else if (strcmp(k, "folder") == 0) {
-			if (cJSON_IsNumber(it)) {
-				if (!(jb->folder_id = json_id(it, 9007199254740991.0)))
-					rc = bad(err, errlen, "\"folder\" id must be a positive integer");
-			} else {
-				rc = take_string(it, k, &jb->folder, err, errlen);
-			}
+			rc = take_folder(it, &jb->folder, &jb->folder_id, err, errlen);
 		} else if (strcmp(k, "timeout") == 0 && verb == PV_WAIT) {
 			if (!(jb->timeout = (int)json_id(it, PROTO_WAIT_MAX)))
 				rc = bad(err, errlen, "\"timeout\" must be whole seconds from 1 to %d",
