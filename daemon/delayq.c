@@ -63,6 +63,16 @@ struct delayq_item *delayq_pop(struct delayq *q)
 	return it;
 }
 
+void delayq_within(struct delayq *q, struct delayq_item *it, uint64_t delay_ms)
+{
+	if (it->queued) {
+		if (it->due <= uv_now(q->timer.loop) + delay_ms)
+			return;
+		delayq_remove(q, it);
+	}
+	delayq_add(q, it, delay_ms);
+}
+
 void delayq_remove(struct delayq *q, struct delayq_item *it)
 {
 	if (!it->queued)

@@ -31,6 +31,9 @@ void delayq_init(struct delayq *q, uv_loop_t *loop, void (*fire)(struct delayq_i
 void delayq_add(struct delayq *q, struct delayq_item *it, uint64_t delay_ms);
 /* Takes out the first item, due or not; NULL when there is none. */
 struct delayq_item *delayq_pop(struct delayq *q);
+/* Makes it fire within delay_ms: queues it, or brings it forward when it is
+ * queued for later; one queued sooner stays as it is. */
+void delayq_within(struct delayq *q, struct delayq_item *it, uint64_t delay_ms);
 /* Takes it out if it is queued. */
 void delayq_remove(struct delayq *q, struct delayq_item *it);
 void delayq_close(struct delayq *q);

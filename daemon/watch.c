@@ -167,14 +167,8 @@ static void detach(struct watch_req *w)
 /* A read of j in delay_ms at the latest. */
 static void want_read(struct watched *j, uint64_t delay_ms)
 {
-	if (j->reading)
-		return;
-	if (j->next.queued) {
-		if (j->next.due <= uv_now(W.loop) + delay_ms)
-			return;
-		delayq_remove(&W.reads, &j->next);
-	}
-	delayq_add(&W.reads, &j->next, delay_ms);
+	if (!j->reading)
+		delayq_within(&W.reads, &j->next, delay_ms);
 }
 
 static bool take_token(void)
@@ -358,14 +352,8 @@ static uint64_t budget_wait(void)
 
 static void ensure_sweep(struct wfolder *f, uint64_t delay_ms)
 {
-	if (f->querying)
-		return;
-	if (f->next.queued) {
-		if (f->next.due <= uv_now(W.loop) + delay_ms)
-			return;
-		delayq_remove(&W.sweeps, &f->next);
-	}
-	delayq_add(&W.sweeps, &f->next, delay_ms);
+	if (!f->querying)
+		delayq_within(&W.sweeps, &f->next, delay_ms);
 }
 
 /* The next poll of waited job j: its own read, or its folder's sweep. */

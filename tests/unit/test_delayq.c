@@ -60,6 +60,18 @@ static void test_due_order_and_removal(void **state)
 	assert_ptr_equal(delayq_pop(&q), &items[1].it);
 	assert_ptr_equal(delayq_pop(&q), &items[0].it);
 	assert_null(delayq_pop(&q));
+
+	/* within: brings a later item forward, never pushes a sooner one back. */
+	delayq_add(&q, &items[0].it, 100000);
+	delayq_within(&q, &items[0].it, 50000);
+	uint64_t due = items[0].it.due;
+	assert_true(due <= uv_now(&loop) + 50000);
+	delayq_within(&q, &items[0].it, 90000);
+	assert_int_equal(items[0].it.due, due);
+	delayq_within(&q, &items[1].it, 70000);      /* not queued: queued now */
+	assert_true(items[1].it.queued);
+	assert_ptr_equal(delayq_pop(&q), &items[0].it);
+	assert_ptr_equal(delayq_pop(&q), &items[1].it);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(nfired, 0);
 	delayq_close(&q);
