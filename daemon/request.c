@@ -323,7 +323,7 @@ static const struct rel_folder *job_folder(struct request *r, struct rel_folder 
 
 /* The answer's object: the record, maybe what STOP did, and the folder as
  * the request gave it. */
-static void answer_job(struct request *r, const cJSON *job, const char *extra)
+static char *job_answer(struct request *r, const cJSON *job, const char *extra)
 {
 	struct buf b = {0};
 
@@ -337,8 +337,15 @@ static void answer_job(struct request *r, const cJSON *job, const char *extra)
 	else
 		enc_json_str(&b, r->folder_path);
 	buf_adds(&b, "}");
-	answer(r, PC_OK, b.p);
-	buf_free(&b);
+	return buf_steal(&b);
+}
+
+static void answer_job(struct request *r, const cJSON *job, const char *extra)
+{
+	char *text = job_answer(r, job, extra);
+
+	answer(r, PC_OK, text);
+	free(text);
 }
 
 static bool job_access(struct request *r, const cJSON *job)
@@ -419,18 +426,8 @@ static void on_first_read(struct watch_req *w, enum proto_code code, const cJSON
 			answer(r, PC_SHUTDOWN, "orchd is stopping; the stop was not sent");
 	} else {
 		/* Keep the record for the answer; send the stop. */
-		struct buf b = {0};
-		buf_adds(&b, "{\"job\":");
-		jobrec_append(&b, job);
-		buf_adds(&b, jb->kill ? ",\"stopping\":true,\"strategy\":\"Kill\"" :
-			 ",\"stopping\":true,\"strategy\":\"SoftStop\"");
-		buf_adds(&b, ",\"folder\":");
-		if (jb->folder_id > 0)
-			buf_printf(&b, "%lld", (long long)jb->folder_id);
-		else
-			enc_json_str(&b, r->folder_path);
-		buf_adds(&b, "}");
-		r->stop_answer = buf_steal(&b);
+		r->stop_answer = job_answer(r, job, jb->kill ? ",\"stopping\":true,\"strategy\":\"Kill\""
+							     : ",\"stopping\":true,\"strategy\":\"SoftStop\"");
 		r->wr.cb = on_stopped;
 		r->watching = true;
 		watch_stop(&r->wr, &f, jb->id, jb->kill);
