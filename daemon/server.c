@@ -188,10 +188,16 @@ static void on_written(uv_write_t *w, int status)
 	conn_written(c);
 }
 
+/* Hands c's answers to the socket, then decides what c does next
+ * (conn_update), unless it had to close c. */
 static void conn_write(struct conn *c)
 {
-	if (c->closing || c->out.len == 0)
+	if (c->closing)
 		return;
+	if (c->out.len == 0) {
+		conn_update(c); /* an answer came that waits behind an earlier one */
+		return;
+	}
 	if (c->unwritten + c->out.len > OUT_MAX) {
 		/* It does not read its answers: its requests still finish upstream. */
 		log_warn("server: pid %d left %zu bytes of answers unread: disconnected", (int)c->pid,
@@ -224,7 +230,9 @@ static void conn_write(struct conn *c)
 		c->unwritten -= wr->len;
 		free(wr);
 		conn_close(c);
+		return;
 	}
+	conn_update(c);
 }
 
 /* Runs after the poll phase of every iteration with answers to send or
@@ -250,7 +258,6 @@ static void on_flush(uv_check_t *h)
 		TAILQ_REMOVE(&S.dirty, c, dirty_link);
 		c->dirty = false;
 		conn_write(c);
-		conn_update(c);
 	}
 	if (TAILQ_EMPTY(&S.backlog) && TAILQ_EMPTY(&S.dirty)) {
 		uv_check_stop(&S.flusher);
