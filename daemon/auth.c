@@ -101,7 +101,12 @@ static void flush_waiters(void)
 
 static void on_flush_timer(uv_timer_t *t)
 {
+	unsigned gen;
+
 	(void)t;
+	/* The retry may have started since the timer was set: its end answers. */
+	if (A.fetching && !auth_token(&gen))
+		return;
 	flush_waiters();
 }
 
@@ -480,7 +485,10 @@ void auth_wait(struct auth_wait *w)
 	w->queued = true;
 	if (A.fetching)
 		return;
-	if (auth_token(&gen) || A.fail_code != PC_OK)
+	/* After a failure the waiter gets the failure at once while the backoff
+	 * runs; once it is over (the retry timer may be due this very turn) it
+	 * waits for the attempt instead of an answer naming no retry. */
+	if (auth_token(&gen) || (A.fail_code != PC_OK && (A.stopping || A.next_try > uv_now(A.loop))))
 		uv_timer_start(&A.flush_timer, on_flush_timer, 0, 0);
 	else
 		fetch();
