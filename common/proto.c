@@ -271,6 +271,41 @@ static enum proto_code take_folder(cJSON *it, char **path, int64_t *id, char *er
 	return PC_OK;
 }
 
+static bool is_priority(const cJSON *it)
+{
+	return cJSON_IsString(it) && (strcmp(it->valuestring, "Low") == 0 ||
+				      strcmp(it->valuestring, "Normal") == 0 ||
+				      strcmp(it->valuestring, "High") == 0);
+}
+
+/* A JSON object argument, serialized compact: at most PROTO_INPUT_DEPTH
+ * levels and max characters (UTF-16 units, as Orchestrator counts). */
+static enum proto_code take_object(cJSON *it, const char *key, size_t max, char **out, char *err,
+				   size_t errlen)
+{
+	if (!cJSON_IsObject(it))
+		return bad(err, errlen, "\"%s\" must be a JSON object", key);
+	if (depth(it) > PROTO_INPUT_DEPTH)
+		return bad(err, errlen, "\"%s\" nests deeper than %d levels", key, PROTO_INPUT_DEPTH);
+	*out = cJSON_PrintUnformatted(it);
+	size_t n = proto_utf16_len(*out, strlen(*out));
+	if (n > max)
+		return bad(err, errlen, "\"%s\" serializes to %zu characters; Orchestrator accepts at most %zu",
+			   key, n, max);
+	return PC_OK;
+}
+
+static enum proto_code check_reference(const char *ref, char *err, size_t errlen)
+{
+	size_t len = strlen(ref);
+
+	if (proto_has_ctl(ref, len) || !proto_utf8_valid(ref, len))
+		return bad(err, errlen, "reference must be UTF-8 without control characters");
+	if (proto_utf16_len(ref, len) > PROTO_REFERENCE_MAX)
+		return bad(err, errlen, "reference is longer than %d characters", PROTO_REFERENCE_MAX);
+	return PC_OK;
+}
+
 static enum proto_code parse_json_start(const char *p, const char *end, struct proto_start *st,
 					char *err, size_t errlen)
 {
@@ -287,18 +322,7 @@ static enum proto_code parse_json_start(const char *p, const char *end, struct p
 		} else if (strcmp(k, "folder") == 0) {
 			rc = take_folder(it, &st->folder, &st->folder_id, err, errlen);
 		} else if (strcmp(k, "input") == 0) {
-			if (!cJSON_IsObject(it)) {
-				rc = bad(err, errlen, "\"input\" must be a JSON object");
-			} else if (depth(it) > PROTO_INPUT_DEPTH) {
-				rc = bad(err, errlen, "\"input\" nests deeper than %d levels", PROTO_INPUT_DEPTH);
-			} else {
-				st->input = cJSON_PrintUnformatted(it);
-				size_t n = proto_utf16_len(st->input, strlen(st->input));
-				if (n > PROTO_INPUT_MAX)
-					rc = bad(err, errlen,
-						 "\"input\" serializes to %zu characters; Orchestrator accepts at most %d",
-						 n, PROTO_INPUT_MAX);
-			}
+			rc = take_object(it, k, PROTO_INPUT_MAX, &st->input, err, errlen);
 		} else if (strcmp(k, "count") == 0) {
 			double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
 			if (d < 1 || d > PROTO_COUNT_MAX || d != (int)d)
@@ -313,9 +337,7 @@ static enum proto_code parse_json_start(const char *p, const char *end, struct p
 					rc = bad(err, errlen, "a numeric \"priority\" must be an integer from 1 to 100");
 				else
 					st->priority_value = (int)d;
-			} else if (cJSON_IsString(it) && (strcmp(it->valuestring, "Low") == 0 ||
-							  strcmp(it->valuestring, "Normal") == 0 ||
-							  strcmp(it->valuestring, "High") == 0)) {
+			} else if (is_priority(it)) {
 				st->priority = xstrdup(it->valuestring);
 			} else {
 				rc = bad(err, errlen, "\"priority\" must be \"Low\", \"Normal\", \"High\" or 1..100");
@@ -381,13 +403,8 @@ static enum proto_code parse_start(const char *p, const char *end, struct proto_
 		return rc;
 	if (st->folder && (rc = check_text("folder", st->folder, err, errlen)) != PC_OK)
 		return rc;
-	if (st->reference) {
-		size_t len = strlen(st->reference);
-		if (proto_has_ctl(st->reference, len) || !proto_utf8_valid(st->reference, len))
-			return bad(err, errlen, "reference must be UTF-8 without control characters");
-		if (proto_utf16_len(st->reference, len) > PROTO_REFERENCE_MAX)
-			return bad(err, errlen, "reference is longer than %d characters", PROTO_REFERENCE_MAX);
-	}
+	if (st->reference && (rc = check_reference(st->reference, err, errlen)) != PC_OK)
+		return rc;
 	if (st->runtime && (rc = check_text("runtime", st->runtime, err, errlen)) != PC_OK)
 		return rc;
 	if (st->strategy && (rc = check_text("strategy", st->strategy, err, errlen)) != PC_OK)
@@ -451,6 +468,7 @@ static enum proto_code parse_job(const char *p, const char *end, enum proto_verb
 		[PV_JOB] = "JOB <id> [<folder>]",
 		[PV_WAIT] = "WAIT <id> [<folder>]",
 		[PV_STOP] = "STOP <id> [<folder>] [soft|kill]",
+		[PV_ITEM] = "ITEM <id> [<folder>]",
 	};
 	char *words[3] = {0};
 	int n = 0;
@@ -495,6 +513,133 @@ static enum proto_code parse_job(const char *p, const char *end, enum proto_verb
 	return rc;
 }
 
+/* Two digits at s as a number, or -1. */
+static int two(const char *s)
+{
+	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0' : -1;
+}
+
+bool proto_iso8601_valid(const char *s)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	/* Each field is read only once the ones before it matched: no read
+	 * past the terminating NUL. */
+	int y1 = two(s), y2 = y1 >= 0 ? two(s + 2) : -1;
+	int m = y2 >= 0 && s[4] == '-' ? two(s + 5) : -1;
+	int d = m >= 0 && s[7] == '-' ? two(s + 8) : -1;
+
+	if (d < 0)
+		return false;
+	int y = y1 * 100 + y2;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
+		return false;
+	s += 10;
+	if (!*s)
+		return true;
+	int hh = *s == 'T' ? two(s + 1) : -1;
+	int mm = hh >= 0 && s[3] == ':' ? two(s + 4) : -1;
+	if (hh > 23 || mm < 0 || mm > 59)
+		return false;
+	s += 6;
+	if (*s == ':') {
+		if (two(s + 1) < 0 || two(s + 1) > 59)
+			return false;
+		s += 3;
+		if (*s == '.') {
+			size_t n = strspn(s + 1, "0123456789");
+			if (n < 1 || n > 9)
+				return false;
+			s += 1 + n;
+		}
+	}
+	if (*s == 'Z')
+		return s[1] == '\0';
+	if (*s == '+' || *s == '-') {
+		int oh = two(s + 1), om = oh >= 0 && s[3] == ':' ? two(s + 4) : -1;
+		return oh <= 14 && om >= 0 && om <= 59 && s[6] == '\0';
+	}
+	return *s == '\0';
+}
+
+static enum proto_code take_date(cJSON *it, const char *key, char **out, char *err, size_t errlen)
+{
+	if (!cJSON_IsString(it) || !proto_iso8601_valid(it->valuestring))
+		return bad(err, errlen, "\"%s\" must be an ISO 8601 date or time, e.g. \"2026-12-01T10:00:00Z\"", key);
+	*out = xstrdup(it->valuestring);
+	return PC_OK;
+}
+
+static enum proto_code parse_json_enqueue(const char *p, const char *end, struct proto_enqueue *q,
+					  char *err, size_t errlen)
+{
+	cJSON *obj, *it;
+	enum proto_code rc = json_object(p, end, &obj, err, errlen);
+
+	if (rc != PC_OK)
+		return rc;
+	cJSON_ArrayForEach(it, obj) {
+		const char *k = it->string;
+		if (strcmp(k, "queue") == 0)
+			rc = take_string(it, k, &q->queue, err, errlen);
+		else if (strcmp(k, "folder") == 0)
+			rc = take_folder(it, &q->folder, &q->folder_id, err, errlen);
+		else if (strcmp(k, "content") == 0)
+			rc = take_object(it, k, PROTO_CONTENT_MAX, &q->content, err, errlen);
+		else if (strcmp(k, "reference") == 0)
+			rc = take_string(it, k, &q->reference, err, errlen);
+		else if (strcmp(k, "priority") == 0)
+			rc = is_priority(it) ? take_string(it, k, &q->priority, err, errlen)
+					     : bad(err, errlen, "\"priority\" must be \"Low\", \"Normal\" or \"High\"");
+		else if (strcmp(k, "defer") == 0)
+			rc = take_date(it, k, &q->defer, err, errlen);
+		else if (strcmp(k, "due") == 0)
+			rc = take_date(it, k, &q->due, err, errlen);
+		else
+			rc = bad(err, errlen,
+				 "unknown key \"%.64s\" (known: queue, folder, content, reference, priority, defer, due)", k);
+		if (rc != PC_OK)
+			break;
+	}
+	if (rc == PC_OK && !q->queue)
+		rc = bad(err, errlen, "\"queue\" is required");
+	cJSON_Delete(obj);
+	return rc;
+}
+
+/* ENQUEUE <queue> [<folder>], or the JSON form. */
+static enum proto_code parse_enqueue(const char *p, const char *end, struct proto_enqueue *q,
+				     char *err, size_t errlen)
+{
+	enum proto_code rc = PC_OK;
+
+	if (p == end)
+		return bad(err, errlen, "ENQUEUE needs a queue name: ENQUEUE <queue> [<folder>]");
+	if (*p == '{') {
+		rc = parse_json_enqueue(p, end, q, err, errlen);
+	} else {
+		char **words[] = {&q->queue, &q->folder};
+		for (size_t n = 0; p < end && rc == PC_OK; n++) {
+			if (n == ARRAY_LEN(words))
+				return bad(err, errlen, "too many words: ENQUEUE <queue> [<folder>]; quote names "
+						       "with blanks as JSON strings, or use the JSON form");
+			if (!(*words[n] = read_word(&p, end, err, errlen)))
+				return PC_BAD_REQUEST;
+			while (p < end && is_blank(*p))
+				p++;
+		}
+	}
+	if (rc != PC_OK)
+		return rc;
+	if ((rc = check_text("queue name", q->queue, err, errlen)) != PC_OK)
+		return rc;
+	if (q->folder && (rc = check_text("folder", q->folder, err, errlen)) != PC_OK)
+		return rc;
+	if (q->reference && (rc = check_reference(q->reference, err, errlen)) != PC_OK)
+		return rc;
+	return PC_OK;
+}
+
 enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req, char *err,
 			    size_t errlen)
 {
@@ -504,7 +649,8 @@ enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req,
 	} verbs[] = {
 		{"START", PV_START}, {"PING", PV_PING}, {"STATS", PV_STATS},
 		{"HELP", PV_HELP},   {"QUIT", PV_QUIT}, {"JOB", PV_JOB},
-		{"WAIT", PV_WAIT},   {"STOP", PV_STOP},
+		{"WAIT", PV_WAIT},   {"STOP", PV_STOP}, {"ENQUEUE", PV_ENQUEUE},
+		{"ITEM", PV_ITEM},
 	};
 	const char *p = line, *end = line + len;
 
@@ -542,8 +688,11 @@ enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req,
 		req->verb = verbs[i].verb;
 		if (req->verb == PV_START)
 			return parse_start(p, end, &req->start, err, errlen);
-		if (req->verb == PV_JOB || req->verb == PV_WAIT || req->verb == PV_STOP)
+		if (req->verb == PV_JOB || req->verb == PV_WAIT || req->verb == PV_STOP ||
+		    req->verb == PV_ITEM)
 			return parse_job(p, end, req->verb, &req->job, err, errlen);
+		if (req->verb == PV_ENQUEUE)
+			return parse_enqueue(p, end, &req->enq, err, errlen);
 		if (p < end)
 			return bad(err, errlen, "%s takes no argument", verbs[i].name);
 		return PC_OK;
@@ -567,6 +716,15 @@ void proto_req_free(struct proto_req *req)
 	memset(st, 0, sizeof(*st));
 	free(req->job.folder);
 	memset(&req->job, 0, sizeof(req->job));
+	struct proto_enqueue *q = &req->enq;
+	free(q->queue);
+	free(q->folder);
+	cJSON_free(q->content);
+	free(q->reference);
+	free(q->priority);
+	free(q->defer);
+	free(q->due);
+	memset(q, 0, sizeof(*q));
 }
 
 void proto_answer(struct buf *out, const char *tag, enum proto_code code, const char *text)
@@ -593,6 +751,10 @@ const char *proto_help_json(void)
 	       "\"START {\\\"process\\\":..,\\\"folder\\\":..,\\\"input\\\":{..},\\\"count\\\":1,"
 	       "\\\"priority\\\":\\\"High\\\",\\\"reference\\\":..,\\\"runtime\\\":..,\\\"strategy\\\":..}\","
 	       "\"JOB <id> [<folder>]\",\"WAIT <id> [<folder>]\",\"STOP <id> [<folder>] [soft|kill]\","
+	       "\"ENQUEUE <queue> [<folder>]\","
+	       "\"ENQUEUE {\\\"queue\\\":..,\\\"folder\\\":..,\\\"content\\\":{..},\\\"reference\\\":..,"
+	       "\\\"priority\\\":\\\"High\\\",\\\"defer\\\":..,\\\"due\\\":..}\","
+	       "\"ITEM <id> [<folder>]\","
 	       "\"PING\",\"STATS\",\"HELP\",\"QUIT\"],"
 	       "\"tags\":\"prefix a request with @<tag> to have it answered as soon as it is done\"}";
 }

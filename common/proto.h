@@ -50,11 +50,14 @@ enum proto_verb {
 	PV_JOB,
 	PV_WAIT,
 	PV_STOP,
+	PV_ENQUEUE,
+	PV_ITEM,
 };
 
 #define PROTO_WAIT_MAX 86400      /* seconds */
+#define PROTO_CONTENT_MAX 256000  /* characters of serialized SpecificContent */
 
-/* What JOB, WAIT and STOP ask for. */
+/* What JOB, WAIT, STOP and ITEM ask for. */
 struct proto_job {
 	int64_t id;            /* > 0 */
 	char *folder;          /* folder path, NULL: the default (unless folder_id) */
@@ -79,11 +82,23 @@ struct proto_start {
 	int wait;              /* 0: answer at Pending; -1: wait (the default timeout); N: wait N s */
 };
 
+/* What an ENQUEUE asks for; strings as for START. */
+struct proto_enqueue {
+	char *queue;
+	char *folder;          /* folder path */
+	int64_t folder_id;     /* > 0 when the folder was given as a number */
+	char *content;         /* SpecificContent: a serialized JSON object, NULL: none */
+	char *reference;
+	char *priority;        /* "Low", "Normal" or "High" */
+	char *defer, *due;     /* ISO 8601 */
+};
+
 struct proto_req {
 	char tag[PROTO_TAG_MAX + 1]; /* "" when untagged */
 	enum proto_verb verb;
 	struct proto_start start;    /* verb == PV_START */
-	struct proto_job job;        /* verb == PV_JOB, PV_WAIT, PV_STOP */
+	struct proto_job job;        /* verb == PV_JOB, PV_WAIT, PV_STOP, PV_ITEM */
+	struct proto_enqueue enq;    /* verb == PV_ENQUEUE */
 };
 
 /*
@@ -115,6 +130,10 @@ const char *proto_help_json(void);
 bool proto_has_ctl(const char *s, size_t len);
 /* True when s is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool proto_utf8_valid(const char *s, size_t len);
+/* True when s is an ISO 8601 date (YYYY-MM-DD) or date and time
+ * (YYYY-MM-DDTHH:MM[:SS[.fraction]] with Z or +-HH:MM, or none), each field in
+ * range (February 29 only in leap years). */
+bool proto_iso8601_valid(const char *s);
 /* Length of UTF-8 s in UTF-16 code units, as .NET (Orchestrator) counts. */
 size_t proto_utf16_len(const char *s, size_t len);
 

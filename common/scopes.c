@@ -18,6 +18,12 @@ static const struct scope_rule rules[OP__COUNT] = {
 			"Units.View"},
 	[OP_STOP_JOBS] = {"stop a job", "POST /odata/Jobs({Id})/UiPath.Server.Configuration.OData.StopJob",
 			  {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Edit"},
+	[OP_QUEUE_ADD] = {"add a queue item", "POST /odata/Queues/UiPathODataSvc.AddQueueItem",
+			  {"OR.Queues", "OR.Queues.Write"}, "Queues.View and Transactions.Create"},
+	[OP_QUEUE_READ] = {"read a queue item", "GET /odata/QueueItems", {"OR.Queues", "OR.Queues.Read"},
+			   "Transactions.View"},
+	[OP_QUEUE_DEFS] = {"look up a queue", "GET /odata/QueueDefinitions",
+			   {"OR.Queues", "OR.Queues.Read"}, "Queues.View"},
 };
 
 const struct scope_rule *scope_rule(enum scope_op op)

@@ -15,6 +15,9 @@ enum scope_op {
 	OP_JOB_GET,     /* read a job */
 	OP_FOLDERS,     /* list folders */
 	OP_STOP_JOBS,   /* stop a job */
+	OP_QUEUE_ADD,   /* add a queue item */
+	OP_QUEUE_READ,  /* read queue items */
+	OP_QUEUE_DEFS,  /* look up a queue by name or id */
 	OP__COUNT
 };
 

@@ -106,6 +106,98 @@ static void test_job_verbs(void **state)
 	assert_int_equal(proto_code_parse("DUPLICATE", 9), PC_DUPLICATE);
 }
 
+static void test_queue_verbs(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(parse("ENQUEUE Invoices", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_ENQUEUE);
+	assert_string_equal(r.enq.queue, "Invoices");
+	assert_null(r.enq.folder);
+	assert_null(r.enq.content);
+	proto_req_free(&r);
+	assert_int_equal(parse("enqueue \"My Queue\" Shared/Finance", &r, err), PC_OK);
+	assert_string_equal(r.enq.queue, "My Queue");
+	assert_string_equal(r.enq.folder, "Shared/Finance");
+	proto_req_free(&r);
+	assert_int_equal(parse("ENQUEUE {\"queue\":\"Q\",\"folder\":7,\"content\":{\"a\": [1, \"x\"]},"
+			       "\"reference\":\"inv-42\",\"priority\":\"High\",\"defer\":\"2026-12-01T10:00:00Z\","
+			       "\"due\":\"2026-12-02\"}", &r, err), PC_OK);
+	assert_int_equal(r.enq.folder_id, 7);
+	assert_string_equal(r.enq.content, "{\"a\":[1,\"x\"]}");
+	assert_string_equal(r.enq.reference, "inv-42");
+	assert_string_equal(r.enq.priority, "High");
+	assert_string_equal(r.enq.defer, "2026-12-01T10:00:00Z");
+	assert_string_equal(r.enq.due, "2026-12-02");
+	proto_req_free(&r);
+	assert_int_equal(parse("ITEM 991 Shared", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_ITEM);
+	assert_int_equal(r.job.id, 991);
+	proto_req_free(&r);
+	expect_bad("ENQUEUE", "ENQUEUE <queue> [<folder>]");
+	expect_bad("ENQUEUE a b c", "too many words");
+	expect_bad("ENQUEUE {\"folder\":\"x\"}", "\"queue\" is required");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"content\":[1]}", "must be a JSON object");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"content\":\"x\"}", "must be a JSON object");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"priority\":5}", "\"Low\", \"Normal\" or \"High\"");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"priority\":\"Urgent\"}", "\"Low\"");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"defer\":\"tomorrow\"}", "ISO 8601");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"due\":20261201}", "ISO 8601");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"input\":{}}", "unknown key \"input\"");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"queue\":\"R\"}", "given twice");
+	expect_bad("ENQUEUE \"bad\\u0001\"", "control");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"reference\":\"a\\nb\"}", "control");
+	expect_bad("ITEM x", "ITEM <id> [<folder>]");
+	expect_bad("ITEM {\"id\":1,\"kill\":true}", "unknown key");
+
+	/* A reference of 128 characters passes, 129 do not (UTF-16 units). */
+	char line[1024];
+	snprintf(line, sizeof(line), "ENQUEUE {\"queue\":\"Q\",\"reference\":\"%0128d\"}", 0);
+	assert_int_equal(parse(line, &r, err), PC_OK);
+	proto_req_free(&r);
+	snprintf(line, sizeof(line), "ENQUEUE {\"queue\":\"Q\",\"reference\":\"%0129d\"}", 0);
+	expect_bad(line, "longer than 128");
+
+	/* content: 256,000 characters serialized at most. */
+	static char big[PROTO_CONTENT_MAX + 64];
+	size_t fill = PROTO_CONTENT_MAX - strlen("{\"k\":\"\"}");
+	int n = snprintf(big, sizeof(big), "ENQUEUE {\"queue\":\"Q\",\"content\":{\"k\":\"");
+	memset(big + n, 'x', fill);
+	strcpy(big + n + fill, "\"}}");
+	assert_int_equal(proto_parse(big, strlen(big), &r, err, 256), PC_OK);
+	assert_int_equal(strlen(r.enq.content), PROTO_CONTENT_MAX);
+	proto_req_free(&r);
+	memset(big + n, 'x', fill + 1);
+	strcpy(big + n + fill + 1, "\"}}");
+	assert_int_equal(proto_parse(big, strlen(big), &r, err, 256), PC_BAD_REQUEST);
+	assert_non_null(strstr(err, "256001 characters"));
+	proto_req_free(&r);
+}
+
+static void test_iso8601(void **state)
+{
+	(void)state;
+	static const char *good[] = {
+		"2026-12-01", "2026-12-01T10:00", "2026-12-01T10:00:00Z", "2024-02-29T23:59:59.1234567+05:30",
+		"2026-12-01T00:00:00-08:00", "2000-02-29T01:02:03", "2026-12-01T10:00Z",
+	};
+	static const char *bad_dates[] = {
+		"", "2026", "2026-12", "2026-13-01", "2026-00-10", "2026-02-29", "1900-02-29", "2026-04-31",
+		"2026-12-01T", "2026-12-01T24:00", "2026-12-01T10:60", "2026-12-01T10:00:61",
+		"2026-12-01T10:00:00.", "2026-12-01T10:00:00Zx", "2026-12-01T10:00:00+5:00",
+		"2026-12-01T10:00:00+15:00", "2026-12-01 10:00:00", "26-12-01", "2026-12-01T10:00:00+05:3",
+		"0000-01-01", "2026-1-01", "2026-12-01T10:00:00.1234567890Z",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!proto_iso8601_valid(good[i]))
+			fail_msg("\"%s\" refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad_dates) / sizeof(bad_dates[0]); i++)
+		if (proto_iso8601_valid(bad_dates[i]))
+			fail_msg("\"%s\" accepted", bad_dates[i]);
+}
+
 static void test_short_form(void **state)
 {
 	struct proto_req r;
@@ -280,7 +372,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple_verbs), cmocka_unit_test(test_short_form),
-		cmocka_unit_test(test_job_verbs),
+		cmocka_unit_test(test_job_verbs),    cmocka_unit_test(test_queue_verbs),
+		cmocka_unit_test(test_iso8601),
 		cmocka_unit_test(test_json_form),    cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_tags),         cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_answers),

@@ -41,6 +41,10 @@ static void test_scopes(void **state)
 	assert_true(scope_covers(OP_JOB_GET, "OR.Jobs.Read"));
 	assert_false(scope_covers(OP_JOB_GET, ""));
 	assert_false(scope_covers(OP_JOB_GET, NULL));
+	assert_true(scope_covers(OP_QUEUE_ADD, "OR.Queues.Write"));
+	assert_false(scope_covers(OP_QUEUE_ADD, "OR.Queues.Read OR.Jobs"));
+	assert_true(scope_covers(OP_QUEUE_READ, "OR.Queues"));
+	assert_false(scope_covers(OP_QUEUE_DEFS, "OR.Queues.Write"));
 
 	scope_explain(OP_RELEASES, "OR.Jobs.Write", "Shared", msg, sizeof(msg));
 	assert_non_null(strstr(msg, "OR.Execution or OR.Execution.Read"));
