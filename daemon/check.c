@@ -139,7 +139,7 @@ static void check_process(void)
 	}
 	struct rel_folder f = {C.folders[C.nfolders - 1], 0};
 	C.rw.cb = on_release;
-	releases_wait(&C.rw, &f, C.o->process);
+	releases_wait(&C.rw, REL_PROCESS, &f, C.o->process);
 }
 
 static void check_folder(void);

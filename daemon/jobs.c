@@ -6,21 +6,19 @@
 #include <string.h>
 
 #include "auth.h"
+#include "budget.h"
 #include "enc.h"
 #include "log.h"
 #include "scopes.h"
 
-/* Lookups by Reference after an ambiguous start: when, and how many a
- * minute (Orchestrator allows 100 Jobs queries a minute per tenant, shared
- * with every other script: take a fifth at most). The last lookup, the one
- * that may lead to starting again, waits at least twice the HTTP timeout:
- * a server that was still working on the lost request has had that long to
- * finish it. */
+/* Lookups by Reference after an ambiguous start: when. They are
+ * collection queries, spent from the tenant's budget (budget.h). The last
+ * lookup, the one that may lead to starting again, waits at least twice
+ * the HTTP timeout: a server that was still working on the lost request
+ * has had that long to finish it. */
 #define JOBS_CHECKS 2
 #define JOBS_FIRST_CHECK_MS 1000
 #define JOBS_LAST_CHECK_MIN_MS 4000
-#define JOBS_LOOKUP_BURST 20.0
-#define JOBS_LOOKUP_MS 3000.0
 
 static struct {
 	uv_loop_t *loop;
@@ -30,8 +28,6 @@ static struct {
 	uint64_t last_check_ms;
 	bool stopping;
 	unsigned long started, resolved;
-	double bucket;
-	uint64_t bucket_at;
 } J;
 
 void jobs_configure(const struct conf *conf)
@@ -49,8 +45,6 @@ void jobs_init(uv_loop_t *loop, const struct conf *conf)
 {
 	J.loop = loop;
 	delayq_init(&J.waiting, loop, on_lookup_due);
-	J.bucket = JOBS_LOOKUP_BURST;
-	J.bucket_at = uv_now(loop);
 	jobs_configure(conf);
 }
 
@@ -192,12 +186,12 @@ static void on_release(struct rel_wait *w, enum proto_code code, const char *tex
 static void resolve(struct job *j)
 {
 	char *key = NULL, *name = NULL;
-	enum proto_code code = releases_cached(&j->folder, j->st->process, &key, &name);
+	enum proto_code code = releases_cached(REL_PROCESS, &j->folder, j->st->process, &key, &name);
 
 	if (code == PC__COUNT) {
 		j->rw.cb = on_release;
 		j->rw.data = j;
-		releases_wait(&j->rw, &j->folder, j->st->process);
+		releases_wait(&j->rw, REL_PROCESS, &j->folder, j->st->process);
 		return;
 	}
 	if (code == PC_OK)
@@ -268,20 +262,6 @@ static void unknown(struct job *j, const char *fmt, ...)
 	finish(j, PC_UNKNOWN, msg);
 }
 
-static bool lookup_allowed(void)
-{
-	uint64_t now = uv_now(J.loop);
-
-	J.bucket += (double)(now - J.bucket_at) / JOBS_LOOKUP_MS;
-	if (J.bucket > JOBS_LOOKUP_BURST)
-		J.bucket = JOBS_LOOKUP_BURST;
-	J.bucket_at = now;
-	if (J.bucket < 1.0)
-		return false;
-	J.bucket -= 1.0;
-	return true;
-}
-
 static void on_looked_up(struct orch_call *c)
 {
 	struct job *j = c->data;
@@ -323,8 +303,17 @@ static void on_looked_up(struct orch_call *c)
 
 static void lookup(struct job *j)
 {
-	if (!lookup_allowed()) {
-		unknown(j, "orchd did not look it up: too many lookups a minute already");
+	uint64_t wait = budget_wait();
+
+	if (wait > 0 && wait <= J.last_check_ms && !J.stopping) {
+		/* The budget frees a query soon enough: the lookup waits for it. */
+		delayq_add(&J.waiting, &j->wait, wait);
+		return;
+	}
+	if (!budget_take()) {
+		unknown(j, wait == BUDGET_NEVER ? "orchd may not look it up: [jobs] list_budget is 0"
+						 : "orchd did not look it up: the list_budget of collection "
+						   "queries a minute is spent");
 		return;
 	}
 	char *q = enc_odata_eq("Reference", j->reference);
@@ -379,7 +368,7 @@ static void on_started(struct orch_call *c)
 	 * started, so look the name up afresh and try once more. */
 	if ((c->status == 404 || c->error_code == 1002) && !j->release_retried) {
 		j->release_retried = true;
-		releases_drop(&j->folder, j->st->process, j->release);
+		releases_drop(REL_PROCESS, &j->folder, j->st->process, j->release);
 		free(j->release);
 		j->release = NULL;
 		orch_call_reset(&j->call);

@@ -23,6 +23,7 @@
 
 #include "access.h"
 #include "auth.h"
+#include "budget.h"
 #include "check.h"
 #include "login.h"
 #include "conf.h"
@@ -276,6 +277,7 @@ static void reload(void)
 	orch_close();
 	orch_init(nc.url);
 	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
+	budget_configure(nc.list_budget);
 	jobs_configure(&nc);
 	request_configure(&nc);
 	watch_configure(&nc);
@@ -358,6 +360,7 @@ static int daemon_main(const char *path)
 	http_init(M.loop, &ho);
 	orch_init(M.conf.url);
 	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
+	budget_init(M.loop, M.conf.list_budget);
 	jobs_init(M.loop, &M.conf);
 	watch_init(M.loop, &M.conf);
 	uv_signal_init(M.loop, &M.sigterm);

@@ -17,9 +17,24 @@
 
 TAILQ_HEAD(rel_waiters, rel_wait);
 
+static const struct kind {
+	char tag;                    /* in the cache key */
+	enum scope_op op;
+	const char *collection;
+	const char *by;              /* the filter's field */
+	bool numeric;                /* the name is an id */
+	const char *key;             /* the answer's field kept */
+	const char *noun;            /* for messages */
+} kinds[] = {
+	[REL_PROCESS] = {'r', OP_RELEASES, "Releases", "Name", false, "Key", "process"},
+	[REL_QUEUE] = {'q', OP_QUEUE_DEFS, "QueueDefinitions", "Name", false, "Id", "queue"},
+	[REL_QUEUE_ID] = {'i', OP_QUEUE_DEFS, "QueueDefinitions", "Id", true, "Id", "queue"},
+};
+
 struct rel_lookup {
 	struct cache_entry *entry;
-	char *process;
+	const struct kind *kind;
+	char *process;               /* the name looked up */
 	char *folder;                /* for messages */
 	struct rel_waiters waiters;
 	struct orch_call call;
@@ -33,11 +48,11 @@ static struct {
 	unsigned long lookups;
 } R;
 
-static char *cache_key(const struct rel_folder *f, const char *process)
+static char *cache_key(enum rel_kind kind, const struct rel_folder *f, const char *name)
 {
 	if (f->id > 0)
-		return xasprintf("i:%lld\n%s", (long long)f->id, process);
-	return xasprintf("p:%s\n%s", f->path, process);
+		return xasprintf("%ci:%lld\n%s", kinds[kind].tag, (long long)f->id, name);
+	return xasprintf("%cp:%s\n%s", kinds[kind].tag, f->path, name);
 }
 
 void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s)
@@ -96,10 +111,10 @@ void releases_close(void)
 	cache_close(&R.cache);
 }
 
-enum proto_code releases_cached(const struct rel_folder *f, const char *process, char **key,
-				char **name)
+enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, const char *process,
+				char **key, char **name)
 {
-	char *k = cache_key(f, process);
+	char *k = cache_key(kind, f, process);
 	const char *v = cache_get(&R.cache, k, uv_now(R.loop));
 
 	free(k);
@@ -146,13 +161,25 @@ static void on_lookup(struct orch_call *c)
 		cJSON *value_a = cJSON_GetObjectItemCaseSensitive(c->json, "value");
 		int n = cJSON_IsArray(value_a) ? cJSON_GetArraySize(value_a) : -1;
 		cJSON *rel = n == 1 ? cJSON_GetArrayItem(value_a, 0) : NULL;
-		cJSON *k = cJSON_GetObjectItemCaseSensitive(rel, "Key");
+		cJSON *k = cJSON_GetObjectItemCaseSensitive(rel, lk->kind->key);
 		cJSON *nm = cJSON_GetObjectItemCaseSensitive(rel, "Name");
+		/* A release Key is a GUID string; a queue's Id is kept in decimal. */
+		char idbuf[32];
+		const char *kv = cJSON_IsString(k) ? k->valuestring : NULL;
+		if (cJSON_IsNumber(k) && k->valuedouble >= 1 && k->valuedouble < 9e15 &&
+		    k->valuedouble == (double)(long long)k->valuedouble) {
+			snprintf(idbuf, sizeof(idbuf), "%lld", (long long)k->valuedouble);
+			kv = idbuf;
+		}
 		if (n == 0) {
 			code = PC_NOT_FOUND;
-			snprintf(msg, sizeof(msg),
-				 "no process named \"%s\" in folder \"%s\" (the name is the process's display name in that folder)",
-				 lk->process, lk->folder);
+			if (lk->kind->numeric)
+				snprintf(msg, sizeof(msg), "no queue with id %s in folder \"%s\"", lk->process,
+					 lk->folder);
+			else
+				snprintf(msg, sizeof(msg),
+					 "no %s named \"%s\" in folder \"%s\" (the name is the %s's display name in that folder)",
+					 lk->kind->noun, lk->process, lk->folder, lk->kind->noun);
 			if (R.negative_ms) {
 				value = xasprintf("%c%s", NEGATIVE, msg);
 				cache_set(e, value, uv_now(R.loop), R.negative_ms);
@@ -161,26 +188,28 @@ static void on_lookup(struct orch_call *c)
 			}
 		} else if (n > 1) {
 			code = PC_AMBIGUOUS;
-			snprintf(msg, sizeof(msg),
-				 "several processes are named \"%s\" in folder \"%s\": rename one",
-				 lk->process, lk->folder);
-		} else if (!cJSON_IsString(k) || !k->valuestring[0] || strchr(k->valuestring, '\n')) {
+			snprintf(msg, sizeof(msg), "several %ss are named \"%s\" in folder \"%s\": rename one",
+				 lk->kind->noun, lk->process, lk->folder);
+		} else if (!kv || !kv[0] || strchr(kv, '\n')) {
 			code = PC_REJECTED;
-			snprintf(msg, sizeof(msg), "Orchestrator's Releases answer has no release Key");
+			snprintf(msg, sizeof(msg), "Orchestrator's %s answer has no %s %s", lk->kind->collection,
+				 lk->kind->noun, lk->kind->key);
 		} else {
 			/* Without a Name (an older server), the name asked for is it. */
-			name = cJSON_IsString(nm) && !proto_has_ctl(nm->valuestring, strlen(nm->valuestring))
+			name = cJSON_IsString(nm) && nm->valuestring[0] &&
+					       !proto_has_ctl(nm->valuestring, strlen(nm->valuestring))
 				       ? nm->valuestring : lk->process;
-			value = xasprintf("%s\n%s", k->valuestring, name);
+			value = xasprintf("%s\n%s", kv, name);
 			cache_set(e, value, uv_now(R.loop), R.ttl_ms);
-			key = k->valuestring;
+			key = kv;
 		}
 	} else {
 		snprintf(msg, sizeof(msg), "%s", c->msg);
 	}
 	if (code != PC_OK) {
 		char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], q3[LOG_QUOTE_MAX];
-		log_info("releases: %s in %s: %s %s", log_quote(q1, lk->process), log_quote(q2, lk->folder),
+		log_info("releases: %s %s in %s: %s %s", lk->kind->noun, log_quote(q1, lk->process),
+			 log_quote(q2, lk->folder),
 			 proto_code_name(code), log_quote(q3, msg));
 	}
 
@@ -208,9 +237,10 @@ static void on_lookup(struct orch_call *c)
 	free(namecopy);
 }
 
-void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *process)
+void releases_wait(struct rel_wait *w, enum rel_kind kind, const struct rel_folder *f,
+		   const char *process)
 {
-	char *key = cache_key(f, process);
+	char *key = cache_key(kind, f, process);
 	struct cache_entry *e = cache_upsert(&R.cache, key);
 	struct rel_lookup *lk = e->user;
 
@@ -218,15 +248,18 @@ void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *p
 	if (!lk) {
 		lk = xcalloc(1, sizeof(*lk));
 		lk->entry = e;
+		lk->kind = &kinds[kind];
 		lk->process = xstrdup(process);
 		lk->folder = f->id > 0 ? xasprintf("%lld", (long long)f->id) : xstrdup(f->path);
 		TAILQ_INIT(&lk->waiters);
 		e->user = lk;
 
-		char *q = enc_odata_eq("Name", process);
-		lk->call.op = OP_RELEASES;
-		lk->call.url = xasprintf("%s/odata/Releases?$filter=%s&$top=2&$select=Key,Name",
-					 orch_base(), q);
+		/* Two, so that an ambiguous name shows. */
+		const struct kind *k = lk->kind;
+		char *q = k->numeric ? xasprintf("%s%%20eq%%20%s", k->by, process) : enc_odata_eq(k->by, process);
+		lk->call.op = k->op;
+		lk->call.url = xasprintf("%s/odata/%s?$filter=%s&$top=2&$select=%s,Name", orch_base(),
+					 k->collection, q, k->key);
 		lk->call.folder_hdr = enc_folder_header(f->path, f->id);
 		lk->call.folder = lk->folder;
 		lk->call.done = on_lookup;
@@ -248,16 +281,16 @@ void releases_cancel(struct rel_wait *w)
 	}
 }
 
-void releases_drop(const struct rel_folder *f, const char *process, const char *key)
+void releases_drop(enum rel_kind kind, const struct rel_folder *f, const char *process, const char *key)
 {
-	char *k = cache_key(f, process);
+	char *k = cache_key(kind, f, process);
 	struct cache_entry *e = cache_find(&R.cache, k);
 
 	free(k);
 	size_t n = strlen(key);
 	if (e && e->value && strncmp(e->value, key, n) == 0 && e->value[n] == '\n') {
 		char q[LOG_QUOTE_MAX];
-		log_info("releases: release %s of %s is gone; looking it up again", key,
+		log_info("releases: %s %s of %s is gone; looking it up again", kinds[kind].key, key,
 			 log_quote(q, process));
 		free(e->value);
 		e->value = NULL;

@@ -1,11 +1,13 @@
 /*
- * releases: release keys by (folder, process name) (docs/orchestrator.md
- * section 5; docs/protocol.md section 4, "Release cache"), cached for release_ttl
- * seconds, with the Name Orchestrator resolved (access rules are checked
- * against it again). A miss starts ONE Releases lookup however many
- * requests wait for it (single flight); a hit costs no HTTP. A name
- * Orchestrator does not know is remembered for negative_ttl seconds, so that
- * repeating it costs no lookup either; a reload forgets those.
+ * releases: what orchd looks up by name in a folder and keeps
+ * (docs/orchestrator.md sections 5 and 9; docs/protocol.md section 4,
+ * "Release cache"): release keys by process name, queue ids by queue name,
+ * and queue names by queue id. Each is cached for release_ttl seconds with
+ * the Name Orchestrator resolved (access rules are checked against it
+ * again). A miss starts ONE lookup however many requests wait for it
+ * (single flight); a hit costs no HTTP. A name Orchestrator does not know
+ * is remembered for negative_ttl seconds, so that repeating it costs no
+ * lookup either; a reload forgets those.
  */
 #ifndef ORCHD_RELEASES_H
 #define ORCHD_RELEASES_H
@@ -15,6 +17,12 @@
 #include <uv.h>
 
 #include "proto.h"
+
+/* What is looked up: the answer's key is a release Key (GET Releases by
+ * Name), a queue's Id in decimal (GET QueueDefinitions by Name), or again
+ * the Id with the queue's Name (GET QueueDefinitions by Id, the name
+ * argument the Id in decimal). */
+enum rel_kind { REL_PROCESS, REL_QUEUE, REL_QUEUE_ID };
 
 struct rel_lookup;
 struct rel_wait;
@@ -45,19 +53,20 @@ void releases_configure(unsigned ttl_s, unsigned negative_ttl_s);
 void releases_close(void);
 
 /*
- * What the cache knows of (f, process) without asking: PC_OK with copies of
+ * What the cache knows of (kind, f, name) without asking: PC_OK with copies of
  * the key and name (the caller frees them), PC_NOT_FOUND with *key a copy of
  * the message for a name remembered as unknown, or PC__COUNT on a miss.
  */
-enum proto_code releases_cached(const struct rel_folder *f, const char *process, char **key,
-				char **name);
+enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, const char *name,
+				char **key, char **resolved);
 /* Looks the key up; w->cb is called exactly once, later, from the loop. */
-void releases_wait(struct rel_wait *w, const struct rel_folder *f, const char *process);
+void releases_wait(struct rel_wait *w, enum rel_kind kind, const struct rel_folder *f,
+		   const char *name);
 /* Takes w back; its callback will not be called. */
 void releases_cancel(struct rel_wait *w);
-/* Forgets key for (f, process) if it is still the cached one (the release
- * is gone, StartJobs said). */
-void releases_drop(const struct rel_folder *f, const char *process, const char *key);
+/* Forgets key for (kind, f, name) if it is still the cached one (the
+ * release is gone, StartJobs said). */
+void releases_drop(enum rel_kind kind, const struct rel_folder *f, const char *name, const char *key);
 
 unsigned long releases_hits(void);
 unsigned long releases_misses(void);

@@ -4,6 +4,7 @@
 #include <malloc.h>
 
 #include "auth.h"
+#include "budget.h"
 #include "hist.h"
 #include "http.h"
 #include "jobs.h"
@@ -86,8 +87,8 @@ char *stats_json(void)
 	cJSON *reads = cJSON_AddObjectToObject(o, "job_reads");
 	cJSON_AddNumberToObject(reads, "single", (double)watch_single_reads());
 	cJSON_AddNumberToObject(reads, "collection", (double)watch_collection_reads());
-	cJSON_AddNumberToObject(reads, "collection_last_minute", watch_collection_last_minute());
-	cJSON_AddNumberToObject(reads, "rate_limited", (double)watch_rate_limited());
+	cJSON_AddNumberToObject(reads, "collection_last_minute", budget_last_minute());
+	cJSON_AddNumberToObject(reads, "rate_limited", (double)budget_rate_limited());
 
 	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
 	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);

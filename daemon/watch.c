@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "enc.h"
 #include "jobrec.h"
 #include "log.h"
@@ -17,9 +18,6 @@
  * section 8), within list_budget queries in any 60 s. */
 #define WATCH_SINGLES_MAX 3
 #define WATCH_CHUNK 50
-#define WATCH_WINDOW_MS 60000
-#define WATCH_BUDGET_MAX 100
-#define WATCH_429_MS 60000       /* single reads after a 429 without Retry-After */
 
 struct watched;
 
@@ -71,11 +69,7 @@ static struct {
 	LIST_HEAD(, watched) jobs;
 	LIST_HEAD(, wfolder) folders;
 	int njobs, nwaits;
-	int list_budget;
-	uint64_t sent[WATCH_BUDGET_MAX]; /* when the last collection queries left (a ring) */
-	unsigned nsent;
-	uint64_t singles_until;        /* after a 429: single reads only, until then */
-	unsigned long single_reads, collection_reads, rate_limited;
+	unsigned long single_reads, collection_reads;
 } W;
 
 static void on_sweep_due(struct delayq_item *it);
@@ -90,7 +84,6 @@ void watch_configure(const struct conf *conf)
 {
 	W.poll_ms = (uint64_t)conf->poll_interval * 1000;
 	W.rate = conf->max_single_reads;
-	W.list_budget = conf->list_budget;
 }
 
 void watch_init(uv_loop_t *loop, const struct conf *conf)
@@ -305,7 +298,8 @@ static void folder_free(struct wfolder *f)
 /* Whether f's jobs are read together now. */
 static bool collecting(const struct wfolder *f)
 {
-	return f && f->n > WATCH_SINGLES_MAX && W.list_budget > 0 && uv_now(W.loop) >= W.singles_until;
+	/* After a 429, single reads until its pause is over. */
+	return f && f->n > WATCH_SINGLES_MAX && budget_wait() != BUDGET_NEVER && !budget_paused();
 }
 
 static void folder_join(struct watched *j)
@@ -335,19 +329,6 @@ static void folder_leave(struct watched *j)
 	f->n--;
 	j->wf = NULL;
 	folder_free(f);
-}
-
-/* Milliseconds until the budget allows one more collection query (0: now). */
-static uint64_t budget_wait(void)
-{
-	uint64_t now = uv_now(W.loop);
-	unsigned cap = (unsigned)W.list_budget;
-
-	if (W.nsent < cap)
-		return 0;
-	/* The oldest of the last cap queries must be a minute old. */
-	uint64_t oldest = W.sent[(W.nsent - cap) % WATCH_BUDGET_MAX];
-	return oldest + WATCH_WINDOW_MS > now ? oldest + WATCH_WINDOW_MS - now : 0;
 }
 
 static void ensure_sweep(struct wfolder *f, uint64_t delay_ms)
@@ -417,7 +398,7 @@ static void on_sweep_due(struct delayq_item *it)
 	buf_free(&flt);
 	f->chunks_left--;
 	f->querying = true;
-	W.sent[W.nsent++ % WATCH_BUDGET_MAX] = now;
+	budget_take();
 	W.collection_reads++;
 	f->call.op = OP_JOB_GET;
 	f->call.url = buf_steal(&b);
@@ -463,11 +444,9 @@ static void on_collected(struct orch_call *c)
 			}
 		}
 	} else if (c->status == 429) {
-		int64_t ra = c->retry_after_ms;
-		W.singles_until = now + (ra > 0 ? (uint64_t)ra : WATCH_429_MS);
-		W.rate_limited++;
+		uint64_t pause = budget_refused(c->retry_after_ms);
 		log_warn("watch: Orchestrator's collection queries are rate limited (429): single reads "
-			 "for %llu s", (unsigned long long)(W.singles_until - now + 999) / 1000);
+			 "for %llu s", (unsigned long long)(pause + 999) / 1000);
 		f->chunks_left = 0;
 	}
 	orch_call_reset(&f->call);
@@ -481,7 +460,7 @@ static void on_collected(struct orch_call *c)
 	if (!collecting(f)) {
 		struct watched *j;
 		TAILQ_FOREACH(j, &f->jobs, wf_link)
-			want_read(j, W.singles_until > now ? 0 : next);
+			want_read(j, budget_paused() ? 0 : next);
 		return;
 	}
 	ensure_sweep(f, next);
@@ -679,17 +658,3 @@ unsigned long watch_collection_reads(void)
 	return W.collection_reads;
 }
 
-int watch_collection_last_minute(void)
-{
-	uint64_t now = uv_now(W.loop);
-	int n = 0;
-
-	for (unsigned i = 0; i < W.nsent && i < WATCH_BUDGET_MAX; i++)
-		n += W.sent[(W.nsent - 1 - i) % WATCH_BUDGET_MAX] + WATCH_WINDOW_MS > now;
-	return n;
-}
-
-unsigned long watch_rate_limited(void)
-{
-	return W.rate_limited;
-}

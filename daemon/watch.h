@@ -88,7 +88,5 @@ int watch_waits(void);
 int watch_jobs(void);
 unsigned long watch_single_reads(void);
 unsigned long watch_collection_reads(void);
-int watch_collection_last_minute(void);
-unsigned long watch_rate_limited(void);
 
 #endif

@@ -1,0 +1,82 @@
+#include "budget.h"
+
+#define BUDGET_WINDOW_MS 60000
+#define BUDGET_MAX 100              /* list_budget's upper bound */
+#define BUDGET_429_MS 60000         /* the pause after a 429 without Retry-After */
+
+static struct {
+	uv_loop_t *loop;
+	unsigned cap;
+	uint64_t sent[BUDGET_MAX];  /* when the last queries left (a ring) */
+	unsigned nsent;
+	uint64_t paused_until;
+	unsigned long refused;
+} B;
+
+void budget_configure(int list_budget)
+{
+	B.cap = list_budget < 0 ? 0 : list_budget > BUDGET_MAX ? BUDGET_MAX : (unsigned)list_budget;
+}
+
+void budget_init(uv_loop_t *loop, int list_budget)
+{
+	B.loop = loop;
+	B.nsent = 0;
+	B.paused_until = 0;
+	B.refused = 0;
+	budget_configure(list_budget);
+}
+
+uint64_t budget_wait(void)
+{
+	uint64_t now = uv_now(B.loop), wait = 0;
+
+	if (B.cap == 0)
+		return BUDGET_NEVER;
+	if (B.paused_until > now)
+		wait = B.paused_until - now;
+	if (B.nsent >= B.cap) {
+		/* The oldest of the last cap queries must be a minute old. */
+		uint64_t oldest = B.sent[(B.nsent - B.cap) % BUDGET_MAX];
+		if (oldest + BUDGET_WINDOW_MS > now && oldest + BUDGET_WINDOW_MS - now > wait)
+			wait = oldest + BUDGET_WINDOW_MS - now;
+	}
+	return wait;
+}
+
+bool budget_take(void)
+{
+	if (budget_wait() != 0)
+		return false;
+	B.sent[B.nsent++ % BUDGET_MAX] = uv_now(B.loop);
+	return true;
+}
+
+uint64_t budget_refused(int64_t retry_after_ms)
+{
+	uint64_t pause = retry_after_ms > 0 ? (uint64_t)retry_after_ms : BUDGET_429_MS;
+
+	B.paused_until = uv_now(B.loop) + pause;
+	B.refused++;
+	return pause;
+}
+
+bool budget_paused(void)
+{
+	return uv_now(B.loop) < B.paused_until;
+}
+
+int budget_last_minute(void)
+{
+	uint64_t now = uv_now(B.loop);
+	int n = 0;
+
+	for (unsigned i = 0; i < B.nsent && i < BUDGET_MAX; i++)
+		n += B.sent[(B.nsent - 1 - i) % BUDGET_MAX] + BUDGET_WINDOW_MS > now;
+	return n;
+}
+
+unsigned long budget_rate_limited(void)
+{
+	return B.refused;
+}

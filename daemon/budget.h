@@ -1,0 +1,38 @@
+/*
+ * budget: the tenant's collection queries (docs/orchestrator.md section 7).
+ * Orchestrator allows about 100 GET /odata/Jobs and /odata/QueueItems
+ * collection queries a minute per TENANT, shared with every other script of
+ * it, then answers 429. orchd spends at most list_budget of them in any 60 s,
+ * all its users together (watch's sweeps, the lookups by Reference that
+ * settle an ambiguous start or enqueue), and none until a 429's Retry-After
+ * (a minute without one) is over.
+ */
+#ifndef ORCHD_BUDGET_H
+#define ORCHD_BUDGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define BUDGET_NEVER UINT64_MAX
+
+void budget_init(uv_loop_t *loop, int list_budget);
+/* A new list_budget (0..100; 0: no collection query at all). */
+void budget_configure(int list_budget);
+
+/* Milliseconds until one more query may leave (0: now; BUDGET_NEVER when
+ * list_budget is 0). */
+uint64_t budget_wait(void);
+/* Counts one query leaving now, if budget_wait() is 0: returns whether. */
+bool budget_take(void);
+/* A collection query was answered 429: none until retry_after_ms (a minute
+ * when < 0) from now. Returns the pause, in ms. */
+uint64_t budget_refused(int64_t retry_after_ms);
+/* True while a 429's pause runs. */
+bool budget_paused(void);
+
+/* STATS: queries that left in the last 60 s; 429s since the start. */
+int budget_last_minute(void);
+unsigned long budget_rate_limited(void);
+
+#endif
