@@ -88,3 +88,56 @@ void jobrec_append(struct buf *b, const cJSON *job)
 	}
 	buf_adds(b, "}");
 }
+
+/* A JSON object, or one serialized into a string, compact; else null. */
+static void add_object(struct buf *b, const char *name, const cJSON *v)
+{
+	cJSON *parsed = cJSON_IsString(v) ? cJSON_Parse(v->valuestring) : NULL;
+	const cJSON *o = parsed ? parsed : v;
+
+	buf_printf(b, ",\"%s\":", name);
+	if (cJSON_IsObject(o)) {
+		char *s = cJSON_PrintUnformatted(o);
+		buf_adds(b, s);
+		cJSON_free(s);
+	} else {
+		buf_adds(b, "null");
+	}
+	cJSON_Delete(parsed);
+}
+
+void jobrec_item_append(struct buf *b, const cJSON *item, bool details)
+{
+	buf_adds(b, "{");
+	add_number(b, "id", cJSON_GetObjectItemCaseSensitive(item, "Id"));
+	add_str(b, "key", str(item, "Key"));
+	add_str(b, "status", str(item, "Status"));
+	add_str(b, "reference", str(item, "Reference"));
+	if (details) {
+		add_object(b, "output", cJSON_GetObjectItemCaseSensitive(item, "Output"));
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(item, "ProcessingException");
+		if (cJSON_IsObject(e)) {
+			const char *reason = str(e, "Reason");
+			buf_adds(b, ",\"processing_exception\":{\"reason\":");
+			if (reason)
+				enc_json_str(b, reason);
+			else
+				buf_adds(b, "null");
+			add_str(b, "details", str(e, "Details"));
+			add_str(b, "type", str(e, "Type"));
+			buf_adds(b, "}");
+		} else {
+			buf_adds(b, ",\"processing_exception\":null");
+		}
+	}
+	buf_adds(b, "}");
+}
+
+long long jobrec_item_queue(const cJSON *item)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, "QueueDefinitionId");
+
+	return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 9e15 &&
+			       v->valuedouble == (double)(long long)v->valuedouble
+		       ? (long long)v->valuedouble : 0;
+}

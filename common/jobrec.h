@@ -1,7 +1,7 @@
 /*
- * jobrec: a job as orchd answers it (docs/protocol.md section 5, "The job's
- * life"), made from Orchestrator's job object (docs/orchestrator.md section
- * 8), as pure functions.
+ * jobrec: a job, or a queue item, as orchd answers it (docs/protocol.md
+ * section 2, "Answers"), made from Orchestrator's job object or queue item
+ * object (docs/orchestrator.md sections 8 and 9), as pure functions.
  */
 #ifndef ORCHD_JOBREC_H
 #define ORCHD_JOBREC_H
@@ -28,5 +28,17 @@ void jobrec_append(struct buf *b, const cJSON *job);
 /* The job's State and ReleaseName, or NULL. */
 const char *jobrec_state(const cJSON *job);
 const char *jobrec_process(const cJSON *job);
+
+/*
+ * Appends the record of a queue item (a QueueItemDto: Id, Key, Status,
+ * Reference, Output, ProcessingException) to b as one JSON object: id, key,
+ * status, reference and, with details, output (the Output object, or one
+ * serialized into a string; else null) and processing_exception
+ * ({reason,details,type}, or null).
+ */
+void jobrec_item_append(struct buf *b, const cJSON *item, bool details);
+
+/* The item's QueueDefinitionId, or 0. */
+long long jobrec_item_queue(const cJSON *item);
 
 #endif

@@ -315,3 +315,19 @@ bool errno_temporary(int e)
 	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR || e == EAGAIN || e == EIO ||
 	       e == ENOSPC || e == EDQUOT;
 }
+
+char *new_reference(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *r = xmalloc(sizeof("orchd-") + 24);
+	char *p = r + sizeof("orchd-") - 1;
+
+	memcpy(r, "orchd-", sizeof("orchd-") - 1);
+	for (int i = 0; i < 3; i++) {
+		uint32_t v = rand32();
+		for (int k = 28; k >= 0; k -= 4)
+			*p++ = hex[(v >> k) & 15];
+	}
+	*p = '\0';
+	return r;
+}

@@ -44,6 +44,9 @@ char *buf_steal(struct buf *b);
 /* Uniform random 32-bit numbers from a generator seeded by getrandom(2).
  * Not for secrets: those take getrandom(2) directly. */
 uint32_t rand32(void);
+/* "orchd-" and 96 random bits in hex: a Reference unique enough to find a
+ * job or queue item by (new allocation). */
+char *new_reference(void);
 
 /* Overwrites and frees a string that held a secret. NULL is fine. */
 void secret_free(char *s);

@@ -178,7 +178,7 @@ bool access_allowed(const struct access_peer *p, const struct access_ask *a)
 	for (size_t i = 0; i < X.n; i++) {
 		const struct rule *r = &X.rules[i];
 		bool who = false;
-		if (r->queue)
+		if (r->queue != a->queue)
 			continue;
 		if (!r->group)
 			who = p->uid == r->id;

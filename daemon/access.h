@@ -4,7 +4,8 @@
  * With no rule, every peer that can open the socket may do everything; with
  * at least one, a request is allowed when some rule matches the peer (user,
  * uid, or one of its groups, supplementary ones included), the name
- * (fnmatch glob, no flags), the folder (folder=GLOB against a path,
+ * (fnmatch glob, no flags; a "queue:" rule matches queue names only, any
+ * other process names only), the folder (folder=GLOB against a path,
  * folder=#ID against a folder id; a rule without folder= matches any) and
  * the JobsCount (max=). Callers check the name the client sent before
  * anything goes upstream, and again the name Orchestrator resolved.
@@ -29,7 +30,8 @@ struct access_peer {
 
 /* What a request asks for, as access judges it. */
 struct access_ask {
-	const char *name;          /* process name */
+	bool queue;                /* name is a queue's (queue: rules), else a process's */
+	const char *name;          /* process or queue name */
 	const char *folder_path;   /* the folder as a path, or NULL */
 	long long folder_id;       /* or as an id (> 0) */
 	int count;                 /* JobsCount */

@@ -137,23 +137,6 @@ static char *start_body(const struct proto_start *st, const char *release, const
 	return buf_steal(&b);
 }
 
-/* "orchd-" and 96 random bits in hex: unique enough to find the job by. */
-static char *new_reference(void)
-{
-	static const char hex[] = "0123456789abcdef";
-	char *r = xmalloc(sizeof("orchd-") + 24);
-	char *p = r + sizeof("orchd-") - 1;
-
-	memcpy(r, "orchd-", sizeof("orchd-") - 1);
-	for (int i = 0; i < 3; i++) {
-		uint32_t v = rand32();
-		for (int k = 28; k >= 0; k -= 4)
-			*p++ = hex[(v >> k) & 15];
-	}
-	*p = '\0';
-	return r;
-}
-
 static void send_start(struct job *j);
 
 /* Sends StartJobs with release key, once the resolved name passes access. */

@@ -31,6 +31,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "orch.h"
+#include "queue.h"
 #include "releases.h"
 #include "request.h"
 #include "scopes.h"
@@ -121,6 +122,7 @@ static void close_all(void)
 	request_close();
 	auth_close();
 	watch_close();
+	queue_close();
 	jobs_close();
 	releases_close();
 	orch_close();
@@ -158,6 +160,7 @@ static void on_deadline(uv_timer_t *t)
 	auth_abort();
 	http_abort_all();
 	jobs_abort();
+	queue_abort();
 	/* Not 0: libuv would run it in this same timer phase, before the
 	 * check phase has written the answers. */
 	uv_timer_start(&M.closer, on_closer, 1, 0);
@@ -279,6 +282,7 @@ static void reload(void)
 	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
 	budget_configure(nc.list_budget);
 	jobs_configure(&nc);
+	queue_configure(&nc);
 	request_configure(&nc);
 	watch_configure(&nc);
 	struct server_opts so = server_opts(&nc, -1);
@@ -312,6 +316,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	/* Nothing not yet sent goes out now: waiting requests are answered
 	 * SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no retries. */
 	jobs_shutdown();
+	queue_shutdown();
 	http_shutdown();
 }
 
@@ -362,6 +367,7 @@ static int daemon_main(const char *path)
 	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
 	budget_init(M.loop, M.conf.list_budget);
 	jobs_init(M.loop, &M.conf);
+	queue_init(M.loop, &M.conf);
 	watch_init(M.loop, &M.conf);
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);

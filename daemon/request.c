@@ -80,9 +80,11 @@ void request_close(void)
 
 	for (r = LIST_FIRST(&Q.live); r; r = next) {
 		next = LIST_NEXT(r, live);
-		if ((!r->is_start && !r->watching) || r->done || r->cancelled)
+		if ((!r->is_start && !r->watching && !r->queueing) || r->done || r->cancelled)
 			continue;
-		if (r->is_start && r->waits)
+		if (r->queueing)
+			queue_cancel(&r->qr);
+		else if (r->is_start && r->waits)
 			for (int i = 0; i < r->nwaits; i++)
 				watch_cancel(&r->waits[i]);
 		else if (r->is_start)
@@ -305,14 +307,14 @@ static void verb_start(struct request *r, const struct access_peer *peer, pid_t 
 /* ---- JOB, WAIT and STOP: each reads the job first, for the access check
  * (the peer must be allowed to START its process in that folder). */
 
-static const struct rel_folder *job_folder(struct request *r, struct rel_folder *f)
+/* The folder a request names (path or id), or the default; NULL when none. */
+static const struct rel_folder *req_folder(struct request *r, const char *path, int64_t id,
+					   struct rel_folder *f)
 {
-	const struct proto_job *jb = &r->preq.job;
-
-	f->id = jb->folder_id;
+	f->id = id;
 	f->path = NULL;
 	if (f->id <= 0) {
-		const char *p = jb->folder ? jb->folder : jobs_default_folder();
+		const char *p = path ? path : jobs_default_folder();
 		if (!p)
 			return NULL;
 		r->folder_path = xstrdup(p);
@@ -443,7 +445,7 @@ static void verb_job(struct request *r, const struct access_peer *peer, pid_t pi
 		answer(r, PC_SHUTDOWN, "orchd is stopping; nothing was sent");
 		return;
 	}
-	if (!job_folder(r, &f)) {
+	if (!req_folder(r, r->preq.job.folder, r->preq.job.folder_id, &f)) {
 		answer(r, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
 		return;
 	}
@@ -464,6 +466,81 @@ static void verb_job(struct request *r, const struct access_peer *peer, pid_t pi
 	watch_read(&r->wr, &f, r->preq.job.id, r->preq.verb == PV_WAIT);
 }
 
+/* ---- ENQUEUE and ITEM: a queue: rule must match the queue (for ITEM,
+ * the item's queue, learnt from Orchestrator). */
+
+static void on_queue_done(struct queue_req *q, enum proto_code code, const char *text)
+{
+	struct request *r = q->data;
+
+	r->queueing = false;
+	answer(r, code, text);
+}
+
+static bool queue_allowed(const struct access_peer *peer, const char *queue, const struct rel_folder *f)
+{
+	struct access_ask a = {
+		.queue = true,
+		.name = queue,
+		.folder_path = f->id > 0 ? NULL : f->path,
+		.folder_id = f->id,
+		.count = 1,
+	};
+	return access_allowed(peer, &a);
+}
+
+static bool item_allowed(struct queue_req *q, const char *queue)
+{
+	struct request *r = q->data;
+
+	if (queue_allowed(&r->peer, queue, &q->folder))
+		return true;
+	char qq[LOG_QUOTE_MAX];
+	log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u may not read item %lld of queue %s",
+		    (unsigned)r->peer.uid, (long long)q->item_id, log_quote(qq, queue));
+	return false;
+}
+
+static void verb_queue(struct request *r, const struct access_peer *peer, pid_t pid)
+{
+	const struct proto_enqueue *e = r->preq.verb == PV_ENQUEUE ? &r->preq.enq : NULL;
+	const char *path = e ? e->folder : r->preq.job.folder;
+	int64_t id = e ? e->folder_id : r->preq.job.folder_id;
+	char err[512];
+
+	if (Q.stopping) {
+		answer(r, PC_SHUTDOWN, "orchd is stopping; nothing was sent");
+		return;
+	}
+	if (!req_folder(r, path, id, &r->qr.folder)) {
+		answer(r, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
+		return;
+	}
+	if (e && !queue_allowed(peer, e->queue, &r->qr.folder)) {
+		char q[LOG_QUOTE_MAX];
+		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u pid %d may not add to queue %s",
+			    (unsigned)peer->uid, (int)pid, log_quote(q, e->queue));
+		snprintf(err, sizeof(err), "uid %u may not add items to queue \"%s\" in this folder: no "
+			 "[access] allow rule \"queue:GLOB\" matches", (unsigned)peer->uid, e->queue);
+		answer(r, PC_DENIED, err);
+		return;
+	}
+	r->qr.enq = e;
+	r->qr.item_id = r->preq.job.id;
+	r->qr.done = on_queue_done;
+	r->qr.data = r;
+	r->qr.allowed = NULL;
+	if (!e && access_enabled()) {
+		access_peer_copy(&r->peer, peer);
+		r->qr.allowed = item_allowed;
+	}
+	r->queueing = true;
+	if (e)
+		queue_enqueue(&r->qr);
+	else
+		queue_item(&r->qr);
+}
+
 static void (*const verbs[])(struct request *r, const struct access_peer *peer, pid_t pid) = {
 	[PV_START] = verb_start,
 	[PV_JOB] = verb_job,
@@ -473,6 +550,8 @@ static void (*const verbs[])(struct request *r, const struct access_peer *peer, 
 	[PV_STATS] = verb_stats,
 	[PV_HELP] = verb_help,
 	[PV_QUIT] = verb_quit,
+	[PV_ENQUEUE] = verb_queue,
+	[PV_ITEM] = verb_queue,
 };
 
 void request_start(struct request *r, const char *line, size_t len, const struct access_peer *peer,

@@ -16,6 +16,7 @@
 #include "access.h"
 #include "jobs.h"
 #include "proto.h"
+#include "queue.h"
 #include "watch.h"
 
 struct request;
@@ -42,6 +43,7 @@ struct request {
 	struct proto_req preq;
 	struct job job;                 /* START */
 	struct watch_req wr;            /* JOB, WAIT, STOP */
+	struct queue_req qr;            /* ENQUEUE, ITEM */
 	char *folder_path;              /* theirs: a reload may change the default */
 	char *stop_answer;              /* STOP: the answer, once the stop is accepted */
 	/* START with wait: the OK answer, and a wait per job it made. */
@@ -51,7 +53,7 @@ struct request {
 	int nwaits, nleft;
 	struct access_peer peer;        /* for the check of the resolved name */
 	uint64_t t0;                    /* uv_hrtime() at arrival */
-	bool is_start, watching, starting;
+	bool is_start, watching, queueing, starting;
 	LIST_ENTRY(request) live;
 };
 

@@ -8,6 +8,7 @@
 #include "hist.h"
 #include "http.h"
 #include "jobs.h"
+#include "queue.h"
 #include "releases.h"
 #include "watch.h"
 
@@ -89,6 +90,11 @@ char *stats_json(void)
 	cJSON_AddNumberToObject(reads, "collection", (double)watch_collection_reads());
 	cJSON_AddNumberToObject(reads, "collection_last_minute", budget_last_minute());
 	cJSON_AddNumberToObject(reads, "rate_limited", (double)budget_rate_limited());
+	cJSON *queue = cJSON_AddObjectToObject(o, "queue");
+	cJSON_AddNumberToObject(queue, "items_added", (double)queue_added());
+	cJSON_AddNumberToObject(queue, "lookups", (double)queue_lookups());
+	cJSON_AddNumberToObject(queue, "duplicates", (double)queue_duplicates());
+	cJSON_AddNumberToObject(queue, "item_reads", (double)queue_item_reads());
 
 	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
 	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);

@@ -25,6 +25,57 @@ static char *record(const char *dto)
 	return buf_steal(&b);
 }
 
+static char *item_record(const char *dto, bool details)
+{
+	cJSON *j = cJSON_Parse(dto);
+	struct buf b = {0};
+
+	assert_non_null(j);
+	jobrec_item_append(&b, j, details);
+	cJSON_Delete(j);
+	cJSON *back = cJSON_Parse(b.p);
+	assert_true(cJSON_IsObject(back));
+	cJSON_Delete(back);
+	return buf_steal(&b);
+}
+
+static void test_item_record(void **state)
+{
+	(void)state;
+	char *r = item_record("{\"Id\":991,\"Key\":\"k-1\",\"Status\":\"New\",\"Reference\":\"inv-42\","
+			      "\"QueueDefinitionId\":7,\"Output\":null}", false);
+	assert_string_equal(r, "{\"id\":991,\"key\":\"k-1\",\"status\":\"New\",\"reference\":\"inv-42\"}");
+	free(r);
+	r = item_record("{\"Id\":991,\"Status\":\"Successful\",\"Output\":{\"Total\":12.5,\"Ok\":true}}", true);
+	assert_string_equal(r, "{\"id\":991,\"key\":null,\"status\":\"Successful\",\"reference\":null,"
+			       "\"output\":{\"Total\":12.5,\"Ok\":true},\"processing_exception\":null}");
+	free(r);
+	/* Output serialized into a string (as job outputs are) is parsed;
+	 * anything not an object is null. */
+	r = item_record("{\"Id\":1,\"Output\":\"{\\\"a\\\":1}\"}", true);
+	assert_non_null(strstr(r, "\"output\":{\"a\":1}"));
+	free(r);
+	r = item_record("{\"Id\":1,\"Output\":[1,2]}", true);
+	assert_non_null(strstr(r, "\"output\":null"));
+	free(r);
+	r = item_record("{\"Id\":2,\"Status\":\"Failed\",\"ProcessingException\":{\"Reason\":\"no PDF\","
+			"\"Details\":\"line 1\\nline 2\",\"Type\":\"BusinessException\"}}", true);
+	assert_non_null(strstr(r, "\"processing_exception\":{\"reason\":\"no PDF\",\"details\":\"line 1\\nline 2\","
+				  "\"type\":\"BusinessException\"}"));
+	free(r);
+	r = item_record("{\"Id\":2,\"ProcessingException\":{}}", true);
+	assert_non_null(strstr(r, "{\"reason\":null,\"details\":null,\"type\":null}"));
+	free(r);
+
+	cJSON *j = cJSON_Parse("{\"QueueDefinitionId\":7}");
+	assert_int_equal(jobrec_item_queue(j), 7);
+	cJSON_Delete(j);
+	j = cJSON_Parse("{\"QueueDefinitionId\":\"7\"}");
+	assert_int_equal(jobrec_item_queue(j), 0);
+	cJSON_Delete(j);
+	assert_int_equal(jobrec_item_queue(NULL), 0);
+}
+
 static void test_final_states(void **state)
 {
 	(void)state;
@@ -66,7 +117,7 @@ static void test_record(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_final_states),
+		cmocka_unit_test(test_final_states), cmocka_unit_test(test_item_record),
 		cmocka_unit_test(test_record),
 	};
 	return cmocka_run_group_tests_name("jobrec", tests, NULL, NULL);
