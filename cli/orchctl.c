@@ -35,6 +35,10 @@ static void usage(FILE *f)
 		"  job ID [--folder PATH | --folder-id N] [--json]     one job's record\n"
 		"  wait ID [--folder ...] [--timeout S] [--json]      until the job is final\n"
 		"  stop ID [--folder ...] [--kill] [--json]           SoftStop (or Kill) the job\n"
+		"  enqueue QUEUE [--folder PATH | --folder-id N] [--content JSON|@FILE]\n"
+		"        [--reference R] [--priority Low|Normal|High] [--defer ISO] [--due ISO] [--json]\n"
+		"                                                     add one queue item\n"
+		"  item ID [--folder ...] [--json]                    one queue item's record\n"
 		"  ping [--json]\n"
 		"  stats [--json]\n"
 		"options:\n"
@@ -45,7 +49,8 @@ static void usage(FILE *f)
 		"  an ERR answer exits with: BAD_REQUEST 10, TOO_LONG 11, DENIED 12, NOT_FOUND 13,\n"
 		"  AMBIGUOUS 14, FOLDER 15, SCOPE 16, AUTH 17, REJECTED 18, UNAVAILABLE 19,\n"
 		"  UNKNOWN 20 (the job may exist: check first), BUSY 21, SHUTDOWN 22,\n"
-		"  TIMEOUT 23 (the job was not stopped), DUPLICATE 24\n");
+		"  TIMEOUT 23 (the job was not stopped), DUPLICATE 24 (the queue already holds\n"
+		"  an item with this reference)\n");
 }
 
 static int die_usage(const char *msg)
@@ -146,7 +151,28 @@ static long positive(const char *s)
 	return *end || end == s || n <= 0 ? -1 : n;
 }
 
-/* Adds one start option to req. Returns 0, or the exit status of a usage error. */
+/* key: a JSON object given as text or @FILE. Returns 0, or the exit status. */
+static int object_arg(cJSON *req, const char *key, const char *arg)
+{
+	char *text = arg[0] == '@' ? file_read(arg + 1, 1 << 20) : xstrdup(arg);
+
+	if (!text) {
+		fprintf(stderr, "orchctl: %s: %s\n", arg + 1, strerror(errno));
+		return EXIT_USAGE;
+	}
+	cJSON *in = cJSON_Parse(text);
+	free(text);
+	if (!cJSON_IsObject(in)) {
+		cJSON_Delete(in);
+		fprintf(stderr, "orchctl: --%s wants a JSON object, e.g. '{\"InvoiceId\":42}'\n", key);
+		return EXIT_USAGE;
+	}
+	cJSON_AddItemToObject(req, key, in);
+	return 0;
+}
+
+/* Adds one start or enqueue option to req. Returns 0, or the exit status
+ * of a usage error. */
 static int start_option(cJSON *req, int opt, const char *arg)
 {
 	long n;
@@ -160,21 +186,16 @@ static int start_option(cJSON *req, int opt, const char *arg)
 			return die_usage("--folder-id wants a positive number");
 		cJSON_AddNumberToObject(req, "folder", (double)n);
 		break;
-	case 'i': {
-		char *text = arg[0] == '@' ? file_read(arg + 1, 1 << 20) : xstrdup(arg);
-		if (!text) {
-			fprintf(stderr, "orchctl: %s: %s\n", arg + 1, strerror(errno));
-			return EXIT_USAGE;
-		}
-		cJSON *in = cJSON_Parse(text);
-		free(text);
-		if (!cJSON_IsObject(in)) {
-			cJSON_Delete(in);
-			return die_usage("--input wants a JSON object, e.g. '{\"InvoiceId\":42}'");
-		}
-		cJSON_AddItemToObject(req, "input", in);
+	case 'i':
+		return object_arg(req, "input", arg);
+	case 'c':
+		return object_arg(req, "content", arg);
+	case 'D':
+		cJSON_AddStringToObject(req, "defer", arg);
 		break;
-	}
+	case 'U':
+		cJSON_AddStringToObject(req, "due", arg);
+		break;
 	case 'n':
 		if ((n = positive(arg)) < 0)
 			return die_usage("--count wants a positive number");
@@ -240,7 +261,8 @@ static char *build_job_request(const char *verb, int argc, char **argv, const st
 		}
 	}
 	if (*rc == 0 && (optind != argc - 1 || (n = positive(argv[optind])) < 0))
-		*rc = die_usage("this command wants exactly one job ID (a positive number)");
+		*rc = die_usage(strcmp(verb, "ITEM") == 0 ? "item wants exactly one item ID (a positive number)"
+							 : "this command wants exactly one job ID (a positive number)");
 	if (*rc == 0) {
 		cJSON_AddNumberToObject(req, "id", (double)n);
 		char *j = cJSON_PrintUnformatted(req);
@@ -268,20 +290,25 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 		{"timeout", required_argument, NULL, 'T'},
 		{"kill", no_argument, NULL, 'K'},
 		{"wait", no_argument, NULL, 'W'},
+		{"content", required_argument, NULL, 'c'},
+		{"defer", required_argument, NULL, 'D'},
+		{"due", required_argument, NULL, 'U'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	bool start = strcmp(cmd, "start") == 0;
+	bool start = strcmp(cmd, "start") == 0, enqueue = strcmp(cmd, "enqueue") == 0;
 	const char *jobverb = strcmp(cmd, "job") == 0 ? "JOB" : strcmp(cmd, "wait") == 0 ? "WAIT"
-			      : strcmp(cmd, "stop") == 0 ? "STOP" : NULL;
+			      : strcmp(cmd, "stop") == 0 ? "STOP" : strcmp(cmd, "item") == 0 ? "ITEM" : NULL;
+	/* Which options each command takes (besides --json and --help). */
+	const char *takes = start ? "fFinprRTW" : enqueue ? "fFcprDU" : "";
 	char *line = NULL;
 	int opt;
 
 	*rc = 0;
 	if (jobverb)
 		return build_job_request(jobverb, argc, argv, longopts, json, rc);
-	if (!start && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0) {
+	if (!start && !enqueue && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0) {
 		*rc = die_usage("unknown command");
 		return NULL;
 	}
@@ -291,19 +318,21 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 			*json = 1;
 		else if (opt == 'h')
 			goto help;
-		else if (!start || opt == '?' || opt == 'K')
+		else if (opt == '?' || !strchr(takes, opt))
 			*rc = die_usage(opt == '?' ? "bad option" : "this option is not for this command");
+		else if (enqueue && opt == 'p' && strcspn(optarg, "0123456789") != strlen(optarg))
+			*rc = die_usage("--priority wants Low, Normal or High for enqueue");
 		else
 			*rc = start_option(req, opt, optarg);
 	}
 	if (*rc != 0) {
 		/* a usage error was said */
-	} else if (start && optind != argc - 1) {
-		*rc = die_usage("start wants exactly one PROCESS");
-	} else if (start) {
-		cJSON_AddStringToObject(req, "process", argv[optind]);
+	} else if ((start || enqueue) && optind != argc - 1) {
+		*rc = die_usage(start ? "start wants exactly one PROCESS" : "enqueue wants exactly one QUEUE");
+	} else if (start || enqueue) {
+		cJSON_AddStringToObject(req, start ? "process" : "queue", argv[optind]);
 		char *j = cJSON_PrintUnformatted(req);
-		line = xasprintf("START %s\n", j);
+		line = xasprintf("%s %s\n", start ? "START" : "ENQUEUE", j);
 		cJSON_free(j);
 	} else if (optind != argc) {
 		*rc = die_usage("this command takes no argument");
@@ -351,6 +380,29 @@ static void print_job(const cJSON *o)
 		       field(o, "strategy") ? field(o, "strategy") : "");
 }
 
+/* A queue item for a person: id, queue, status, reference, output, exception. */
+static void print_item(const cJSON *o)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, "item");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+	const cJSON *out = cJSON_GetObjectItemCaseSensitive(item, "output");
+	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(item, "processing_exception");
+
+	printf("item %.0f%s%s%s: %s, reference %s\n", cJSON_IsNumber(id) ? id->valuedouble : 0.0,
+	       field(o, "queue") ? " (queue " : "", field(o, "queue") ? field(o, "queue") : "",
+	       field(o, "queue") ? ")" : "", field(item, "status") ? field(item, "status") : "?",
+	       field(item, "reference") ? field(item, "reference") : "-");
+	if (cJSON_IsObject(out)) {
+		char *s = cJSON_PrintUnformatted(out);
+		printf("  output: %s\n", s);
+		cJSON_free(s);
+	}
+	if (cJSON_IsObject(ex))
+		printf("  exception (%s): %s%s%s\n", field(ex, "type") ? field(ex, "type") : "?",
+		       field(ex, "reason") ? field(ex, "reason") : "", field(ex, "details") ? ": " : "",
+		       field(ex, "details") ? field(ex, "details") : "");
+}
+
 /* The exit status of a waited answer (WAIT's job, or START --wait's jobs):
  * 4 when any ended Faulted, 5 when any Stopped and none Faulted, else 0. */
 static int wait_status(const cJSON *o)
@@ -381,6 +433,8 @@ static int print_answer(const char *cmd, const char *answer, int json)
 			puts(answer + 3);
 		} else if (cJSON_GetObjectItemCaseSensitive(o, "job")) {
 			print_job(o);
+		} else if (cJSON_GetObjectItemCaseSensitive(o, "item")) {
+			print_item(o);
 		} else if (strcmp(cmd, "start") == 0) {
 			print_start(o);
 		} else if (strcmp(cmd, "ping") == 0) {

@@ -109,6 +109,7 @@ static void finish(void)
 }
 
 static void check_process(void);
+static void check_queue(void);
 
 static void on_release(struct rel_wait *w, enum proto_code code, const char *text, const char *name)
 {
@@ -123,18 +124,60 @@ static void on_release(struct rel_wait *w, enum proto_code code, const char *tex
 		step("process", ST_FAIL, "\"%s\" in folder \"%s\": %s %s", C.o->process, folder,
 		     proto_code_name(code), text);
 	}
+	check_queue();
+}
+
+static void on_queue(struct rel_wait *w, enum proto_code code, const char *text, const char *name)
+{
+	const char *folder = C.folders[C.nfolders - 1];
+	(void)w;
+
+	if (code != PC_OK) {
+		step("queue", ST_FAIL, "\"%s\" in folder \"%s\": %s %s", C.o->queue, folder,
+		     proto_code_name(code), text);
+		finish();
+		return;
+	}
+	step("queue", ST_OK, "\"%s\" exists in folder \"%s\" (id %s) and the app may see it (Queues.View)",
+	     name, folder, text);
+	const struct scope_rule *r = scope_rule(OP_QUEUE_ADD);
+	if (scope_covers(OP_QUEUE_ADD, auth_scopes()))
+		step("queue: add", ST_OK, "the token holds a scope to add items (%s or %s); the folder role "
+		     "also needs %s, which only a real ENQUEUE shows (nothing was added)", r->scopes[0],
+		     r->scopes[1], r->permission);
+	else
+		step("queue: add", ST_FAIL, "to add items the token needs scope %s or %s (and the app a role "
+		     "with %s in folder \"%s\"): add it to the external app and to [auth] scope",
+		     r->scopes[0], r->scopes[1], r->permission, folder);
 	finish();
+}
+
+/* The queue of --queue: looked up (QueueDefinitions), nothing added. */
+static void check_queue(void)
+{
+	if (!C.o->queue) {
+		finish();
+		return;
+	}
+	if (C.nfolders == 0) {
+		step("queue", ST_SKIP, "no folder to look \"%s\" up in", C.o->queue);
+		finish();
+		return;
+	}
+	struct rel_folder f = {C.folders[C.nfolders - 1], 0};
+	C.rw.cb = on_queue;
+	releases_wait(&C.rw, REL_QUEUE, &f, C.o->queue);
 }
 
 static void check_process(void)
 {
 	if (!C.o->process) {
-		finish();
+		check_queue();
 		return;
 	}
 	if (C.nfolders == 0) {
 		step("process", ST_SKIP, "no folder to look \"%s\" up in", C.o->process);
-		finish();
+		check_queue();
 		return;
 	}
 	struct rel_folder f = {C.folders[C.nfolders - 1], 0};
@@ -215,34 +258,44 @@ static void scope_overlaps(const char *scope, struct buf *out)
 static void check_scopes(void)
 {
 	const char *granted = auth_scopes();
-	static const enum scope_op needed[] = {OP_RELEASES, OP_START_JOBS, OP_JOB_GET, OP_STOP_JOBS};
+	static const enum scope_op needed[] = {OP_RELEASES, OP_START_JOBS, OP_JOB_GET, OP_STOP_JOBS,
+					       OP_QUEUE_ADD, OP_QUEUE_READ};
+	static const char *const names[] = {
+		[OP_RELEASES] = "lookup", [OP_START_JOBS] = "start", [OP_JOB_GET] = "read job",
+		[OP_STOP_JOBS] = "stop job", [OP_QUEUE_ADD] = "add item", [OP_QUEUE_READ] = "read item",
+	};
+	static const char *const without[] = {
+		[OP_JOB_GET] = "; without it JOB, WAIT and START with wait answer SCOPE, and a start whose "
+			       "answer was lost is answered UNKNOWN instead of being looked up",
+		[OP_STOP_JOBS] = "; without it STOP answers SCOPE",
+		[OP_QUEUE_ADD] = "; without it ENQUEUE answers SCOPE",
+		[OP_QUEUE_READ] = "; without it ITEM answers SCOPE, and an ENQUEUE whose answer was lost is "
+				  "answered UNKNOWN instead of being looked up",
+	};
 
 	step("scopes", granted[0] ? ST_OK : ST_WARN, "the token holds: %s",
 	     granted[0] ? granted : "no scope at all (no \"scope\" claim)");
 	for (size_t i = 0; i < ARRAY_LEN(needed); i++) {
 		const struct scope_rule *r = scope_rule(needed[i]);
 		char name[32];
-		bool optional = needed[i] == OP_JOB_GET || needed[i] == OP_STOP_JOBS;
-		snprintf(name, sizeof(name), "scope: %s", needed[i] == OP_RELEASES ? "lookup"
-						       : needed[i] == OP_START_JOBS ? "start"
-						       : needed[i] == OP_JOB_GET ? "read job" : "stop job");
-		if (scope_covers(needed[i], granted))
+		enum scope_op op = needed[i];
+		snprintf(name, sizeof(name), "scope: %s", names[op]);
+		if (scope_covers(op, granted))
 			step(name, ST_OK, "%s (%s) is covered", r->what, r->endpoint);
 		else
-			/* Reading and stopping jobs are not needed to start them. */
-			step(name, optional ? ST_WARN : ST_FAIL,
+			/* Reading and stopping jobs are not needed to start them (a
+			 * warning); queues are for those who use them (skip). */
+			step(name, without[op] ? (op >= OP_QUEUE_ADD ? ST_SKIP : ST_WARN) : ST_FAIL,
 			     "to %s (%s) add scope %s or %s to the external app and to [auth] scope "
 			     "(Orchestrator permission %s)%s",
 			     r->what, r->endpoint, r->scopes[0], r->scopes[1], r->permission,
-			     needed[i] == OP_JOB_GET ? "; without it JOB, WAIT and START with wait answer "
-						       "SCOPE, and a start whose answer was lost is answered "
-						       "UNKNOWN instead of being looked up"
-			     : needed[i] == OP_STOP_JOBS ? "; without it STOP answers SCOPE" : "");
+			     without[op] ? without[op] : "");
 	}
 	/* Which of the optional verbs this token allows, for people and --json. */
 	bool read = scope_covers(OP_JOB_GET, granted), stop = scope_covers(OP_STOP_JOBS, granted);
-	step("optional verbs", ST_OK, "JOB, WAIT, START with wait: %s; STOP: %s", read ? "yes" : "no",
-	     stop ? "yes" : "no");
+	bool add = scope_covers(OP_QUEUE_ADD, granted), item = scope_covers(OP_QUEUE_READ, granted);
+	step("optional verbs", ST_OK, "JOB, WAIT, START with wait: %s; STOP: %s; ENQUEUE: %s; ITEM: %s",
+	     read ? "yes" : "no", stop ? "yes" : "no", add ? "yes" : "no", item ? "yes" : "no");
 	/* Least privilege: what no operation of orchd's needs. */
 	char *s = xstrdup(granted), *save = NULL;
 	struct buf unused = {0};

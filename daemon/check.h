@@ -13,6 +13,7 @@ struct check_opts {
 	bool json;
 	const char *folder;   /* checked besides the default folder */
 	const char *process;  /* looked up when set */
+	const char *queue;    /* looked up when set; nothing is added */
 };
 
 /* Returns the exit status: 0 when everything the daemon needs works. */

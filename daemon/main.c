@@ -57,7 +57,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: orchd [-c FILE] [-v]     run the daemon in the foreground\n"
-		"       orchd check [-c FILE] [--json] [--folder PATH] [--process NAME]\n"
+		"       orchd check [-c FILE] [--json] [--folder PATH] [--process NAME] [--queue NAME]\n"
 		"                                check a config against the real servers, step by step\n"
 		"       orchd login [-c FILE] [--no-listen]\n"
 		"                                obtain a refresh token (authorization code + PKCE)\n"
@@ -428,6 +428,7 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"folder", required_argument, NULL, 'f'},
 		{"process", required_argument, NULL, 'p'},
+		{"queue", required_argument, NULL, 'q'},
 		{"no-listen", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -474,14 +475,17 @@ int main(int argc, char **argv)
 		case 'j':
 		case 'f':
 		case 'p':
+		case 'q':
 			if (!check)
 				goto bad;
 			if (opt == 'j')
 				co.json = true;
 			else if (opt == 'f')
 				co.folder = optarg;
-			else
+			else if (opt == 'p')
 				co.process = optarg;
+			else
+				co.queue = optarg;
 			break;
 		case 'n':
 			if (!login)

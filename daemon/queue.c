@@ -306,10 +306,10 @@ static void lookup(struct queue_req *q)
 		lookup_item(q);
 		return;
 	}
+	q->rw.cb = on_queue_id;
+	q->rw.data = q;
 	code = releases_cached(REL_QUEUE, &q->folder, q->enq->queue, &id, &name);
 	if (code == PC__COUNT) {
-		q->rw.cb = on_queue_id;
-		q->rw.data = q;
 		releases_wait(&q->rw, REL_QUEUE, &q->folder, q->enq->queue);
 		return;
 	}
@@ -455,10 +455,10 @@ static void on_item(struct orch_call *c)
 	orch_call_reset(&q->call);
 	char id[32], *key = NULL, *name = NULL;
 	snprintf(id, sizeof(id), "%lld", qid);
+	q->rw.cb = on_queue_name;
+	q->rw.data = q;
 	enum proto_code code = releases_cached(REL_QUEUE_ID, &q->folder, id, &key, &name);
 	if (code == PC__COUNT) {
-		q->rw.cb = on_queue_name;
-		q->rw.data = q;
 		releases_wait(&q->rw, REL_QUEUE_ID, &q->folder, id);
 		return;
 	}

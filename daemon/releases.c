@@ -153,7 +153,7 @@ static void on_lookup(struct orch_call *c)
 	struct rel_lookup *lk = c->data;
 	struct cache_entry *e = lk->entry;
 	enum proto_code code = c->code;
-	char msg[1024];
+	char msg[1024], idbuf[32];
 	const char *key = NULL, *name = NULL;
 	char *value = NULL;
 
@@ -164,7 +164,6 @@ static void on_lookup(struct orch_call *c)
 		cJSON *k = cJSON_GetObjectItemCaseSensitive(rel, lk->kind->key);
 		cJSON *nm = cJSON_GetObjectItemCaseSensitive(rel, "Name");
 		/* A release Key is a GUID string; a queue's Id is kept in decimal. */
-		char idbuf[32];
 		const char *kv = cJSON_IsString(k) ? k->valuestring : NULL;
 		if (cJSON_IsNumber(k) && k->valuedouble >= 1 && k->valuedouble < 9e15 &&
 		    k->valuedouble == (double)(long long)k->valuedouble) {

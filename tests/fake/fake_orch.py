@@ -5,7 +5,8 @@ behaves as docs/orchestrator.md describes: the token grants
 (client credentials; rotating single-use refresh tokens; authorization code
 with PKCE), JWT-shaped access tokens with a `scope` claim, Releases with
 $filter, StartJobs with Orchestrator's validation, Jobs by id and by
-Reference. Tests control it through attributes and methods of `Fake`
+Reference, queues (AddQueueItem validated like the real endpoint, unique
+references, QueueItems by id and by Reference, QueueDefinitions). Tests control it through attributes and methods of `Fake`
 (apps, folders, releases, token lifetime, faults) and read what it received
 (`counts`, `log`, `jobs`, `expired_uses`).
 """
@@ -42,7 +43,13 @@ ENDPOINT_SCOPES = {
     "jobs_query": {"OR.Jobs", "OR.Jobs.Read"},
     "folders": {"OR.Folders", "OR.Folders.Read"},
     "stop_job": {"OR.Jobs", "OR.Jobs.Write"},
+    "queue_add": {"OR.Queues", "OR.Queues.Write"},
+    "queue_item": {"OR.Queues", "OR.Queues.Read"},
+    "queue_items_query": {"OR.Queues", "OR.Queues.Read"},
+    "queue_defs": {"OR.Queues", "OR.Queues.Read"},
 }
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?")
 
 NOT_AUTHORIZED = {
     "message": "You are not authorized!", "errorCode": 0, "result": None, "targetUrl": None,
@@ -69,7 +76,8 @@ class App:
 
 class Fault:
     """One injected fault for requests to `endpoint` (token, releases, start,
-    job_get, jobs_query, authorize): answer `status` (with `retry_after`), or
+    job_get, jobs_query, stop_job, queue_add, queue_item, queue_items_query,
+    queue_defs, authorize): answer `status` (with `retry_after`), or
     `reset` the connection (RST), or `close` it cleanly without an answer,
     after `delay` seconds; with `after_create` the job
     is created first. Applies `times` times (None: always)."""
@@ -118,6 +126,10 @@ class Fake:
         self.collection_times = []
         self.collection_sizes = []      # ids in each Id-in query
         self.collection_429s = 0
+        self.queues = []                # dicts: Id, Name, folder, unique
+        self.items = []                 # queue items as Orchestrator keeps them (plus "folder")
+        self.next_item_id = 991
+        self.duplicate_status = 409     # the status of a "Duplicate Reference" refusal
         self.server = None
         self.thread = None
 
@@ -133,6 +145,20 @@ class Fake:
         with self.lock:
             self.releases.append(rel)
         return rel["Key"]
+
+    def add_queue(self, name, folder="Shared", unique=False):
+        """A queue; with unique, a second item with the same Reference is
+        refused ("Enforce unique references")."""
+        with self.lock:
+            q = {"Id": 7 + len(self.queues), "Name": name, "folder": folder, "unique": unique}
+            self.queues.append(q)
+        return q["Id"]
+
+    def set_item(self, item_id, **fields):
+        """Forces a queue item's fields (Status, Output, ProcessingException, ...)."""
+        with self.lock:
+            item = next(i for i in self.items if i["Id"] == item_id)
+            item.update(fields)
 
     def plan(self, job_id, steps):
         """Job job_id changes as it runs: after each step's seconds (from
@@ -239,6 +265,16 @@ class Fake:
                 pass
 
     # ---- state changes, under the lock ------------------------------
+    def over_collection_limit(self):
+        """Counts one collection query (Jobs or QueueItems) against the
+        tenant's rolling minute; True when it must be refused with 429."""
+        now = time.time()
+        self.collection_times = [t for t in self.collection_times if t > now - 60] + [now]
+        if self.collection_limit is not None and len(self.collection_times) > self.collection_limit:
+            self.collection_429s += 1
+            return True
+        return False
+
     def take_fault(self, endpoint):
         with self.lock:
             for f in self.faults:
@@ -391,6 +427,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self.orch("stop_job", body, query, int(m.group(1)))
             if rest == "Jobs" and method == "GET":
                 return self.orch("jobs_query", body, query)
+            if rest == "Queues/UiPathODataSvc.AddQueueItem" and method == "POST":
+                return self.orch("queue_add", body, query)
+            m = re.fullmatch(r"QueueItems\((\d+)\)", rest)
+            if m and method == "GET":
+                return self.orch("queue_item", body, query, int(m.group(1)))
+            if rest == "QueueItems" and method == "GET":
+                return self.orch("queue_items_query", body, query)
+            if rest == "QueueDefinitions" and method == "GET":
+                return self.orch("queue_defs", body, query)
         self.record("other", body)
         self.send_response(404)
         self.send_header("Content-Type", "text/html")
@@ -539,7 +584,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(403, NOT_AUTHORIZED)
             if endpoint == "releases":
                 return self.send_json(*self.releases(folder, query))
-            if endpoint == "start":
+            if endpoint == "queue_defs":
+                return self.send_json(*self.queue_defs(folder, query))
+            if endpoint == "queue_item":
+                items = [i for i in f.items if i["Id"] == job_id and i["folder"] == folder]
+                if not items:
+                    return self.send_json(404, {"message": "Queue item does not exist.", "errorCode": 1002})
+                return self.send_json(200, public_item(items[0]))
+            if endpoint == "queue_items_query":
+                if f.over_collection_limit():
+                    return self.send_json(429, {"message": "Too many requests", "errorCode": 0},
+                                          {"Retry-After": str(f.collection_retry_after)})
+                return self.send_json(*self.queue_items(folder, query))
+            if endpoint == "queue_add":
+                status, answer = self.add_queue_item(folder, body)
+            elif endpoint == "start":
                 status, answer = self.start_jobs(folder, body)
             elif endpoint in ("job_get", "stop_job"):
                 jobs = [j for j in f.jobs if j["Id"] == job_id and j["folder"] == folder]
@@ -567,10 +626,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 flt = query.get("$filter", [""])[0]
                 # The tenant's budget: collection queries a rolling minute.
-                now = time.time()
-                f.collection_times = [t for t in f.collection_times if t > now - 60] + [now]
-                if f.collection_limit is not None and len(f.collection_times) > f.collection_limit:
-                    f.collection_429s += 1
+                if f.over_collection_limit():
                     return self.send_json(429, {"message": "Too many requests", "errorCode": 0},
                                           {"Retry-After": str(f.collection_retry_after)})
                 ids = re.fullmatch(r"Id in \((\d+(?:,\d+)*)\)", flt)
@@ -619,6 +675,81 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                  for r in found]
         return 200, {"@odata.context": "https://x/odata/$metadata#Releases", "value": value}
 
+    def queue_defs(self, folder, query):
+        f = self.fake
+        flt = query.get("$filter", [""])[0]
+        by_name = re.fullmatch(r"Name eq '((?:[^']|'')*)'", flt)
+        by_id = re.fullmatch(r"Id eq (\d+)", flt)
+        if not (by_name or by_id):
+            return 400, {"message": "The query specified in the URI is not valid.", "errorCode": 1000}
+        top = int(query.get("$top", ["1000"])[0])
+        found = [q for q in f.queues if q["folder"] == folder and (
+            (by_name and q["Name"].lower() == by_name.group(1).replace("''", "'").lower())
+            or (by_id and q["Id"] == int(by_id.group(1))))][:top]
+        return 200, {"value": [{"Id": q["Id"], "Name": q["Name"], "EnforceUniqueReference": q["unique"],
+                                "OrganizationUnitId": f.folders[folder]} for q in found]}
+
+    def queue_items(self, folder, query):
+        f = self.fake
+        flt = query.get("$filter", [""])[0]
+        m = re.fullmatch(r"Reference eq '((?:[^']|'')*)' and QueueDefinitionId eq (\d+)", flt)
+        if not m:
+            return 400, {"message": "unsupported filter", "errorCode": 1000}
+        ref, qid = m.group(1).replace("''", "'"), int(m.group(2))
+        top = int(query.get("$top", ["1000"])[0])
+        select = query.get("$select", [""])[0].split(",") if "$select" in query else None
+        found = [public_item(i) for i in f.items
+                 if i["folder"] == folder and i["Reference"] == ref and i["QueueDefinitionId"] == qid][:top]
+        return 200, {"value": [{k: i.get(k) for k in select} if select else i for i in found]}
+
+    def add_queue_item(self, folder, body):
+        """AddQueueItem, validated as docs/orchestrator.md section 9 says."""
+        f = self.fake
+        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            return 415, {"message": "Unsupported media type", "errorCode": 1000}
+        try:
+            data = json.loads(body)["itemData"]
+            if not isinstance(data, dict):
+                raise ValueError
+        except Exception:
+            return 400, {"message": "itemData is required", "errorCode": 1000}
+        name = data.get("Name")
+        queue = [q for q in f.queues if q["folder"] == folder and isinstance(name, str)
+                 and q["Name"].lower() == name.lower()]
+        if not queue:
+            return 404, {"message": "Queue does not exist.", "errorCode": 1002}
+        priority = data.get("Priority", "Normal")
+        if priority not in ("Low", "Normal", "High"):
+            return 400, {"message": "Priority is invalid", "errorCode": 1000}
+        ref = data.get("Reference")
+        if ref is not None and (not isinstance(ref, str) or len(ref) > 128):
+            return 400, {"message": "Reference is too long", "errorCode": 1000}
+        content = data.get("SpecificContent")
+        if content is not None and (not isinstance(content, dict)
+                                    or len(json.dumps(content, separators=(",", ":"), ensure_ascii=False)) > 256000):
+            return 400, {"message": "SpecificContent is invalid or too long", "errorCode": 1000}
+        for k in ("DeferDate", "DueDate"):
+            v = data.get(k)
+            if v is not None and not (isinstance(v, str) and ISO_DATE.fullmatch(v)):
+                return 400, {"message": f"{k} is not a date", "errorCode": 1000}
+        unknown = set(data) - {"Name", "Priority", "SpecificContent", "Reference", "DeferDate", "DueDate",
+                               "Progress", "RiskSlaDate"}
+        if unknown:
+            return 400, {"message": f"unknown fields {sorted(unknown)}", "errorCode": 1000}
+        q = queue[0]
+        if q["unique"] and ref is not None and any(
+                i["QueueDefinitionId"] == q["Id"] and i["Reference"] == ref for i in f.items):
+            return f.duplicate_status, {"message": "Error creating Transaction. Duplicate Reference.",
+                                        "errorCode": 0, "traceId": "t"}
+        item = {"Id": f.next_item_id, "Key": str(uuid.uuid4()), "Status": "New", "Reference": ref,
+                "QueueDefinitionId": q["Id"], "Priority": priority, "SpecificContent": content,
+                "DeferDate": data.get("DeferDate"), "DueDate": data.get("DueDate"), "Output": None,
+                "ProcessingException": None, "folder": folder,
+                "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        f.next_item_id += 1
+        f.items.append(item)
+        return 201, public_item(item)
+
     def start_jobs(self, folder, body):
         f = self.fake
         if not (self.headers.get("Content-Type") or "").startswith("application/json"):
@@ -665,6 +796,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 job["_plan"] = [(now + t, dict(fields)) for t, fields in f.job_plan]
             created.append(public_job(job))
         return 201, {"@odata.context": "https://x/odata/$metadata#Jobs", "value": created}
+
+
+def public_item(item):
+    """The queue item as Orchestrator gives it (QueueItemDto)."""
+    return {k: v for k, v in item.items() if k != "folder"}
 
 
 def public_job(job):
