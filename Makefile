@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%)
 REPLAY_BIN := $(FUZZ:%=$(BUILD)/fuzz/replay_%)
 
 .PHONY: all deps check check-asan check-valgrind unit integ demo install uninstall clean fuzz soak \
-	bench bench-smoke bench-wait
+	bench bench-smoke bench-wait bench-queue
 all: $(BUILD)/orchd $(BUILD)/orchctl
 
 # The layers, enforced by the include paths: common sees only common, cli
@@ -134,11 +134,17 @@ bench: deps all
 bench-wait: deps all
 	python3 bench/wait.py --build $(BUILD)
 
+# ENQUEUE beside START against the same upstream (bench/queue.py); figures
+# to stdout and bench/results/queue.json.
+bench-queue: deps all
+	python3 bench/queue.py --build $(BUILD)
+
 # A tiny run of the benchmark harness, so that it does not rot (in check).
 bench-smoke: all
 	python3 bench/ab.py $(BUILD)/orchd $(BUILD)/orchd --rounds 1 -n 50 -t 500
 	python3 bench/run.py --build $(BUILD) --smoke
 	python3 bench/wait.py --build $(BUILD) --smoke >/dev/null
+	python3 bench/queue.py --build $(BUILD) --smoke >/dev/null
 
 # Minutes of triggers under random faults; prints the figures (not in check).
 soak: deps all

@@ -6,6 +6,7 @@
  *   floor multi URL CA TOKEN N C         N requests, C at once on the multi
  *                                        interface (HTTP/2 multiplexed);
  *                                        prints "requests seconds"
+ * $FLOOR_BODY, when set, is the body instead (e.g. orchd's AddQueueItem).
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char body[] = "{\"startInfo\":{\"ReleaseKey\":\"01b7cf62-98e0-4a69-9a65-be7514643229\","
+static const char *body = "{\"startInfo\":{\"ReleaseKey\":\"01b7cf62-98e0-4a69-9a65-be7514643229\","
 			   "\"Strategy\":\"ModernJobsCount\",\"JobsCount\":1,\"InputArguments\":\"{}\","
 			   "\"Reference\":\"orchd-0123456789abcdef01234567\"}}";
 
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
 	struct curl_slist *h = NULL;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (getenv("FLOOR_BODY"))
+		body = getenv("FLOOR_BODY");
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", argv[4]);
 	h = curl_slist_append(h, auth);
 	h = curl_slist_append(h, "Accept: application/json");

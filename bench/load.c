@@ -4,9 +4,9 @@
  *                                one client, N STARTs (or LINEs, e.g. PING)
  *                                one after another; the latency of each (us)
  *                                to LATFILE
- *   load conc SOCK N C P         C clients, each keeping P requests in
- *                                flight (pipelined), N in all; prints
- *                                "requests seconds errors"
+ *   load conc SOCK N C P [LINE]  C clients, each keeping P requests (STARTs,
+ *                                or LINEs) in flight (pipelined), N in all;
+ *                                prints "requests seconds errors"
  *   load idle SOCK C             opens C connections, prints "ready", holds
  *                                them until its standard input closes
  *   load pingpong N LATFILE      the round trip of a Unix socket between two
@@ -24,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char req[] = "START Bench\n";
 
 static double now_us(void)
 {
@@ -78,7 +77,7 @@ static long drain(struct client *c, long *errors)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: load seq SOCK N LATFILE [LINE] | conc SOCK N C P | idle SOCK C | pingpong N LATFILE\n");
+		fprintf(stderr, "usage: load seq SOCK N LATFILE [LINE] | conc SOCK N C P [LINE] | idle SOCK C | pingpong N LATFILE\n");
 		return 2;
 	}
 	const char *mode = argv[1], *sock = argv[2];
@@ -102,7 +101,7 @@ int main(int argc, char **argv)
 		fclose(out);
 		if (errors)
 			fprintf(stderr, "load: %ld error answers\n", errors);
-		return 0;
+		return errors ? 1 : 0;
 	}
 	if (strcmp(mode, "pingpong") == 0) {
 		long n = atol(argv[2]);
@@ -148,6 +147,8 @@ int main(int argc, char **argv)
 	long n = atol(argv[3]), nc = argc > 4 ? atol(argv[4]) : 1, p = argc > 5 ? atol(argv[5]) : 1;
 	struct client *cs = calloc((size_t)nc, sizeof(*cs));
 	struct pollfd *pf = calloc((size_t)nc, sizeof(*pf));
+	char req[256];
+	size_t rlen = (size_t)snprintf(req, sizeof(req), "%s\n", argc > 6 ? argv[6] : "START Bench");
 	char batch[sizeof(req) * 64];
 	for (long i = 0; i < nc; i++) {
 		cs[i].fd = dial(sock);
@@ -160,10 +161,10 @@ int main(int argc, char **argv)
 			struct client *c = &cs[i];
 			long room = p - (c->sent - c->answered), k = 0;
 			while (room > 0 && c->sent < c->quota && k < 64) {
-				memcpy(batch + k * (sizeof(req) - 1), req, sizeof(req) - 1);
+				memcpy(batch + k * rlen, req, rlen);
 				k++, room--, c->sent++;
 			}
-			if (k && write(c->fd, batch, (size_t)k * (sizeof(req) - 1)) < 0) {
+			if (k && write(c->fd, batch, (size_t)k * rlen) < 0) {
 				perror("load: write");
 				return 1;
 			}

@@ -46,7 +46,10 @@ def b64(d):
 
 
 TOKEN = b64({"alg": "RS256", "typ": "at+jwt"}) + "." + b64(
-    {"sub": "bench", "scope": "OR.Jobs.Write OR.Execution.Read", "exp": 4102444800}) + ".c2ln"
+    {"sub": "bench", "scope": "OR.Jobs.Write OR.Execution.Read OR.Queues.Write", "exp": 4102444800}) + ".c2ln"
+# The AddQueueItem body orchd sends for "ENQUEUE Bench" (bench/queue.py's floor sends the same).
+QUEUE_BODY = '{"itemData":{"Name":"Bench","Reference":"orchd-0123456789abcdef01234567"}}'
+
 
 
 def nginx_conf(d, port):
@@ -55,6 +58,10 @@ def nginx_conf(d, port):
     rel = json.dumps({"@odata.context": "x#Releases", "value": [{"Key": RELEASE, "Name": "Bench"}]})
     job = json.dumps({"@odata.context": "x#Jobs", "value": [
         {"Key": "3c1f0000-0000-0000-0000-000000000000", "Id": 4711, "State": "Pending"}]})
+    item = json.dumps({"@odata.context": "x#QueueItems", "Id": 991, "QueueDefinitionId": 7,
+                       "Key": "9a1f0000-0000-0000-0000-000000000000", "Status": "New",
+                       "Reference": "orchd-0123456789abcdef01234567", "Priority": "Normal",
+                       "SpecificContent": None, "Output": None, "ProcessingException": None})
 
     def q(s):
         return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -92,6 +99,13 @@ http {{
       error_page 404 =201 @job;
     }}
     location @job {{ return 201 {q(job)}; }}
+    location = {PREFIX}/odata/Queues/UiPathODataSvc.AddQueueItem {{
+      mirror /read-body;
+      mirror_request_body on;
+      root /nonexistent/orchd-bench;
+      error_page 404 =201 @item;
+    }}
+    location @item {{ return 201 {q(item)}; }}
     location = /read-body {{ internal; return 204; }}
   }}
 }}
