@@ -233,7 +233,7 @@ static void on_looked_up(struct orch_call *c)
 	}
 	orch_call_reset(&q->call);
 	if (q->finding) {
-		unknown(q, "Orchestrator refused the second send as a duplicate, yet no item has the reference");
+		unknown(q, "it is there, yet no item was found with its reference");
 	} else if (++q->checks < QUEUE_CHECKS) {
 		reconcile(q);
 	} else if (!q->resent) {
@@ -329,7 +329,9 @@ static void on_added(struct orch_call *c)
 
 	if (c->code == PC_OK) {
 		if (!cJSON_IsObject(c->json) || !cJSON_GetObjectItemCaseSensitive(c->json, "Id")) {
+			/* It was added: find it by its Reference, never send it again. */
 			snprintf(q->why, sizeof(q->why), "Orchestrator accepted the item but its answer names none");
+			q->finding = true;
 			orch_call_reset(&q->call);
 			reconcile(q);
 			return;
