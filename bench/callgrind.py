@@ -5,6 +5,7 @@ by callgrind (repeatable whatever else the machine does, unlike times):
 handshakes cancel out. Same nginx upstream as bench/run.py.
 
   python3 bench/callgrind.py OLD/orchd NEW/orchd
+  CG_LINE="ENQUEUE Bench" python3 bench/callgrind.py build/orchd    (another request)
 """
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as B  # noqa: E402
 
+LINE = os.environ.get("CG_LINE", "START P")
 d = tempfile.mkdtemp(prefix="cg-")
 nginx, port = B.start_upstream(d)
 res = {}
@@ -37,7 +39,7 @@ try:
             f = c.makefile("rwb")
             f.write(b"PING\n"); f.flush(); f.readline()
             for i in range(n):
-                f.write(b"START P\n"); f.flush()
+                f.write(LINE.encode() + b"\n"); f.flush()
                 a = f.readline()
                 assert a.startswith(b"OK"), a
             c.close()
@@ -47,7 +49,7 @@ try:
                 if line.startswith("totals:") or line.startswith("summary:"):
                     total = int(line.split()[1])
             res[(binary, n)] = total
-        print(f"{binary}: {(res[(binary, 3000)] - res[(binary, 1000)]) / 2000:,.0f} instructions per START",
+        print(f"{binary}: {(res[(binary, 3000)] - res[(binary, 1000)]) / 2000:,.0f} instructions per {LINE.split()[0]}",
               flush=True)
 finally:
     nginx.terminate()
