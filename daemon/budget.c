@@ -52,6 +52,20 @@ bool budget_take(void)
 	return true;
 }
 
+uint64_t budget_take_within(uint64_t max_wait_ms, const char **why)
+{
+	uint64_t wait = budget_wait();
+
+	if (wait == 0 && budget_take())
+		return 0;
+	if (wait != BUDGET_NEVER && wait <= max_wait_ms)
+		return wait;
+	*why = wait == BUDGET_NEVER ? "orchd may not look it up: [jobs] list_budget is 0"
+				    : "orchd did not look it up: the list_budget of collection queries a "
+				      "minute is spent";
+	return BUDGET_NEVER;
+}
+
 uint64_t budget_refused(int64_t retry_after_ms)
 {
 	uint64_t pause = retry_after_ms > 0 ? (uint64_t)retry_after_ms : BUDGET_429_MS;

@@ -25,6 +25,12 @@ void budget_configure(int list_budget);
 uint64_t budget_wait(void);
 /* Counts one query leaving now, if budget_wait() is 0: returns whether. */
 bool budget_take(void);
+/*
+ * For a lookup that may wait up to max_wait_ms for the budget: 0 when a
+ * query was taken now (send it); else how long to wait before asking again
+ * (> 0), or BUDGET_NEVER with *why saying why it cannot be had in time.
+ */
+uint64_t budget_take_within(uint64_t max_wait_ms, const char **why);
 /* A collection query was answered 429: none until retry_after_ms (a minute
  * when < 0) from now. Returns the pause, in ms. */
 uint64_t budget_refused(int64_t retry_after_ms);

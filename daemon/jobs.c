@@ -286,17 +286,16 @@ static void on_looked_up(struct orch_call *c)
 
 static void lookup(struct job *j)
 {
-	uint64_t wait = budget_wait();
+	const char *why;
+	/* The budget frees a query soon enough: the lookup waits for it. */
+	uint64_t wait = budget_take_within(J.stopping ? 0 : J.last_check_ms, &why);
 
-	if (wait > 0 && wait <= J.last_check_ms && !J.stopping) {
-		/* The budget frees a query soon enough: the lookup waits for it. */
-		delayq_add(&J.waiting, &j->wait, wait);
+	if (wait == BUDGET_NEVER) {
+		unknown(j, "%s", why);
 		return;
 	}
-	if (!budget_take()) {
-		unknown(j, wait == BUDGET_NEVER ? "orchd may not look it up: [jobs] list_budget is 0"
-						 : "orchd did not look it up: the list_budget of collection "
-						   "queries a minute is spent");
+	if (wait > 0) {
+		delayq_add(&J.waiting, &j->wait, wait);
 		return;
 	}
 	char *q = enc_odata_eq("Reference", j->reference);

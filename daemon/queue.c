@@ -251,17 +251,16 @@ static void on_looked_up(struct orch_call *c)
 /* GET QueueItems by Reference in the queue, once its id is known. */
 static void lookup_item(struct queue_req *q)
 {
-	uint64_t wait = budget_wait();
+	const char *why;
+	/* The budget frees a query soon enough: the lookup waits for it. */
+	uint64_t wait = budget_take_within(Q.stopping ? 0 : Q.last_check_ms, &why);
 
-	if (wait > 0 && wait <= Q.last_check_ms && !Q.stopping) {
-		/* The budget frees a query soon enough: the lookup waits for it. */
-		delayq_add(&Q.waiting, &q->wait, wait);
+	if (wait == BUDGET_NEVER) {
+		unknown(q, "%s", why);
 		return;
 	}
-	if (!budget_take()) {
-		unknown(q, wait == BUDGET_NEVER ? "orchd may not look it up: [jobs] list_budget is 0"
-						 : "orchd did not look it up: the list_budget of collection "
-						   "queries a minute is spent");
+	if (wait > 0) {
+		delayq_add(&Q.waiting, &q->wait, wait);
 		return;
 	}
 	char *lit = enc_odata_literal(q->reference);
