@@ -18,7 +18,7 @@ LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 COMMON := common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
 	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c
-DAEMON := daemon/delayq.c daemon/budget.c daemon/http.c daemon/auth.c daemon/orch.c daemon/releases.c daemon/jobs.c \
+DAEMON := daemon/delayq.c daemon/budget.c daemon/http.c daemon/auth.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/jobs.c \
 	daemon/watch.c daemon/queue.c daemon/stats.c daemon/request.c daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c
 UNIT := $(wildcard tests/unit/test_*.c)

@@ -110,6 +110,8 @@ void cache_set(struct cache_entry *e, const char *value, uint64_t now, uint64_t 
 	free(e->value);
 	e->value = value ? xstrdup(value) : NULL;
 	e->expires = now + ttl_ms;
+	e->set_at = now;
+	e->next_try = 0;
 }
 
 void cache_remove(struct cache *c, struct cache_entry *e)

@@ -14,6 +14,8 @@ struct cache_entry {
 	char *key;
 	char *value;          /* NULL while no value is known */
 	uint64_t expires;     /* value is fresh while now < expires */
+	uint64_t set_at;      /* when cache_set gave it its value */
+	uint64_t next_try;    /* the owner's: e.g. no refresh before then */
 	void *user;           /* the owner's, e.g. a lookup in flight */
 	struct cache_entry *next;
 };
@@ -38,7 +40,7 @@ const char *cache_get(struct cache *c, const char *key, uint64_t now);
 struct cache_entry *cache_find(struct cache *c, const char *key);
 /* The entry for key, created empty if needed. */
 struct cache_entry *cache_upsert(struct cache *c, const char *key);
-/* Sets the value of e, fresh for ttl_ms from now. */
+/* Sets the value of e, fresh for ttl_ms from now (set_at = now). */
 void cache_set(struct cache_entry *e, const char *value, uint64_t now, uint64_t ttl_ms);
 /* Removes and frees e. */
 void cache_remove(struct cache *c, struct cache_entry *e);

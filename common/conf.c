@@ -35,6 +35,7 @@ static const struct key keys[] = {
 	INT("orchestrator", "timeout", timeout, 1, 3600),
 	INT("orchestrator", "max_inflight", max_inflight, 1, 100000),
 	INT("orchestrator", "max_queue", max_queue, 1, 10000000),
+	INT("orchestrator", "keepalive", keepalive, 0, 3600),
 	{"auth", "grant", K_GRANT, offsetof(struct conf, grant), 0, 0},
 	STR("auth", "token_url", token_url),
 	STR("auth", "client_id", client_id),
@@ -51,6 +52,7 @@ static const struct key keys[] = {
 	INT("server", "drain_timeout", drain_timeout, 1, 86400),
 	INT("cache", "release_ttl", release_ttl, 0, 86400 * 365),
 	INT("cache", "negative_ttl", negative_ttl, 0, 86400),
+	STR("cache", "state_file", state_file),
 	INT("jobs", "poll_interval", poll_interval, 1, 300),
 	INT("jobs", "wait_timeout", wait_timeout, 1, 86400),
 	INT("jobs", "max_single_reads", max_single_reads, 1, 1000),
@@ -415,6 +417,9 @@ static void validate(struct loader *l)
 			conf_err(l, line_of(l, "grant"),
 				 "grant = refresh_token needs refresh_token_file (written by \"orchd login\")");
 	}
+	/* "state_file =" (empty) turns the default off. */
+	if (!l->seen[key_index("state_file")] && getenv("STATE_DIRECTORY"))
+		c->state_file = xasprintf("%s/releases", getenv("STATE_DIRECTORY"));
 	if (c->redirect_uri && !conf_loopback_url(c->redirect_uri))
 		conf_err(l, line_of(l, "redirect_uri"),
 			 "redirect_uri: expected http:// on a loopback address (127.0.0.1, [::1] or "
@@ -468,6 +473,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->max_line = 65536;
 	c->idle_timeout = 300;
 	c->release_ttl = 600;
+	c->keepalive = 25;
 	c->negative_ttl = 30;
 	c->poll_interval = 5;
 	c->wait_timeout = 3600;

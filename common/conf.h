@@ -43,6 +43,8 @@ struct conf {
 	int timeout;          /* seconds */
 	int max_inflight;
 	int max_queue;        /* START requests waiting before BUSY */
+	int keepalive;        /* seconds between upkeep requests on an idle
+			       * connection; 0 = none */
 
 	/* [auth] */
 	enum conf_grant grant;
@@ -69,6 +71,8 @@ struct conf {
 	/* [cache] */
 	int release_ttl;      /* seconds */
 	int negative_ttl;     /* seconds a NOT_FOUND name is remembered; 0 = never */
+	char *state_file;     /* release keys across restarts; default
+			       * $STATE_DIRECTORY/releases, else none */
 
 	/* [jobs] */
 	int poll_interval;    /* seconds between reads of a waited job, at most */

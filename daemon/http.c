@@ -54,6 +54,7 @@ static struct {
 	uv_timer_t trim_timer;
 	unsigned gen;              /* bumped by http_configure: older handles are not pooled */
 	bool stopping;             /* no retries any more */
+	uint64_t last_active;      /* a request began an attempt or ended */
 } H;
 
 static void check_done(void);
@@ -322,6 +323,7 @@ static void start(struct http_req *r)
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	r->where = HTTP_ACTIVE;
 	H.inflight++;
+	H.last_active = uv_now(H.loop);
 	curl_multi_add_handle(H.multi, e);
 }
 
@@ -339,6 +341,7 @@ static void release_easy(struct http_req *r)
 
 static void complete(struct http_req *r)
 {
+	H.last_active = uv_now(H.loop);
 	release_easy(r);
 	r->where = HTTP_IDLE;
 	r->done(r);
@@ -602,6 +605,11 @@ void http_cancel(struct http_req *r)
 {
 	take_back(r);
 	pump();
+}
+
+uint64_t http_last_active(void)
+{
+	return H.last_active;
 }
 
 int http_inflight(void)

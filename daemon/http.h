@@ -96,6 +96,9 @@ void http_abort_all(void);
 /* Takes r back, wherever it is; its done() will not be called. */
 void http_cancel(struct http_req *r);
 
+/* uv_now() when a request last began an attempt or ended (0: never). */
+uint64_t http_last_active(void);
+
 /* Requests handed to curl and not finished. */
 int http_inflight(void);
 

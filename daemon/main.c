@@ -37,6 +37,7 @@
 #include "scopes.h"
 #include "server.h"
 #include "stats.h"
+#include "upkeep.h"
 #include "watch.h"
 
 static struct {
@@ -125,6 +126,7 @@ static void close_all(void)
 	queue_close();
 	jobs_close();
 	releases_close();
+	upkeep_close();
 	orch_close();
 	http_close();
 	uv_close((uv_handle_t *)&M.closer, NULL);
@@ -279,7 +281,9 @@ static void reload(void)
 	http_configure(&ho);
 	orch_close();
 	orch_init(nc.url);
+	upkeep_configure(&nc);
 	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
+	releases_state(nc.state_file);
 	budget_configure(nc.list_budget);
 	jobs_configure(&nc);
 	queue_configure(&nc);
@@ -317,6 +321,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	 * SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no retries. */
 	jobs_shutdown();
 	queue_shutdown();
+	upkeep_shutdown();
 	http_shutdown();
 }
 
@@ -364,6 +369,7 @@ static int daemon_main(const char *path)
 	struct http_opts ho = http_opts(&M.conf);
 	http_init(M.loop, &ho);
 	orch_init(M.conf.url);
+	upkeep_init(M.loop, &M.conf);
 	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
 	budget_init(M.loop, M.conf.list_budget);
 	jobs_init(M.loop, &M.conf);
@@ -389,6 +395,8 @@ static int daemon_main(const char *path)
 	}
 	uv_timer_start(&M.status, on_status_timer, 2000, 2000);
 	auth_init(M.loop, &M.conf, secret, on_ready);
+	/* After auth: entries past their TTL are looked up at once. */
+	releases_state(M.conf.state_file);
 	stats_init(M.loop);
 	request_init(&M.conf);
 	struct server_opts so = server_opts(&M.conf, fd);

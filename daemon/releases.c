@@ -1,8 +1,11 @@
 #include "releases.h"
 
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "enc.h"
@@ -14,6 +17,11 @@
  * characters). */
 #define NEGATIVE '!'
 #define SWEEP_MIN 256
+/* The state file: written this long after a change (changes come in
+ * bursts), and entries older than this are not loaded. */
+#define SAVE_DELAY_MS 1000
+#define STATE_MAX_AGE_S (7 * 86400)
+#define STATE_MAX_BYTES (16 << 20)
 
 TAILQ_HEAD(rel_waiters, rel_wait);
 
@@ -37,6 +45,7 @@ struct rel_lookup {
 	char *process;               /* the name looked up */
 	char *folder;                /* for messages */
 	struct rel_waiters waiters;
+	bool refresh;                /* ahead of expiry, in the background */
 	struct orch_call call;
 };
 
@@ -45,8 +54,41 @@ static struct {
 	uint64_t ttl_ms, negative_ms;
 	struct cache cache;
 	size_t sweep_at;             /* entries that trigger a sweep of expired ones */
-	unsigned long lookups;
+	unsigned long lookups, refreshes;
+	char *state_path;            /* [cache] state_file, or NULL */
+	bool dirty;                  /* changed since the last save */
+	uv_timer_t save_timer;
 } R;
+
+static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct rel_folder *f,
+			 const char *name, bool refresh);
+
+/* Refresh ahead: a key used in the last quarter of its TTL is looked up
+ * again in the background while the hit uses it; a refresh that fails
+ * keeps it for a quarter of the TTL more at most (the grace), trying
+ * again no sooner than an eighth of the TTL later. */
+static uint64_t refresh_at(const struct cache_entry *e)
+{
+	return e->set_at + R.ttl_ms - R.ttl_ms / 4;
+}
+
+static uint64_t grace_ms(void)
+{
+	return R.ttl_ms / 4 > 1000 ? R.ttl_ms / 4 : 1000;
+}
+
+static void on_save_timer(uv_timer_t *t)
+{
+	(void)t;
+	releases_save();
+}
+
+static void changed(void)
+{
+	R.dirty = true;
+	if (R.state_path && !uv_is_active((uv_handle_t *)&R.save_timer))
+		uv_timer_start(&R.save_timer, on_save_timer, SAVE_DELAY_MS, 0);
+}
 
 static char *cache_key(enum rel_kind kind, const struct rel_folder *f, const char *name)
 {
@@ -60,6 +102,7 @@ void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s)
 	R.loop = loop;
 	R.sweep_at = SWEEP_MIN;
 	cache_init(&R.cache);
+	uv_timer_init(loop, &R.save_timer);
 	releases_configure(ttl_s, negative_ttl_s);
 }
 
@@ -107,15 +150,21 @@ static bool cancel_lookup(struct cache_entry *e, void *arg)
 
 void releases_close(void)
 {
+	releases_save();
 	cache_foreach(&R.cache, cancel_lookup, NULL);
 	cache_close(&R.cache);
+	uv_close((uv_handle_t *)&R.save_timer, NULL);
+	free(R.state_path);
+	R.state_path = NULL;
 }
 
 enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, const char *process,
 				char **key, char **name)
 {
 	char *k = cache_key(kind, f, process);
-	const char *v = cache_get(&R.cache, k, uv_now(R.loop));
+	uint64_t now = uv_now(R.loop);
+	const char *v = cache_get(&R.cache, k, now);
+	struct cache_entry *e = v && v[0] != NEGATIVE ? cache_find(&R.cache, k) : NULL;
 
 	free(k);
 	if (!v)
@@ -125,6 +174,8 @@ enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, 
 		*name = NULL;
 		return PC_NOT_FOUND;
 	}
+	if (e && !e->user && R.ttl_ms && now >= refresh_at(e) && now >= e->next_try)
+		lookup_start(e, kind, f, process, true);
 	size_t n = strcspn(v, "\n");
 	*key = xstrndup(v, n);
 	*name = xstrdup(v[n] ? v + n + 1 : "");
@@ -184,7 +235,10 @@ static void on_lookup(struct orch_call *c)
 				cache_set(e, value, uv_now(R.loop), R.negative_ms);
 				free(value);
 				value = NULL;
+			} else {
+				cache_set(e, NULL, 0, 0); /* a refreshed key: it is gone */
 			}
+			changed();
 		} else if (n > 1) {
 			code = PC_AMBIGUOUS;
 			snprintf(msg, sizeof(msg), "several %ss are named \"%s\" in folder \"%s\": rename one",
@@ -201,11 +255,24 @@ static void on_lookup(struct orch_call *c)
 			value = xasprintf("%s\n%s", kv, name);
 			cache_set(e, value, uv_now(R.loop), R.ttl_ms);
 			key = kv;
+			changed();
 		}
 	} else {
 		snprintf(msg, sizeof(msg), "%s", c->msg);
 	}
-	if (code != PC_OK) {
+	if (code != PC_OK && lk->refresh && e->value && !is_negative(e) && code != PC_NOT_FOUND &&
+	    code != PC_AMBIGUOUS) {
+		/* The old key stays, for the grace at most. */
+		uint64_t now = uv_now(R.loop), end = e->set_at + R.ttl_ms + grace_ms();
+		char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], q3[LOG_QUOTE_MAX];
+		if (e->expires < end)
+			e->expires = end;
+		e->next_try = now + (R.ttl_ms / 8 > 1000 ? R.ttl_ms / 8 : 1000);
+		log_warn("releases: refreshing %s %s in %s failed (%s %s); the old key stays in use for "
+			 "%llu s more at most", lk->kind->noun, log_quote(q1, lk->process),
+			 log_quote(q2, lk->folder), proto_code_name(code), log_quote(q3, msg),
+			 (unsigned long long)(e->expires > now ? e->expires - now : 0) / 1000);
+	} else if (code != PC_OK) {
 		char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], q3[LOG_QUOTE_MAX];
 		log_info("releases: %s %s in %s: %s %s", lk->kind->noun, log_quote(q1, lk->process),
 			 log_quote(q2, lk->folder),
@@ -236,39 +303,46 @@ static void on_lookup(struct orch_call *c)
 	free(namecopy);
 }
 
+static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct rel_folder *f,
+			 const char *name, bool refresh)
+{
+	struct rel_lookup *lk = xcalloc(1, sizeof(*lk));
+	const struct kind *k = &kinds[kind];
+
+	lk->entry = e;
+	lk->kind = k;
+	lk->refresh = refresh;
+	lk->process = xstrdup(name);
+	lk->folder = f->id > 0 ? xasprintf("%lld", (long long)f->id) : xstrdup(f->path);
+	TAILQ_INIT(&lk->waiters);
+	e->user = lk;
+
+	/* Two, so that an ambiguous name shows. */
+	char *q = k->numeric ? xasprintf("%s%%20eq%%20%s", k->by, name) : enc_odata_eq(k->by, name);
+	lk->call.op = k->op;
+	lk->call.url = xasprintf("%s/odata/%s?$filter=%s&$top=2&$select=%s,Name", orch_base(),
+				 k->collection, q, k->key);
+	lk->call.folder_hdr = enc_folder_header(f->path, f->id);
+	lk->call.folder = lk->folder;
+	lk->call.done = on_lookup;
+	lk->call.data = lk;
+	free(q);
+	R.lookups++;
+	R.refreshes += refresh;
+	orch_send(&lk->call);
+}
+
 void releases_wait(struct rel_wait *w, enum rel_kind kind, const struct rel_folder *f,
 		   const char *process)
 {
 	char *key = cache_key(kind, f, process);
 	struct cache_entry *e = cache_upsert(&R.cache, key);
-	struct rel_lookup *lk = e->user;
 
 	free(key);
-	if (!lk) {
-		lk = xcalloc(1, sizeof(*lk));
-		lk->entry = e;
-		lk->kind = &kinds[kind];
-		lk->process = xstrdup(process);
-		lk->folder = f->id > 0 ? xasprintf("%lld", (long long)f->id) : xstrdup(f->path);
-		TAILQ_INIT(&lk->waiters);
-		e->user = lk;
-
-		/* Two, so that an ambiguous name shows. */
-		const struct kind *k = lk->kind;
-		char *q = k->numeric ? xasprintf("%s%%20eq%%20%s", k->by, process) : enc_odata_eq(k->by, process);
-		lk->call.op = k->op;
-		lk->call.url = xasprintf("%s/odata/%s?$filter=%s&$top=2&$select=%s,Name", orch_base(),
-					 k->collection, q, k->key);
-		lk->call.folder_hdr = enc_folder_header(f->path, f->id);
-		lk->call.folder = lk->folder;
-		lk->call.done = on_lookup;
-		lk->call.data = lk;
-		free(q);
-		R.lookups++;
-		orch_send(&lk->call);
-	}
-	w->lookup = lk;
-	TAILQ_INSERT_TAIL(&lk->waiters, w, link);
+	if (!e->user)
+		lookup_start(e, kind, f, process, false);
+	w->lookup = e->user;
+	TAILQ_INSERT_TAIL(&w->lookup->waiters, w, link);
 }
 
 void releases_cancel(struct rel_wait *w)
@@ -295,6 +369,7 @@ void releases_drop(enum rel_kind kind, const struct rel_folder *f, const char *p
 		e->value = NULL;
 		if (!e->user)
 			cache_remove(&R.cache, e);
+		changed();
 	}
 }
 
@@ -311,4 +386,134 @@ unsigned long releases_misses(void)
 unsigned long releases_lookups(void)
 {
 	return R.lookups;
+}
+
+unsigned long releases_refreshes(void)
+{
+	return R.refreshes;
+}
+
+/* ---- the state file: {"version":1,"entries":[{"k":KEY,"v":VALUE,"set":UNIX}]},
+ * positive entries only (release keys and queue ids: no secret). */
+
+static bool save_one(struct cache_entry *e, void *arr)
+{
+	uint64_t now = uv_now(R.loop);
+
+	if (e->value && !is_negative(e) && e->expires > now) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "k", e->key);
+		cJSON_AddStringToObject(o, "v", e->value);
+		cJSON_AddNumberToObject(o, "set", (double)time(NULL) - (double)(now - e->set_at) / 1000.0);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return false;
+}
+
+void releases_save(void)
+{
+	if (!R.state_path || !R.dirty)
+		return;
+	uv_timer_stop(&R.save_timer);
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddNumberToObject(root, "version", 1);
+	cache_foreach(&R.cache, save_one, cJSON_AddArrayToObject(root, "entries"));
+	char *text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (file_write_atomic(R.state_path, text) != 0) {
+		log_warn("releases: cannot save %s: %s (the cache stays in memory)", R.state_path,
+			 strerror(errno));
+	} else {
+		R.dirty = false;
+	}
+	cJSON_free(text);
+}
+
+/* Reads back a cache key "<tag><i|p>:<folder>\n<name>". */
+static bool parse_key(const char *k, enum rel_kind *kind, struct rel_folder *f, char **path,
+		      const char **name)
+{
+	const char *nl = strchr(k, '\n');
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(kinds) && kinds[i].tag != k[0]; i++)
+		;
+	if (i == ARRAY_LEN(kinds) || !nl || (k[1] != 'i' && k[1] != 'p') || k[2] != ':' || !nl[1])
+		return false;
+	*kind = (enum rel_kind)i;
+	*name = nl + 1;
+	*path = xstrndup(k + 3, (size_t)(nl - k - 3));
+	f->id = k[1] == 'i' ? strtoll(*path, NULL, 10) : 0;
+	f->path = k[1] == 'p' ? *path : NULL;
+	return k[1] == 'p' || f->id > 0;
+}
+
+static void load(const char *path)
+{
+	char *text = file_read(path, STATE_MAX_BYTES);
+	cJSON *root = text ? cJSON_Parse(text) : NULL, *it;
+	uint64_t now = uv_now(R.loop);
+	double wall = (double)time(NULL);
+	int n = 0, stale = 0;
+
+	if (!text) {
+		if (errno != ENOENT)
+			log_warn("releases: cannot read %s: %s (starting with an empty cache)", path,
+				 strerror(errno));
+		free(text);
+		return;
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "entries")) {
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(it, "k");
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "v");
+		const cJSON *set = cJSON_GetObjectItemCaseSensitive(it, "set");
+		enum rel_kind kind;
+		struct rel_folder f;
+		char *fpath = NULL;
+		const char *name;
+		if (!cJSON_IsString(k) || !cJSON_IsString(v) || !cJSON_IsNumber(set) ||
+		    v->valuestring[0] == NEGATIVE || !strchr(v->valuestring, '\n') ||
+		    !parse_key(k->valuestring, &kind, &f, &fpath, &name)) {
+			free(fpath);
+			continue;
+		}
+		double age_s = wall - set->valuedouble;
+		uint64_t age = age_s > 0 ? (uint64_t)(age_s * 1000) : 0;
+		if (age_s > STATE_MAX_AGE_S || age > now || cache_find(&R.cache, k->valuestring)) {
+			free(fpath);
+			continue;
+		}
+		struct cache_entry *e = cache_upsert(&R.cache, k->valuestring);
+		if (age < R.ttl_ms) {
+			cache_set(e, v->valuestring, now, R.ttl_ms - age);
+			e->set_at = now - age;
+		} else {
+			/* Past its TTL: usable for the grace, refreshed at once (a
+			 * release gone since is caught by StartJobs' answer). */
+			cache_set(e, v->valuestring, now, grace_ms());
+			e->set_at = now > R.ttl_ms ? now - R.ttl_ms : 0;
+			lookup_start(e, kind, &f, name, true);
+			stale++;
+		}
+		n++;
+		free(fpath);
+	}
+	cJSON_Delete(root);
+	free(text);
+	log_info("releases: %d entries read from %s (%d past their TTL, being refreshed)", n, path, stale);
+}
+
+void releases_state(const char *path)
+{
+	bool same = R.state_path && path && strcmp(R.state_path, path) == 0;
+
+	if (same)
+		return;
+	releases_save();
+	free(R.state_path);
+	R.state_path = path ? xstrdup(path) : NULL;
+	if (R.state_path) {
+		load(R.state_path);
+		changed();
+	}
 }

@@ -8,6 +8,12 @@
  * (single flight); a hit costs no HTTP. A name Orchestrator does not know
  * is remembered for negative_ttl seconds, so that repeating it costs no
  * lookup either; a reload forgets those.
+ *
+ * Refresh ahead (docs/protocol.md section 4): a key used in the last quarter
+ * of its TTL is looked up again in the background; the hit uses it at once,
+ * so no request after the first of a name waits for a lookup while its key
+ * is fresh or being refreshed. A key nobody uses expires at its TTL. A
+ * refresh that fails keeps the key for a quarter TTL more at most (logged).
  */
 #ifndef ORCHD_RELEASES_H
 #define ORCHD_RELEASES_H
@@ -68,8 +74,21 @@ void releases_cancel(struct rel_wait *w);
  * release is gone, StartJobs said). */
 void releases_drop(enum rel_kind kind, const struct rel_folder *f, const char *name, const char *key);
 
+/*
+ * [cache] state_file: from now on the cache is saved to path (atomically,
+ * mode 0600 for a new file, a second after changes and at close), and what
+ * path holds is read now: entries within their TTL are used as they are,
+ * older ones (up to a week) are used for a grace while refreshed at once.
+ * NULL: none. The same path again does nothing.
+ */
+void releases_state(const char *path);
+/* Writes the state file now if the cache changed since. */
+void releases_save(void);
+
 unsigned long releases_hits(void);
 unsigned long releases_misses(void);
 unsigned long releases_lookups(void);
+/* Lookups made ahead of expiry, in the background (part of lookups). */
+unsigned long releases_refreshes(void);
 
 #endif

@@ -10,6 +10,7 @@
 #include "jobs.h"
 #include "queue.h"
 #include "releases.h"
+#include "upkeep.h"
 #include "watch.h"
 
 static struct {
@@ -80,8 +81,10 @@ char *stats_json(void)
 	cJSON_AddNumberToObject(cache, "hits", (double)releases_hits());
 	cJSON_AddNumberToObject(cache, "misses", (double)releases_misses());
 	cJSON_AddNumberToObject(cache, "lookups", (double)releases_lookups());
+	cJSON_AddNumberToObject(cache, "refreshes", (double)releases_refreshes());
 	cJSON_AddNumberToObject(o, "inflight", T.pending);
 	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
+	cJSON_AddNumberToObject(o, "upkeeps", (double)upkeep_sent());
 	cJSON_AddNumberToObject(o, "clients", T.clients);
 	cJSON_AddNumberToObject(o, "waits", watch_waits());
 	cJSON_AddNumberToObject(o, "jobs_watched", watch_jobs());

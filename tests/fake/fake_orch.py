@@ -34,6 +34,7 @@ from testlib import make_ca  # noqa: E402,F401  (re-exported for callers)
 ORCH_PREFIX = "/acme/DefaultTenant/orchestrator_"
 TOKEN_PATH = "/identity_/connect/token"
 AUTHORIZE_PATH = "/identity_/connect/authorize"
+DISCOVERY_PATH = "/identity_/.well-known/openid-configuration"
 
 # Orchestrator's scope table (docs/orchestrator.md section 3).
 ENDPOINT_SCOPES = {
@@ -130,6 +131,7 @@ class Fake:
         self.items = []                 # queue items as Orchestrator keeps them (plus "folder")
         self.next_item_id = 991
         self.duplicate_status = 409     # the status of a "Duplicate Reference" refusal
+        self.idle_close = None          # seconds after which an idle connection is closed
         self.server = None
         self.thread = None
 
@@ -322,6 +324,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def setup(self):
+        # A front door that closes idle keep-alive connections.
+        self.timeout = self.fake.idle_close
         super().setup()
         try:
             self.connection.do_handshake()
@@ -413,6 +417,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.token(body)
         if path == AUTHORIZE_PATH and method == "GET":
             return self.authorize(query)
+        if path == DISCOVERY_PATH and method == "GET":
+            # Static and unauthenticated: what orchd's upkeep asks for.
+            self.record("discovery", "")
+            return self.send_json(200, {"issuer": self.fake.base + "/identity_",
+                                        "token_endpoint": self.fake.base + TOKEN_PATH})
         if path.startswith(ORCH_PREFIX + "/odata/"):
             rest = path[len(ORCH_PREFIX) + len("/odata/"):]
             if rest == "Releases" and method == "GET":
