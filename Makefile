@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%)
 REPLAY_BIN := $(FUZZ:%=$(BUILD)/fuzz/replay_%)
 
 .PHONY: all deps check check-asan check-valgrind unit integ demo install uninstall clean fuzz soak \
-	bench bench-smoke bench-wait bench-queue
+	bench bench-smoke bench-wait bench-queue bench-distant
 all: $(BUILD)/orchd $(BUILD)/orchctl
 
 # The layers, enforced by the include paths: common sees only common, cli
@@ -139,12 +139,18 @@ bench-wait: deps all
 bench-queue: deps all
 	python3 bench/queue.py --build $(BUILD)
 
+# STARTs against a distant front door (bench/distant.py): RTT 20 ms, idle
+# connections closed after 3 s; OLD=path/to/orchd adds a before/after.
+bench-distant: deps all
+	python3 bench/distant.py $(OLD) $(BUILD)/orchd
+
 # A tiny run of the benchmark harness, so that it does not rot (in check).
 bench-smoke: all
 	python3 bench/ab.py $(BUILD)/orchd $(BUILD)/orchd --rounds 1 -n 50 -t 500
 	python3 bench/run.py --build $(BUILD) --smoke
 	python3 bench/wait.py --build $(BUILD) --smoke >/dev/null
 	python3 bench/queue.py --build $(BUILD) --smoke >/dev/null
+	python3 bench/distant.py $(BUILD)/orchd --smoke >/dev/null
 
 # Minutes of triggers under random faults; prints the figures (not in check).
 soak: deps all

@@ -52,7 +52,7 @@ QUEUE_BODY = '{"itemData":{"Name":"Bench","Reference":"orchd-0123456789abcdef012
 
 
 
-def nginx_conf(d, port):
+def nginx_conf(d, port, keepalive_s=600):
     token = json.dumps({"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer",
                         "scope": "OR.Jobs.Write OR.Execution.Read"})
     rel = json.dumps({"@odata.context": "x#Releases", "value": [{"Key": RELEASE, "Name": "Bench"}]})
@@ -78,7 +78,7 @@ http {{
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
   keepalive_requests 100000000;
-  keepalive_timeout 600s;
+  keepalive_timeout {keepalive_s}s;
   server {{
     listen 127.0.0.1:{port} ssl http2;
     http2_max_concurrent_streams 1024;
@@ -112,16 +112,17 @@ http {{
 """
 
 
-def start_upstream(d):
+def start_upstream(d, keepalive_s=600):
     """In the empty directory d: a test CA, nginx answering on a free port
     (returned with its process once it listens), the floor and load
-    programs built, and orchd's client secret."""
+    programs built, and orchd's client secret. nginx closes connections
+    idle for keepalive_s seconds."""
     make_ca(d)
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         os.mkdir(os.path.join(d, sub))
     port = free_port()
     with open(f"{d}/nginx.conf", "w") as f:
-        f.write(nginx_conf(d, port))
+        f.write(nginx_conf(d, port, keepalive_s))
     nginx = subprocess.Popen(["nginx", "-p", d, "-c", f"{d}/nginx.conf"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
