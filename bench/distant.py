@@ -100,6 +100,13 @@ class Proxy:
         await asyncio.gather(self.pipe(cr, uw), self.pipe(ur, cw), return_exceptions=True)
 
     def stop(self):
+        async def shutdown():
+            self.server.close()
+            for t in asyncio.all_tasks():
+                if t is not asyncio.current_task():
+                    t.cancel()
+            await asyncio.sleep(0.1)
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
@@ -157,16 +164,21 @@ def scenario(binary, d, port, proxy, name, ttl, gap, bursts):
     orchd = start_orchd(binary, d, port, sock, name, ttl)
     try:
         time.sleep(1.0)                               # token, upkeep
-        seen, lat, firsts = set(), [], []
+        seen, lat, firsts, where = set(), [], [], []
         conns0 = proxy.connections
         for b in range(bursts):
             if b:
                 time.sleep(gap)
-            for p, us in burst(sock):
-                (lat if p in seen else firsts).append(us)
+            for k, (p, us) in enumerate(burst(sock)):
+                if p in seen:
+                    lat.append(us)
+                    where.append((b, k, round(us / 1000, 1)))
+                else:
+                    firsts.append(us)
                 seen.add(p)
         st = B.stats(sock)
-        res = {"starts_after_first": lat, "firsts": firsts, "misses": st["cache"]["misses"],
+        # The slowest, with their burst and place in it.
+        res = {"starts_after_first": lat, "firsts": firsts, "slowest": sorted(where, key=lambda x: -x[2])[:8], "misses": st["cache"]["misses"],
                "lookups": st["cache"]["lookups"], "refreshes": st["cache"].get("refreshes", 0),
                "connections": proxy.connections - conns0}
         # Restart with the state file: the first START of a known process.
