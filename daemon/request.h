@@ -41,9 +41,14 @@ struct request {
 
 	/* Private. */
 	struct proto_req preq;
-	struct job job;                 /* START */
-	struct watch_req wr;            /* JOB, WAIT, STOP */
-	struct queue_req qr;            /* ENQUEUE, ITEM */
+	/* A request is one verb: one of these is in use (is_start, watching,
+	 * queueing say which), and the union halves what is zeroed per
+	 * request (callgrind). */
+	union {
+		struct job job;         /* START */
+		struct watch_req wr;    /* JOB, WAIT, STOP */
+		struct queue_req qr;    /* ENQUEUE, ITEM */
+	};
 	char *folder_path;              /* theirs: a reload may change the default */
 	char *stop_answer;              /* STOP: the answer, once the stop is accepted */
 	/* START with wait: the OK answer, and a wait per job it made. */
