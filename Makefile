@@ -9,17 +9,17 @@ CC ?= cc
 PKGS := libuv libcurl libcjson libsystemd inih libcrypto
 DEBS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev \
 	libsystemd-dev libinih-dev libssl-dev libcmocka-dev openssl python3 procps systemd curl \
-	nginx-core
+	nginx-core python3-prometheus-client mandoc
 CFLAGS ?= -O2 -g
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-COMMON := common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
+COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
 	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c
 DAEMON := daemon/delayq.c daemon/budget.c daemon/http.c daemon/auth.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/jobs.c \
-	daemon/watch.c daemon/queue.c daemon/stats.c daemon/request.c daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
+	daemon/watch.c daemon/queue.c daemon/stats.c daemon/metrics.c daemon/request.c daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c
 UNIT := $(wildcard tests/unit/test_*.c)
 FUZZ := proto conf oauth

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "promtext.h"
 #include "proto.h"
 #include "util.h"
 
@@ -41,6 +42,8 @@ static void usage(FILE *f)
 		"  item ID [--folder ...] [--json]                    one queue item's record\n"
 		"  ping [--json]\n"
 		"  stats [--json]\n"
+		"  metrics                                            STATS as Prometheus text (for\n"
+		"                                                     node_exporter's textfile collector)\n"
 		"options:\n"
 		"  -s SOCKET   orchd's socket (default $ORCHD_SOCKET or /run/orchd/orchd.sock)\n"
 		"  -t SECONDS  how long to wait for the answer (default 120)\n"
@@ -308,7 +311,8 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 	*rc = 0;
 	if (jobverb)
 		return build_job_request(jobverb, argc, argv, longopts, json, rc);
-	if (!start && !enqueue && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0) {
+	if (!start && !enqueue && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0 &&
+	    strcmp(cmd, "metrics") != 0) {
 		*rc = die_usage("unknown command");
 		return NULL;
 	}
@@ -337,7 +341,7 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 	} else if (optind != argc) {
 		*rc = die_usage("this command takes no argument");
 	} else {
-		line = xasprintf("%s\n", strcmp(cmd, "ping") == 0 ? "PING" : "STATS");
+		line = xasprintf("%s\n", strcmp(cmd, "ping") == 0 ? "PING" : "STATS"); /* metrics too */
 	}
 	cJSON_Delete(req);
 	return line;
@@ -439,6 +443,11 @@ static int print_answer(const char *cmd, const char *answer, int json)
 			print_start(o);
 		} else if (strcmp(cmd, "ping") == 0) {
 			puts("pong");
+		} else if (strcmp(cmd, "metrics") == 0) {
+			struct buf text = {0};
+			promtext_from_stats(&text, o);
+			fputs(text.p ? text.p : "", stdout);
+			buf_free(&text);
 		} else {
 			char *pretty = cJSON_Print(o);
 			puts(pretty ? pretty : answer + 3);

@@ -53,6 +53,8 @@ static const struct key keys[] = {
 	INT("cache", "release_ttl", release_ttl, 0, 86400 * 365),
 	INT("cache", "negative_ttl", negative_ttl, 0, 86400),
 	STR("cache", "state_file", state_file),
+	STR("metrics", "listen", metrics_listen),
+	INT("metrics", "allow_remote", metrics_allow_remote, 0, 1),
 	INT("jobs", "poll_interval", poll_interval, 1, 300),
 	INT("jobs", "wait_timeout", wait_timeout, 1, 86400),
 	INT("jobs", "max_single_reads", max_single_reads, 1, 1000),
@@ -339,6 +341,37 @@ static bool is_https_url(const char *u)
 	return u && strncmp(u, "https://", 8) == 0 && u[8] != '\0' && u[8] != '/';
 }
 
+int conf_listen_split(const char *s, char *host, size_t hostlen, int *port, bool *loopback)
+{
+	const char *colon = strrchr(s, ':');
+	struct in_addr a4;
+	struct in6_addr a6;
+	char *end;
+
+	if (!colon || colon == s)
+		return -1;
+	size_t n = (size_t)(colon - s);
+	if (s[0] == '[' && colon[-1] == ']')
+		s++, n -= 2;
+	else if (memchr(s, ':', n))
+		return -1; /* IPv6 without brackets */
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || p < 1 || p > 65535)
+		return -1;
+	*port = (int)p;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		*loopback = (ntohl(a4.s_addr) >> 24) == 127;
+	else if (inet_pton(AF_INET6, host, &a6) == 1)
+		*loopback = IN6_IS_ADDR_LOOPBACK(&a6);
+	else
+		return -1; /* an IP literal: no name to resolve at start */
+	return 0;
+}
+
 bool conf_loopback_url(const char *u)
 {
 	char host[64];
@@ -416,6 +449,19 @@ static void validate(struct loader *l)
 		else
 			conf_err(l, line_of(l, "grant"),
 				 "grant = refresh_token needs refresh_token_file (written by \"orchd login\")");
+	}
+	if (c->metrics_listen && c->metrics_listen[0] != '/') {
+		char host[64];
+		int port;
+		bool lo;
+		if (conf_listen_split(c->metrics_listen, host, sizeof(host), &port, &lo) != 0)
+			conf_err(l, line_of(l, "listen"),
+				 "listen: expected HOST:PORT with an IP address ([::1]:9464 for IPv6) or a "
+				 "socket path starting with /, got \"%s\"", c->metrics_listen);
+		else if (!lo && !c->metrics_allow_remote)
+			conf_err(l, line_of(l, "listen"),
+				 "listen: %s is not a loopback address; metrics are for local scrapers (set "
+				 "allow_remote = 1 to serve them there)", host);
 	}
 	/* "state_file =" (empty) turns the default off. */
 	if (!l->seen[key_index("state_file")] && getenv("STATE_DIRECTORY"))

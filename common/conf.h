@@ -74,6 +74,11 @@ struct conf {
 	char *state_file;     /* release keys across restarts; default
 			       * $STATE_DIRECTORY/releases, else none */
 
+	/* [metrics] */
+	char *metrics_listen; /* "HOST:PORT" (an IP literal, [v6] bracketed) or a
+			       * Unix socket path; NULL: no /metrics */
+	int metrics_allow_remote; /* 1: a non-loopback HOST is allowed */
+
 	/* [jobs] */
 	int poll_interval;    /* seconds between reads of a waited job, at most */
 	int wait_timeout;     /* seconds a WAIT without its own timeout waits */
@@ -103,6 +108,12 @@ int conf_read_secret(const struct conf *c, char **secret, char *err, size_t errl
 /* True when u is an http:// URL on a loopback host (127.0.0.0/8, [::1] or
  * localhost), as redirect_uri must be. */
 bool conf_loopback_url(const char *u);
+
+/* Splits [metrics] listen "HOST:PORT" ("[::1]:9464" for IPv6) into host
+ * (without brackets) and port 1..65535, and says whether host is a
+ * loopback address. Returns 0, or -1 when it is not of that form (a path
+ * starting with '/' is not parsed here). */
+int conf_listen_split(const char *s, char *host, size_t hostlen, int *port, bool *loopback);
 
 /* scheme://host[:port] of url + "/identity_/connect/token". */
 char *conf_default_token_url(const char *url);

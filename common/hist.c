@@ -26,6 +26,7 @@ void hist_add(struct hist *h, uint64_t us)
 {
 	h->buckets[hist_bucket(us)]++;
 	h->samples++;
+	h->sum += us;
 	if (us > h->max)
 		h->max = us;
 }
@@ -43,4 +44,13 @@ uint64_t hist_percentile(const struct hist *h, unsigned p)
 		}
 	}
 	return h->max;
+}
+
+uint64_t hist_count_le(const struct hist *h, uint64_t us)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < HIST_BUCKETS && hist_bucket_max(i) <= us; i++)
+		n += h->buckets[i];
+	return n;
 }

@@ -14,13 +14,16 @@
 
 struct hist {
 	uint64_t buckets[HIST_BUCKETS];
-	uint64_t samples, max;
+	uint64_t samples, max, sum;
 };
 
 void hist_add(struct hist *h, uint64_t us);
 /* The p-th percentile (0..100): the upper bound of the bucket holding it,
  * at most the largest value seen; 0 without samples. */
 uint64_t hist_percentile(const struct hist *h, unsigned p);
+/* Samples of at most us, counted by whole buckets: exact when us is a
+ * bucket's largest value, else those of the buckets wholly below us. */
+uint64_t hist_count_le(const struct hist *h, uint64_t us);
 /* The bucket of us, and the largest value bucket i holds. */
 unsigned hist_bucket(uint64_t us);
 uint64_t hist_bucket_max(unsigned i);

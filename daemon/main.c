@@ -26,6 +26,7 @@
 #include "budget.h"
 #include "check.h"
 #include "login.h"
+#include "metrics.h"
 #include "conf.h"
 #include "http.h"
 #include "jobs.h"
@@ -119,6 +120,7 @@ static void close_all(void)
 	if (M.closed)
 		return;
 	M.closed = true;
+	metrics_close();
 	server_close();
 	request_close();
 	auth_close();
@@ -276,6 +278,9 @@ static void reload(void)
 	buf_free(&errs);
 	if (strcmp(nc.socket, M.conf.socket) != 0 || nc.socket_mode != M.conf.socket_mode)
 		log_warn("reload: socket and socket_mode take effect at the next restart");
+	if ((nc.metrics_listen || M.conf.metrics_listen) &&
+	    (!nc.metrics_listen || !M.conf.metrics_listen || strcmp(nc.metrics_listen, M.conf.metrics_listen) != 0))
+		log_warn("reload: [metrics] listen takes effect at the next restart");
 	clamp_clients(&nc);
 	struct http_opts ho = http_opts(&nc);
 	http_configure(&ho);
@@ -408,6 +413,12 @@ static int daemon_main(const char *path)
 	}
 	log_info("listening on %s, Orchestrator %s", fd >= 0 ? "the socket systemd passed" : M.conf.socket,
 		 M.conf.url);
+	if (metrics_init(M.loop, &M.conf, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		close_all();
+		uv_run(M.loop, UV_RUN_DEFAULT);
+		goto out;
+	}
 	update_status();
 	uv_run(M.loop, UV_RUN_DEFAULT);
 	rc = 0;

@@ -2,12 +2,14 @@
 
 #include <cjson/cJSON.h>
 #include <malloc.h>
+#include <stdio.h>
 
 #include "auth.h"
 #include "budget.h"
 #include "hist.h"
 #include "http.h"
 #include "jobs.h"
+#include "promtext.h"
 #include "queue.h"
 #include "releases.h"
 #include "upkeep.h"
@@ -77,6 +79,11 @@ char *stats_json(void)
 		cJSON_AddStringToObject(o, "auth_error", ae);
 	else
 		cJSON_AddNullToObject(o, "auth_error");
+	unsigned gen;
+	if (auth_token(&gen))
+		cJSON_AddNumberToObject(o, "token_age_s", (double)(auth_age(gen) / 1000));
+	else
+		cJSON_AddNullToObject(o, "token_age_s");
 	cJSON *cache = cJSON_AddObjectToObject(o, "cache");
 	cJSON_AddNumberToObject(cache, "hits", (double)releases_hits());
 	cJSON_AddNumberToObject(cache, "misses", (double)releases_misses());
@@ -106,6 +113,15 @@ char *stats_json(void)
 		cJSON_AddNumberToObject(lat, "p90", (double)hist_percentile(&T.latency, 90));
 		cJSON_AddNumberToObject(lat, "p99", (double)hist_percentile(&T.latency, 99));
 		cJSON_AddNumberToObject(lat, "max", (double)T.latency.max);
+	}
+	/* For a Prometheus histogram: the sum, and counts at fixed bounds
+	 * (common/promtext.h). */
+	cJSON_AddNumberToObject(lat, "sum", (double)T.latency.sum);
+	cJSON *le = cJSON_AddObjectToObject(lat, "le");
+	for (size_t i = 0; i < ARRAY_LEN(promtext_bounds_us); i++) {
+		char k[24];
+		snprintf(k, sizeof(k), "%llu", (unsigned long long)promtext_bounds_us[i]);
+		cJSON_AddNumberToObject(le, k, (double)hist_count_le(&T.latency, promtext_bounds_us[i]));
 	}
 	struct mallinfo2 mi = mallinfo2();
 	cJSON_AddNumberToObject(o, "heap_in_use", (double)mi.uordblks);

@@ -19,6 +19,7 @@ import time
 import traceback
 import urllib.error
 import urllib.parse
+import urllib.request
 
 import harness
 from harness import Env, wait_for
@@ -2104,6 +2105,133 @@ def no_start_waits_for_a_token_after_sighup(env):
     assert time.time() - t0 < 1.5
     assert env.fake.count("token") == 2 and len(env.fake.jobs) == 6
     assert wait_for(lambda: d.log().count("new access token") == 2, 10)
+
+
+# ---- metrics ----------------------------------------------------------------
+
+PROM_PARSE = """
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        key = s.name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}" if s.labels else "")
+        out[key] = s.value
+    out["#type " + fam.name] = fam.type
+print(json.dumps(out))
+"""
+
+
+def prom_parse(text):
+    """The samples of a Prometheus text, parsed by Debian's prometheus_client."""
+    p = subprocess.run(["/usr/bin/python3", "-c", PROM_PARSE], input=text, capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.headers.get("Content-Type"), r.read().decode()
+
+
+@test
+def metrics_parse_and_move_with_the_traffic(env):
+    env.fake.add_release("P")
+    port = free_port()
+    d = env.daemon(raw=f"[metrics]\nlisten = 127.0.0.1:{port}\n")
+    url = f"http://127.0.0.1:{port}/metrics"
+    status, ctype, text = http_get(url)
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4"), ctype
+    m0 = prom_parse(text)
+    for _ in range(3):
+        ok_json(d.ask("START P"))
+    err(d.ask("START Nope"), "NOT_FOUND")
+    err(d.ask("FROB"), "BAD_REQUEST")
+    m1 = prom_parse(http_get(url)[2])
+    assert m1["orchd_starts_total"] - m0["orchd_starts_total"] == 4
+    assert m1["orchd_starts_ok_total"] == 3 and m1["orchd_jobs_started_total"] == 3
+    assert m1["orchd_errors_total{code=NOT_FOUND}"] == 1 and m1["orchd_errors_total{code=BAD_REQUEST}"] == 1
+    assert m1["orchd_errors_total{code=DUPLICATE}"] == 0
+    assert m1["#type orchd_request_duration_seconds"] == "histogram"
+    assert m1["#type orchd_requests"] == "counter" and m1["#type orchd_clients"] == "gauge"
+    n = m1["orchd_request_duration_seconds_count"]
+    assert n == m1["orchd_request_duration_seconds_bucket{le=+Inf}"] and n >= 5
+    assert m1["orchd_request_duration_seconds_bucket{le=30}"] <= n
+    assert 0 < m1["orchd_request_duration_seconds_sum"] < 60
+    assert 0 <= m1["orchd_token_age_seconds"] < 60
+    assert m1["orchd_release_cache_hits_total"] == 2 and m1["orchd_release_lookups_total"] == 2
+    # orchctl metrics: the same text from STATS.
+    p = subprocess.run([os.path.join(harness.BUILD, "orchctl"), "-s", d.sock, "metrics"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    m2 = prom_parse(p.stdout)
+    assert m2["orchd_starts_total"] == m1["orchd_starts_total"]
+    assert set(k for k in m2 if k.startswith("#type")) == set(k for k in m1 if k.startswith("#type"))
+    # No secret in what is served.
+    for secret in list(env.fake.tokens) + [env.secret]:
+        assert secret not in text and secret not in p.stdout
+    # Other paths and methods.
+    try:
+        http_get(f"http://127.0.0.1:{port}/")
+        raise AssertionError("/ answered")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+    c = socket.create_connection(("127.0.0.1", port), 5)
+    c.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c.recv(100).startswith(b"HTTP/1.1 405")
+    c.close()
+    # Bounded: 16 idle connections at once; a 17th is closed unanswered, and
+    # the idle ones are closed after 5 s.
+    idle = [socket.create_connection(("127.0.0.1", port), 5) for _ in range(16)]
+    time.sleep(0.2)
+    extra = socket.create_connection(("127.0.0.1", port), 5)
+    extra.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+    try:
+        assert extra.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    assert all(s.recv(10) == b"" for s in idle)          # closed by the 5 s timeout
+    assert http_get(url)[0] == 200
+    # A Unix socket works too.
+    path = os.path.join(env.dir, "metrics.sock")
+    sock = os.path.join(env.dir, "u.sock")
+    d2 = env.daemon(env.config(server={"socket": sock}, raw=f"[metrics]\nlisten = {path}\n",
+                               filename="u.conf"), sock=sock)
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(path)
+    u.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = u.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and b"orchd_uptime_seconds" in data
+    assert d2.stop() == 0 and not os.path.exists(path)
+
+
+@test
+def metrics_refuse_non_loopback_unless_allowed(env):
+    orchd = os.path.join(harness.BUILD, "orchd")
+    port = free_port()
+    for listen, words in (("0.0.0.0:%d" % port, "not a loopback address"),
+                          ("localhost:%d" % port, "expected HOST:PORT with an IP address"),
+                          ("127.0.0.1:0", "expected HOST:PORT"), ("::1:9464", "expected HOST:PORT")):
+        conf = env.config(raw=f"[metrics]\nlisten = {listen}\n", filename="bad.conf")
+        p = subprocess.run([orchd, "-c", conf], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 1 and words in p.stderr, (listen, p.stderr)
+    env.fake.add_release("P")
+    d = env.daemon(raw=f"[metrics]\nlisten = 0.0.0.0:{port}\nallow_remote = 1\n")
+    assert http_get(f"http://127.0.0.1:{port}/metrics")[0] == 200
+    d6 = free_port()
+    sock = os.path.join(env.dir, "v6.sock")
+    env.daemon(env.config(server={"socket": sock}, raw=f"[metrics]\nlisten = [::1]:{d6}\n",
+                          filename="v6.conf"), sock=sock)
+    try:
+        assert http_get(f"http://[::1]:{d6}/metrics")[0] == 200
+    except urllib.error.URLError:
+        print("     (no IPv6 loopback here: the [::1] listener was accepted, not scraped)")
 
 
 # ---- hostile peers and hardening -----------------------------------------
