@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%)
 REPLAY_BIN := $(FUZZ:%=$(BUILD)/fuzz/replay_%)
 
 .PHONY: all deps check check-asan check-valgrind unit integ demo install uninstall clean fuzz soak \
-	bench bench-smoke bench-wait bench-queue bench-distant
+	bench bench-smoke bench-wait bench-queue bench-distant lint-man deb check-deb
 all: $(BUILD)/orchd $(BUILD)/orchctl
 
 # The layers, enforced by the include paths: common sees only common, cli
@@ -96,6 +96,7 @@ integ: all $(BUILD)/tests/faults.so
 # Every test: unit tests, then the integration tests against the fake
 # Orchestrator. The last line is the summary "N passed, N failed".
 check: deps
+	$(MAKE) lint-man
 	$(MAKE) unit
 	$(MAKE) bench-smoke
 	$(MAKE) integ
@@ -172,10 +173,13 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR ?= $(PREFIX)/share/doc/orchd
+MANDIR ?= $(PREFIX)/share/man
+MANPAGES := man/orchctl.1 man/orchd.conf.5 man/orchd-protocol.7 man/orchd.8
 SYSCONFDIR ?= /etc
 INSTALLED := $(PREFIX)/bin/orchd $(PREFIX)/bin/orchctl $(UNITDIR)/orchd.service \
 	$(UNITDIR)/orchd.socket $(SYSUSERSDIR)/orchd.conf $(TMPFILESDIR)/orchd.conf \
-	$(SYSCONFDIR)/orchd/orchd.conf.example $(DOCDIR)/README.md
+	$(SYSCONFDIR)/orchd/orchd.conf.example $(DOCDIR)/README.md \
+	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
 # Installs binaries, units, sysusers and tmpfiles snippets, the example config
 # (and the config itself when there is none yet: never overwritten) and docs.
@@ -195,6 +199,12 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/orchd/orchd.conf ] || \
 		install -m 0640 conf/orchd.conf $(DESTDIR)$(SYSCONFDIR)/orchd/orchd.conf
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+# Every man page is clean for mandoc's linter (warnings fail).
+lint-man:
+	mandoc -Tlint -W warning $(MANPAGES)
 
 # Removes what install put there, but not the config or the state.
 uninstall:

@@ -1220,6 +1220,26 @@ def protocol_doc_names_every_code_verb_and_key(env):
             f"conf/orchd.conf lacks {key}"
     for v in verbs:
         assert re.search(rf"^{v}\b", doc, re.M), f"docs/protocol.md lacks the verb {v}"
+    # The man pages say the same: every code and verb in orchd-protocol(7),
+    # every key in orchd.conf(5), every orchctl command in orchctl(1).
+    man = {n: open(os.path.join(top, "man", n)).read()
+           for n in ("orchd-protocol.7", "orchd.conf.5", "orchctl.1", "orchd.8")}
+    for c in codes[1:]:
+        assert f".It Li {c}\n" in man["orchd-protocol.7"], f"orchd-protocol(7) lacks the code {c}"
+    for v in verbs:
+        assert f".It Li {v}" in man["orchd-protocol.7"], f"orchd-protocol(7) lacks the verb {v}"
+    for section, key in keys:
+        assert f"\n.Ss [{section}]" in man["orchd.conf.5"], f"orchd.conf(5) lacks [{section}]"
+        assert f".It Cm {key}\n" in man["orchd.conf.5"], f"orchd.conf(5) lacks [{section}] {key}"
+    ctl = open(os.path.join(top, "cli", "orchctl.c")).read()
+    usage = ctl[ctl.index("commands:"):ctl.index("options:")]
+    for cmd in re.findall(r'"  (\w+) ', usage):
+        assert f".It Cm {cmd}" in man["orchctl.1"], f"orchctl(1) lacks the command {cmd}"
+    for name, number in re.findall(r"(\w+) (\d+)", ctl[ctl.index("an ERR answer exits with"):]):
+        if name.isupper():
+            assert f".It {number}\n{name}" in man["orchctl.1"], f"orchctl(1) lacks exit {number} {name}"
+    for cmd in ("check", "login", "scopes"):
+        assert f".It Cm {cmd}" in man["orchd.8"], f"orchd(8) lacks {cmd}"
 
 
 # ---- orchd login ---------------------------------------------------------
