@@ -5,11 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 #include <time.h>
 
 static const char *log_ident = "orchd";
 static int log_max = LOG_INFO;
-static bool log_journal;
+static bool log_journal;       /* JOURNAL_STREAM set: "<N>" prefixes */
+static bool log_native;        /* stderr is that stream: sd_journal_sendv */
 static bool log_held;
 static char log_kept[16384];
 static size_t log_nkept;
@@ -18,10 +22,78 @@ void log_init(const char *ident, int max_priority)
 {
 	log_ident = ident;
 	log_max = max_priority;
-	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	log_journal = js != NULL;
+	/* systemd's test for "stderr is the journal": the variable names the
+	 * device and inode of the very stream (a child may inherit it for
+	 * another one). */
+	log_native = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+		     (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-static void log_vmsg(int priority, const char *fmt, va_list ap)
+bool log_to_journal(void)
+{
+	return log_native;
+}
+
+/* Journal entries while held: "NAME=value\n" lines, each entry ending in
+ * an empty line. Sent one datagram each by log_flush. */
+static void native_send(const char *entry, size_t len)
+{
+	struct iovec iov[32];
+	int n = 0;
+	const char *p = entry, *end = entry + len;
+
+	while (p < end && n < (int)(sizeof(iov) / sizeof(iov[0]))) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (l)
+			iov[n++] = (struct iovec){(void *)p, l};
+		p += l + 1;
+	}
+	if (sd_journal_sendv(iov, n) < 0) {
+		/* No journal after all: the message as a plain line. */
+		for (int i = 0; i < n; i++)
+			if (strncmp(iov[i].iov_base, "MESSAGE=", 8) == 0)
+				fprintf(stderr, "%.*s\n", (int)iov[i].iov_len - 8, (char *)iov[i].iov_base + 8);
+	}
+}
+
+static void native_entry(int priority, const char *msg, const struct log_field *f, size_t nf)
+{
+	char entry[4096];
+	size_t len = 0;
+	int w = snprintf(entry, sizeof(entry), "MESSAGE=%s\nPRIORITY=%d\nSYSLOG_IDENTIFIER=%s\n", msg,
+			 priority, log_ident);
+
+	len = w > 0 && (size_t)w < sizeof(entry) ? (size_t)w : sizeof(entry) - 1;
+	for (size_t i = 0; i < nf && i < 24; i++) {
+		if (!f[i].value)
+			continue;
+		w = snprintf(entry + len, sizeof(entry) - len, "%s=%.512s\n", f[i].name, f[i].value);
+		if (w < 0 || (size_t)w >= sizeof(entry) - len)
+			break;
+		/* The value is one line: control characters become spaces. */
+		for (char *p = entry + len + strlen(f[i].name) + 1; p < entry + len + (size_t)w - 1; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = ' ';
+		len += (size_t)w;
+	}
+	if (!log_held || priority < LOG_NOTICE || len + 1 > sizeof(log_kept) - log_nkept)
+		log_flush();
+	if (log_held && priority >= LOG_NOTICE) {
+		memcpy(log_kept + log_nkept, entry, len);
+		log_nkept += len;
+		log_kept[log_nkept++] = '\n';  /* the empty line ending the entry */
+	} else {
+		native_send(entry, len);
+	}
+}
+
+static void log_vmsg(int priority, const struct log_field *f, size_t nf, const char *fmt, va_list ap)
 {
 	static const char *names[] = {"emerg", "alert", "crit", "error",
 				      "warning", "notice", "info", "debug"};
@@ -30,6 +102,14 @@ static void log_vmsg(int priority, const char *fmt, va_list ap)
 
 	if (priority > log_max)
 		return;
+	if (log_native) {
+		vsnprintf(line, sizeof(line), fmt, ap);
+		for (char *p = line; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = ' ';
+		native_entry(priority, line, f, nf);
+		return;
+	}
 	if (log_journal)
 		n = snprintf(line, sizeof(line), "<%d>", priority);
 	else
@@ -57,7 +137,16 @@ void log_msg(int priority, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(priority, fmt, ap);
+	log_vmsg(priority, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_fields(int priority, const struct log_field *f, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(priority, f, n, fmt, ap);
 	va_end(ap);
 }
 
@@ -87,7 +176,7 @@ void log_limited(struct log_limit *l, int priority, const char *fmt, ...)
 	}
 	l->n++;
 	va_start(ap, fmt);
-	log_vmsg(priority, fmt, ap);
+	log_vmsg(priority, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -104,8 +193,18 @@ void log_hold(bool on)
 
 void log_flush(void)
 {
-	if (log_nkept)
+	if (log_nkept && log_native) {
+		/* Entries end in an empty line. */
+		char *p = log_kept, *end = log_kept + log_nkept;
+		while (p < end) {
+			char *e = memmem(p, (size_t)(end - p), "\n\n", 2);
+			size_t l = e ? (size_t)(e - p) + 1 : (size_t)(end - p);
+			native_send(p, l);
+			p += l + (e ? 1 : 0);
+		}
+	} else if (log_nkept) {
 		fwrite(log_kept, 1, log_nkept, stderr);
+	}
 	log_nkept = 0;
 }
 

@@ -2,20 +2,37 @@
  * log: one line per event on stderr (docs/protocol.md, "Limits and
  * hardening": what is quoted and how).
  *
- * Under journald ($JOURNAL_STREAM set) each line starts with the "<N>" syslog
- * priority prefix that journald understands; otherwise lines are plain and
- * carry the priority as a word. Messages must never contain secrets: callers
- * log names, codes and sizes, never tokens or the client secret.
+ * When stderr is the journal ($JOURNAL_STREAM names its device and inode),
+ * every event goes to journald natively (sd_journal_sendv): MESSAGE,
+ * PRIORITY, SYSLOG_IDENTIFIER and the caller's fields (ORCHD_PROCESS=,
+ * ORCHD_JOB_ID=, ...), so that "journalctl ORCHD_JOB_ID=4711" finds them.
+ * Otherwise lines are plain and carry the priority as a word (or the "<N>"
+ * prefix when $JOURNAL_STREAM is set for another stream). Messages must never
+ * contain secrets: callers log names, codes and sizes, never tokens or the
+ * client secret.
  */
 #ifndef ORCHD_LOG_H
 #define ORCHD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Messages above this priority (numerically) are dropped. Default LOG_INFO. */
 void log_init(const char *ident, int max_priority);
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A journal field: name is [A-Z0-9_], value any text (control characters
+ * become spaces; cut at 512 bytes). */
+struct log_field {
+	const char *name, *value;
+};
+/* log_msg with fields, which reach the journal only (the message must say
+ * the same for plain logs). A field with a NULL value is left out. */
+void log_fields(int priority, const struct log_field *f, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* True when events go to journald natively. */
+bool log_to_journal(void);
 
 /* While held, notice, info and debug lines are kept (up to 16 KiB) and
  * written together by log_flush(), so that an event loop pays one write per

@@ -97,6 +97,99 @@ void request_close(void)
 	}
 }
 
+static const char *const verb_names[] = {
+	[PV_START] = "START", [PV_JOB] = "JOB", [PV_WAIT] = "WAIT", [PV_STOP] = "STOP",
+	[PV_ENQUEUE] = "ENQUEUE", [PV_ITEM] = "ITEM",
+};
+
+/* The journal fields of an answer: what a user filters on (journalctl
+ * ORCHD_JOB_ID=4711). Ids, states and references come from the OK answer,
+ * parsed only when they go to the journal; *parsed is the caller's. */
+static size_t answer_fields(struct request *r, enum proto_code code, const char *text,
+			    struct log_field *f, char (*ids)[24], cJSON **parsed)
+{
+	const struct proto_req *q = &r->preq;
+	bool adds = q->verb == PV_START || q->verb == PV_ENQUEUE;
+	const char *folder = q->verb == PV_START ? q->start.folder : q->verb == PV_ENQUEUE ? q->enq.folder
+											     : q->job.folder;
+	size_t n = 0;
+	int k = 0;
+
+	f[n++] = (struct log_field){"ORCHD_VERB", verb_names[q->verb]};
+	f[n++] = (struct log_field){"ORCHD_CODE", proto_code_name(code)};
+	f[n++] = (struct log_field){"ORCHD_TAG", q->tag[0] ? q->tag : NULL};
+	f[n++] = (struct log_field){"ORCHD_PROCESS", q->verb == PV_START ? q->start.process : NULL};
+	f[n++] = (struct log_field){"ORCHD_QUEUE", q->verb == PV_ENQUEUE ? q->enq.queue : NULL};
+	f[n++] = (struct log_field){"ORCHD_FOLDER", folder ? folder : r->folder_path ? r->folder_path
+									 : jobs_default_folder()};
+	if (!adds) {
+		snprintf(ids[k], sizeof(ids[k]), "%lld", (long long)q->job.id);
+		f[n++] = (struct log_field){q->verb == PV_ITEM ? "ORCHD_ITEM_ID" : "ORCHD_JOB_ID", ids[k++]};
+	}
+	*parsed = code == PC_OK ? cJSON_Parse(text) : NULL;
+	const cJSON *it, *item = cJSON_GetObjectItemCaseSensitive(*parsed, "item");
+	const cJSON *one = cJSON_GetObjectItemCaseSensitive(*parsed, "job");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(*parsed, "jobs")) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+		if (cJSON_IsNumber(id) && k < 8) {
+			snprintf(ids[k], sizeof(ids[k]), "%.0f", id->valuedouble);
+			f[n++] = (struct log_field){"ORCHD_JOB_ID", ids[k++]};
+		}
+	}
+	const cJSON *iid = cJSON_GetObjectItemCaseSensitive(item, "id");
+	if (q->verb == PV_ENQUEUE && cJSON_IsNumber(iid) && k < 8) {
+		snprintf(ids[k], sizeof(ids[k]), "%.0f", iid->valuedouble);
+		f[n++] = (struct log_field){"ORCHD_ITEM_ID", ids[k++]};
+	}
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(one ? one : item, one ? "state" : "status");
+	f[n++] = (struct log_field){"ORCHD_STATE", cJSON_IsString(st) ? st->valuestring : NULL};
+	/* The reference used: the answer's (orchd may have made it), else the
+	 * client's. */
+	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(item ? item : one ? one : *parsed, "reference");
+	f[n++] = (struct log_field){"ORCHD_REFERENCE", cJSON_IsString(ref) ? ref->valuestring
+						       : q->verb == PV_START ? q->start.reference
+						       : q->verb == PV_ENQUEUE ? q->enq.reference : NULL};
+	return n;
+}
+
+/* One line per answer of the verbs that reach Orchestrator, with fields
+ * under journald. */
+static void log_answer(struct request *r, enum proto_code code, const char *text, uint64_t us)
+{
+	const struct proto_req *q = &r->preq;
+	char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX], what[64];
+	const char *subject, *folder;
+
+	switch (q->verb) {
+	case PV_START:
+		subject = log_quote(q1, q->start.process);
+		folder = q->start.folder;
+		break;
+	case PV_ENQUEUE:
+		subject = log_quote(q1, q->enq.queue);
+		folder = q->enq.folder;
+		break;
+	case PV_JOB:
+	case PV_WAIT:
+	case PV_STOP:
+	case PV_ITEM:
+		snprintf(what, sizeof(what), "%s %lld", q->verb == PV_ITEM ? "item" : "job", (long long)q->job.id);
+		subject = what;
+		folder = q->job.folder;
+		break;
+	default:
+		return; /* PING, STATS, HELP, QUIT, and lines that did not parse */
+	}
+	struct log_field f[16];
+	char ids[8][24];
+	cJSON *parsed = NULL;
+	size_t n = log_to_journal() ? answer_fields(r, code, text, f, ids, &parsed) : 0;
+	log_fields(code == PC_OK ? LOG_INFO : LOG_NOTICE, f, n, "%s %s folder %s%s%s: %s (%llu us)",
+		   verb_names[q->verb], subject, folder ? log_quote(q2, folder) : "(default)",
+		   q->tag[0] ? " tag " : "", q->tag, proto_code_name(code), (unsigned long long)us);
+	cJSON_Delete(parsed);
+}
+
 /* Records r's answer; tells the owner unless request_start is still on
  * the stack (it looks at r->done itself). */
 static void answer(struct request *r, enum proto_code code, const char *text)
@@ -112,15 +205,9 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 	if (r->is_start) {
 		Q.pending_starts--;
 		stats_pending(-1);
-		if (code != PC_DENIED) { /* those were logged, rate-limited */
-			char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
-			const struct proto_start *st = &r->preq.start;
-			log_msg(code == PC_OK ? LOG_INFO : LOG_NOTICE, "START %s folder %s%s%s: %s (%llu us)",
-				log_quote(q1, st->process), st->folder ? log_quote(q2, st->folder) : "(default)",
-				r->preq.tag[0] ? " tag " : "", r->preq.tag, proto_code_name(code),
-				(unsigned long long)us);
-		}
 	}
+	if (code != PC_DENIED) /* those were logged, rate-limited */
+		log_answer(r, code, text, us);
 	if (!r->starting)
 		r->done_cb(r);
 }

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -2252,6 +2253,97 @@ def metrics_refuse_non_loopback_unless_allowed(env):
         assert http_get(f"http://[::1]:{d6}/metrics")[0] == 200
     except urllib.error.URLError:
         print("     (no IPv6 loopback here: the [::1] listener was accepted, not scraped)")
+
+
+# ---- journal fields -----------------------------------------------------------
+
+def journal_entries(sock, want, timeout=10.0):
+    """Entries (dicts; a repeated field is a list) from datagrams of the
+    journal's native protocol on sock, until want(entries) or timeout."""
+    entries, end = [], time.time() + timeout
+    sock.settimeout(0.2)
+    while time.time() < end and not want(entries):
+        try:
+            data = sock.recv(1 << 20)
+        except socket.timeout:
+            continue
+        e, i = {}, 0
+        while i < len(data):
+            nl = data.index(b"\n", i)
+            line = data[i:nl]
+            if b"=" in line:
+                k, v = line.split(b"=", 1)
+                i = nl + 1
+            else:   # binary form: NAME \n le64 length, data \n
+                k = line
+                n = struct.unpack("<Q", data[nl + 1:nl + 9])[0]
+                v = data[nl + 9:nl + 9 + n]
+                i = nl + 9 + n + 1
+            k, v = k.decode(), v.decode()
+            if k in e:
+                e[k] = (e[k] if isinstance(e[k], list) else [e[k]]) + [v]
+            else:
+                e[k] = v
+        entries.append(e)
+    return entries
+
+
+def values(e, k):
+    v = e.get(k)
+    return v if isinstance(v, list) else [v] if v is not None else []
+
+
+@test
+def journal_fields_can_be_filtered_on(env):
+    if not shutil.which("unshare") or not shutil.which("mount"):
+        print("     (no unshare(1) here: not tested)")
+        return
+    env.fake.add_release("P")
+    # A journal socket of the test's own: orchd runs in a mount namespace of
+    # its own where /run/systemd/journal is this directory.
+    jdir = os.path.join(env.dir, "journal")
+    os.makedirs(jdir)
+    os.makedirs("/run/systemd/journal", exist_ok=True)
+    jsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    jsock.bind(os.path.join(jdir, "socket"))
+    jsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    # stderr is "the journal" when JOURNAL_STREAM names its device and inode.
+    logpath = os.path.join(env.dir, f"orchd-{len(env.daemons)}.log")
+    open(logpath, "w").close()
+    st = os.stat(logpath)
+    d = env.daemon(argv=["unshare", "-m", "sh", "-c",
+                         f"mount --bind {jdir} /run/systemd/journal && exec \"$@\"", "sh"],
+                   env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}, auth=JOBS)
+    a = ok_json(d.ask(start_json(process="P", reference="inv-42")))
+    jid = a["jobs"][0]["id"]
+    ok_json(d.ask(f"JOB {jid}"))
+    err(d.ask("START Nope"), "NOT_FOUND")
+
+    def done(es):
+        return sum(1 for e in es if e.get("ORCHD_VERB") in ("START", "JOB")) >= 3
+    es = journal_entries(jsock, done)
+    assert done(es), es
+    start = next(e for e in es if e.get("ORCHD_VERB") == "START" and e.get("ORCHD_CODE") == "OK")
+    assert start["ORCHD_PROCESS"] == "P" and start["ORCHD_FOLDER"] == "Shared"
+    assert values(start, "ORCHD_JOB_ID") == [str(jid)] and start["ORCHD_REFERENCE"] == "inv-42"
+    assert start["PRIORITY"] == "6" and start["SYSLOG_IDENTIFIER"] == "orchd"
+    assert start["MESSAGE"].startswith('START "P" folder (default): OK')
+    # "journalctl ORCHD_JOB_ID=<id>": the START and the JOB.
+    by_id = [e for e in es if str(jid) in values(e, "ORCHD_JOB_ID")]
+    assert {e["ORCHD_VERB"] for e in by_id} == {"START", "JOB"}, by_id
+    job = next(e for e in by_id if e["ORCHD_VERB"] == "JOB")
+    assert job["ORCHD_STATE"] == "Pending" and job["ORCHD_CODE"] == "OK"
+    bad = next(e for e in es if e.get("ORCHD_CODE") == "NOT_FOUND")
+    assert bad["PRIORITY"] == "5" and bad["ORCHD_PROCESS"] == "Nope" and "ORCHD_JOB_ID" not in bad
+    # Everything went to the journal, nothing to the stream.
+    assert any(e.get("MESSAGE", "").startswith("ready") for e in es)
+    assert "START" not in d.log(), d.log()
+    # No secret in any field.
+    for e in es:
+        for v in e.values():
+            for s in list(env.fake.tokens) + [env.secret]:
+                assert s not in str(v)
+    jsock.close()
 
 
 # ---- hostile peers and hardening -----------------------------------------
