@@ -9,7 +9,7 @@ CC ?= cc
 PKGS := libuv libcurl libcjson libsystemd inih libcrypto
 DEBS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev \
 	libsystemd-dev libinih-dev libssl-dev libcmocka-dev openssl python3 procps systemd curl \
-	nginx-core python3-prometheus-client mandoc
+	nginx-core python3-prometheus-client mandoc bash-completion
 CFLAGS ?= -O2 -g
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
@@ -174,12 +174,14 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR ?= $(PREFIX)/share/doc/orchd
 MANDIR ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 MANPAGES := man/orchctl.1 man/orchd.conf.5 man/orchd-protocol.7 man/orchd.8
 SYSCONFDIR ?= /etc
 INSTALLED := $(PREFIX)/bin/orchd $(PREFIX)/bin/orchctl $(UNITDIR)/orchd.service \
 	$(UNITDIR)/orchd.socket $(SYSUSERSDIR)/orchd.conf $(TMPFILESDIR)/orchd.conf \
 	$(SYSCONFDIR)/orchd/orchd.conf.example $(DOCDIR)/README.md \
-	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	$(COMPLETIONDIR)/orchctl
 
 # Installs binaries, units, sysusers and tmpfiles snippets, the example config
 # (and the config itself when there is none yet: never overwritten) and docs.
@@ -201,6 +203,8 @@ install: all
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 	for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0644 completion/orchctl $(DESTDIR)$(COMPLETIONDIR)/orchctl
 
 # Every man page is clean for mandoc's linter (warnings fail).
 lint-man:

@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  stats [--json]\n"
 		"  metrics                                            STATS as Prometheus text (for\n"
 		"                                                     node_exporter's textfile collector)\n"
+		"  processes                                          process names orchd has cached, one\n"
+		"                                                     a line (for shell completion)\n"
 		"options:\n"
 		"  -s SOCKET   orchd's socket (default $ORCHD_SOCKET or /run/orchd/orchd.sock)\n"
 		"  -t SECONDS  how long to wait for the answer (default 120)\n"
@@ -312,7 +314,7 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 	if (jobverb)
 		return build_job_request(jobverb, argc, argv, longopts, json, rc);
 	if (!start && !enqueue && strcmp(cmd, "ping") != 0 && strcmp(cmd, "stats") != 0 &&
-	    strcmp(cmd, "metrics") != 0) {
+	    strcmp(cmd, "metrics") != 0 && strcmp(cmd, "processes") != 0) {
 		*rc = die_usage("unknown command");
 		return NULL;
 	}
@@ -443,6 +445,11 @@ static int print_answer(const char *cmd, const char *answer, int json)
 			print_start(o);
 		} else if (strcmp(cmd, "ping") == 0) {
 			puts("pong");
+		} else if (strcmp(cmd, "processes") == 0) {
+			const cJSON *n;
+			cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(o, "processes"))
+				if (cJSON_IsString(n))
+					puts(n->valuestring);
 		} else if (strcmp(cmd, "metrics") == 0) {
 			struct buf text = {0};
 			promtext_from_stats(&text, o);

@@ -393,6 +393,37 @@ unsigned long releases_refreshes(void)
 	return R.refreshes;
 }
 
+struct names {
+	cJSON *arr;
+	int left;
+};
+
+static bool add_name(struct cache_entry *e, void *arg)
+{
+	struct names *n = arg;
+	const char *nl = e->key[0] == kinds[REL_PROCESS].tag ? strchr(e->key, '\n') : NULL;
+	const char *v = e->value;
+
+	if (!nl || !v || is_negative(e) || n->left <= 0)
+		return false;
+	/* The Name Orchestrator resolved, once each. */
+	const char *name = strchr(v, '\n') ? strchr(v, '\n') + 1 : nl + 1;
+	cJSON *it;
+	cJSON_ArrayForEach(it, n->arr)
+		if (strcmp(it->valuestring, name) == 0)
+			return false;
+	cJSON_AddItemToArray(n->arr, cJSON_CreateString(name));
+	n->left--;
+	return false;
+}
+
+void releases_names(cJSON *arr, int max)
+{
+	struct names n = {arr, max};
+
+	cache_foreach(&R.cache, add_name, &n);
+}
+
 /* ---- the state file: {"version":1,"entries":[{"k":KEY,"v":VALUE,"set":UNIX}]},
  * positive entries only (release keys and queue ids: no secret). */
 

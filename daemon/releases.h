@@ -85,6 +85,11 @@ void releases_state(const char *path);
 /* Writes the state file now if the cache changed since. */
 void releases_save(void);
 
+/* Adds to arr (a cJSON array) the names of up to max processes with a
+ * cached release key (STATS "processes", for shell completion). */
+struct cJSON;
+void releases_names(struct cJSON *arr, int max);
+
 unsigned long releases_hits(void);
 unsigned long releases_misses(void);
 unsigned long releases_lookups(void);

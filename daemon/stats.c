@@ -89,6 +89,7 @@ char *stats_json(void)
 	cJSON_AddNumberToObject(cache, "misses", (double)releases_misses());
 	cJSON_AddNumberToObject(cache, "lookups", (double)releases_lookups());
 	cJSON_AddNumberToObject(cache, "refreshes", (double)releases_refreshes());
+	releases_names(cJSON_AddArrayToObject(o, "processes"), 256);
 	cJSON_AddNumberToObject(o, "inflight", T.pending);
 	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
 	cJSON_AddNumberToObject(o, "upkeeps", (double)upkeep_sent());

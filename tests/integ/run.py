@@ -4,6 +4,7 @@ the fake Orchestrator. Each test asserts on the answers AND on what the fake
 received. Ends with the line "N passed, N failed"."""
 
 import argparse
+from shlex import quote as shlex_quote
 import json
 import os
 import re
@@ -2344,6 +2345,39 @@ def journal_fields_can_be_filtered_on(env):
             for s in list(env.fake.tokens) + [env.secret]:
                 assert s not in str(v)
     jsock.close()
+
+
+@test
+def bash_completion_offers_commands_options_and_cached_processes(env):
+    bc = "/usr/share/bash-completion/bash_completion"
+    if not os.path.exists(bc):
+        print("     (no bash-completion here: not tested)")
+        return
+    env.fake.add_release("Invoice Bot")
+    env.fake.add_release("Payroll")
+    d = env.daemon()
+    ok_json(d.ask('START "Invoice Bot"'))
+    ok_json(d.ask("START Payroll"))
+    top = os.path.join(harness.HERE, "..", "..")
+
+    def complete(*words):
+        script = (f"source {bc}; source {top}/completion/orchctl; COMP_WORDS=({' '.join(shlex_quote(w) for w in words)}); "
+                  f"COMP_CWORD={len(words) - 1}; COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; "
+                  "_orchctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
+        p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                           env={**os.environ, "PATH": os.path.abspath(harness.BUILD) + ":" + os.environ["PATH"]})
+        assert p.returncode == 0, p.stderr
+        return [x for x in p.stdout.splitlines() if x]
+    assert "enqueue" in complete("orchctl", "en") and "start" in complete("orchctl", "")
+    assert set(complete("orchctl", "-s", d.sock, "start", "")) == {"Invoice Bot", "Payroll"}
+    assert complete("orchctl", "-s", d.sock, "start", "Pay") == ["Payroll"]
+    assert "--wait" in complete("orchctl", "start", "--w") and "--kill" in complete("orchctl", "stop", "--k")
+    assert complete("orchctl", "enqueue", "Q", "--priority", "H") == ["High"]
+    # orchd not answering: no names, no error.
+    assert complete("orchctl", "-s", "/nonexistent.sock", "start", "") == []
+    p = subprocess.run([os.path.join(harness.BUILD, "orchctl"), "-s", d.sock, "processes"],
+                       capture_output=True, text=True, timeout=30)
+    assert sorted(p.stdout.splitlines()) == ["Invoice Bot", "Payroll"]
 
 
 # ---- hostile peers and hardening -----------------------------------------
