@@ -9,7 +9,7 @@ CC ?= cc
 PKGS := libuv libcurl libcjson libsystemd inih libcrypto
 DEBS := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev \
 	libsystemd-dev libinih-dev libssl-dev libcmocka-dev openssl python3 procps systemd curl \
-	nginx-core python3-prometheus-client mandoc bash-completion
+	nginx-core python3-prometheus-client mandoc bash-completion socat
 CFLAGS ?= -O2 -g
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \

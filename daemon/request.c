@@ -206,7 +206,9 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 		Q.pending_starts--;
 		stats_pending(-1);
 	}
-	if (code != PC_DENIED) /* those were logged, rate-limited */
+	/* Lines that did not parse are not logged (a flood of them would be
+	 * the log), nor DENIED ones (logged, rate-limited). */
+	if (r->parsed && code != PC_DENIED)
 		log_answer(r, code, text, us);
 	if (!r->starting)
 		r->done_cb(r);
@@ -649,6 +651,7 @@ void request_start(struct request *r, const char *line, size_t len, const struct
 	r->starting = true;
 	enum proto_code rc = proto_parse(line, len, &r->preq, err, sizeof(err));
 	r->tagged = r->preq.tag[0] != '\0';
+	r->parsed = rc == PC_OK;
 	if (rc != PC_OK)
 		answer(r, rc, err);
 	else if ((size_t)r->preq.verb < ARRAY_LEN(verbs) && verbs[r->preq.verb])

@@ -59,6 +59,7 @@ struct request {
 	struct access_peer peer;        /* for the check of the resolved name */
 	uint64_t t0;                    /* uv_hrtime() at arrival */
 	bool is_start, watching, queueing, starting;
+	bool parsed;                    /* the line was a valid request */
 	LIST_ENTRY(request) live;
 };
 

@@ -2380,6 +2380,54 @@ def bash_completion_offers_commands_options_and_cached_processes(env):
     assert sorted(p.stdout.splitlines()) == ["Invoice Bot", "Payroll"]
 
 
+@test
+def client_examples_run_and_the_doc_shows_them(env):
+    top = os.path.join(harness.HERE, "..", "..")
+    doc = open(os.path.join(top, "docs", "clients.md")).read()
+    for name in ("start.py", "start.sh", "start.js", "start.go", "orchd-run@.service", "orchd-run@.timer"):
+        text = open(os.path.join(top, "examples", name)).read().rstrip("\n")
+        assert text in doc, f"docs/clients.md does not show examples/{name} as it is"
+    env.fake.add_release("Invoice Bot")
+    env.fake.job_plan = DONE
+    d = env.daemon(auth=JOBS)
+    run_env = {**os.environ, "ORCHD_SOCKET": d.sock}
+    ex = os.path.join(top, "examples")
+    p = subprocess.run(["/usr/bin/python3", f"{ex}/start.py", "Invoice Bot"], capture_output=True, text=True,
+                       timeout=60, env=run_env)
+    assert p.returncode == 0, p.stderr
+    jid, state, output = p.stdout.split(" ", 2)
+    assert state == "Successful" and json.loads(output) == {"Result": "done", "n": 2}
+    assert env.fake.jobs[-1]["Id"] == int(jid) and json.loads(env.fake.jobs[-1]["InputArguments"]) == {"InvoiceId": 42}
+    p = subprocess.run(["/usr/bin/python3", f"{ex}/start.py", "Nope"], capture_output=True, text=True,
+                       timeout=60, env=run_env)
+    assert p.returncode == 1 and "ERR NOT_FOUND" in p.stderr
+    if shutil.which("socat"):
+        p = subprocess.run(["sh", f"{ex}/start.sh", "Invoice Bot"], capture_output=True, text=True,
+                           timeout=60, env=run_env)
+        assert p.returncode == 0 and p.stdout.strip() == str(env.fake.jobs[-1]["Id"]), (p.stdout, p.stderr)
+        p = subprocess.run(["sh", f"{ex}/start.sh", "Nope"], capture_output=True, text=True, timeout=60,
+                           env=run_env)
+        assert p.returncode == 1 and "NOT_FOUND" in p.stderr
+    else:
+        print("     (no socat: the shell example was not run)")
+    p = subprocess.run(["node", f"{ex}/start.js", "Invoice Bot"], capture_output=True, text=True, timeout=60,
+                       env=run_env)
+    assert p.returncode == 0 and p.stdout.split()[0] == str(env.fake.jobs[-1]["Id"]), (p.stdout, p.stderr)
+    p = subprocess.run(["node", f"{ex}/start.js", "Nope"], capture_output=True, text=True, timeout=60,
+                       env=run_env)
+    assert p.returncode == 1 and "NOT_FOUND" in p.stderr
+    if shutil.which("go"):
+        out = os.path.join(env.dir, "start-go")
+        b = subprocess.run(["go", "build", "-o", out, f"{ex}/start.go"], capture_output=True, text=True,
+                           timeout=300, env={**os.environ, "GOCACHE": os.path.join(env.dir, "gocache"),
+                                             "GOFLAGS": "-mod=mod", "GO111MODULE": "off"})
+        assert b.returncode == 0, b.stderr
+        p = subprocess.run([out, "Invoice Bot"], capture_output=True, text=True, timeout=60, env=run_env)
+        assert p.returncode == 0 and p.stdout.split()[0] == str(env.fake.jobs[-1]["Id"]), p.stderr
+    else:
+        print("     (no golang-go here: the Go example was not built)")
+
+
 # ---- hostile peers and hardening -----------------------------------------
 
 @test
