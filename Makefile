@@ -215,5 +215,22 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
+# The Debian package (debian/, debhelper): build dependencies installed as
+# for make check, the .deb and its .changes in $(BUILD)/deb.
+DEB_TOOLS := debhelper dpkg-dev lintian
+deb: deps
+	@missing=""; for p in $(DEB_TOOLS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null)
+	dpkg-buildpackage -us -uc -b
+	mkdir -p $(BUILD)/deb
+	rm -f $(BUILD)/deb/orchd*
+	mv ../orchd_*.deb ../orchd-dbgsym_*.deb ../orchd_*.changes ../orchd_*.buildinfo $(BUILD)/deb/
+	lintian --fail-on error $(BUILD)/deb/orchd_*.changes
+
+# Builds the package, installs it, checks files, units and commands, purges
+# it and checks that nothing is left (tests/deb.py). Needs root.
+check-deb: deb
+	python3 tests/deb.py $(BUILD)/deb
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-deb
