@@ -14,6 +14,7 @@ static struct {
 	uv_timer_t timer;
 	uint64_t every_ms;         /* 0: off */
 	char *url;
+	char *sending;             /* the url of the request in flight (a reload may change url) */
 	bool busy, stopping;
 	struct http_req req;
 	struct curl_slist *headers;
@@ -38,6 +39,8 @@ static void on_done(struct http_req *r)
 	if (r->cerr != CURLE_OK)
 		log_debug("upkeep: %s: %s", U.url, r->errmsg);
 	buf_free(&r->resp);
+	free(U.sending);
+	U.sending = NULL;
 	U.busy = false;
 	arm();
 }
@@ -52,7 +55,8 @@ static void on_timer(uv_timer_t *t)
 		return;
 	}
 	memset(&U.req, 0, sizeof(U.req));
-	U.req.url = U.url;
+	U.sending = xstrdup(U.url);
+	U.req.url = U.sending;
 	U.req.headers = U.headers;
 	U.req.idempotent = true;
 	U.req.max_attempts = 1;
@@ -94,6 +98,8 @@ void upkeep_close(void)
 	if (U.busy)
 		http_cancel(&U.req);
 	buf_free(&U.req.resp);
+	free(U.sending);
+	U.sending = NULL;
 	U.busy = false;
 	uv_close((uv_handle_t *)&U.timer, NULL);
 	curl_slist_free_all(U.headers);
