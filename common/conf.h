@@ -42,7 +42,7 @@ struct conf {
 	char *ca_file;
 	int timeout;          /* seconds */
 	int max_inflight;
-	int max_queue;        /* START requests waiting before BUSY */
+	int max_queue;        /* START, ENQUEUE, ITEM requests waiting before BUSY */
 	int keepalive;        /* seconds between upkeep requests on an idle
 			       * connection; 0 = none */
 

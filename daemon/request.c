@@ -14,7 +14,7 @@
 static struct {
 	int max_pending;
 	int wait_timeout;
-	int pending_starts;
+	int pending;                    /* STARTs, ENQUEUEs and ITEMs not answered */
 	int nlive;
 	bool stopping;
 	LIST_HEAD(, request) live;
@@ -202,8 +202,8 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 	r->done = true;
 	uint64_t us = (uv_hrtime() - r->t0) / 1000;
 	stats_answered(code, r->is_start, us);  /* "ok" counts jobs started, not PINGs */
-	if (r->is_start) {
-		Q.pending_starts--;
+	if (r->pending) {
+		Q.pending--;
 		stats_pending(-1);
 	}
 	/* Lines that did not parse are not logged (a flood of them would be
@@ -326,6 +326,15 @@ static bool job_allowed(struct job *j, const char *name)
 
 /* ---- the verbs: each answers r, at once or later. */
 
+/* Each of these requests waits on Orchestrator and holds memory until
+ * answered: together they are bounded by max_queue (BUSY beyond). */
+static void count_pending(struct request *r)
+{
+	r->pending = true;
+	Q.pending++;
+	stats_pending(1);
+}
+
 static void verb_ping(struct request *r, const struct access_peer *peer, pid_t pid)
 {
 	(void)peer;
@@ -365,8 +374,7 @@ static void verb_start(struct request *r, const struct access_peer *peer, pid_t 
 
 	r->is_start = true;
 	stats_start();
-	Q.pending_starts++;
-	stats_pending(1);
+	count_pending(r);
 	if (!start_allowed(peer, st, NULL)) {
 		char q[LOG_QUOTE_MAX];
 		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u pid %d may not start %s",
@@ -377,7 +385,7 @@ static void verb_start(struct request *r, const struct access_peer *peer, pid_t 
 		answer(r, PC_DENIED, err);
 	} else if (Q.stopping) {
 		answer(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
-	} else if (Q.pending_starts > Q.max_pending) {
+	} else if (Q.pending > Q.max_pending) {
 		answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
 	} else {
 		r->job.st = st;
@@ -597,8 +605,13 @@ static void verb_queue(struct request *r, const struct access_peer *peer, pid_t 
 	int64_t id = e ? e->folder_id : r->preq.job.folder_id;
 	char err[512];
 
+	count_pending(r);
 	if (Q.stopping) {
 		answer(r, PC_SHUTDOWN, "orchd is stopping; nothing was sent");
+		return;
+	}
+	if (Q.pending > Q.max_pending) {
+		answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
 		return;
 	}
 	if (!req_folder(r, path, id, &r->qr.folder)) {

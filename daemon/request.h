@@ -60,6 +60,7 @@ struct request {
 	uint64_t t0;                    /* uv_hrtime() at arrival */
 	bool is_start, watching, queueing, starting;
 	bool parsed;                    /* the line was a valid request */
+	bool pending;                   /* counted against max_queue until answered */
 	LIST_ENTRY(request) live;
 };
 

@@ -1839,6 +1839,21 @@ def reset_before_the_add_sends_it_once_more_and_makes_one_item(env):
 
 
 @test
+def busy_when_too_many_enqueues_wait(env):
+    env.fake.add_queue("Invoices")
+    d = queue_daemon(env, orchestrator={"max_queue": "2"})
+    ok_json(d.ask("ENQUEUE Invoices"))
+    env.fake.fault("queue_add", delay=1.0, times=2)
+    c = d.client()
+    c.send("ENQUEUE Invoices\nITEM 991\nENQUEUE Invoices\n")
+    answers = [c.line(), c.line(), c.line()]
+    assert [a.split()[0] for a in answers] == ["OK", "OK", "ERR"], answers
+    err(answers[2], "BUSY", "nothing was sent")
+    assert len(env.fake.items) == 2 and env.fake.count("queue_add") == 2
+    assert ok_json(d.ask("STATS"))["inflight"] == 0
+
+
+@test
 def enqueue_429_waits_for_retry_after(env):
     env.fake.add_queue("Invoices")
     d = queue_daemon(env)
