@@ -12,8 +12,6 @@ and orchd's CPU per trigger in that throughput run. The set-up is bench/run.py's
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -84,13 +82,7 @@ def main():
                      f"   p50 {med(x['p50']) / f50:.2f}x, throughput {med(x['rps']) / frps:.2f}x"))
         return 0
     finally:
-        for p in procs[::-1]:
-            p.send_signal(signal.SIGQUIT if p is procs[0] else signal.SIGTERM)
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(d, ignore_errors=True)
+        B.stop_all(procs, d)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -260,14 +259,7 @@ def main():
     finally:
         if proxy:
             proxy.stop()
-        for p in procs:
-            p.send_signal(signal.SIGQUIT)
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(d, ignore_errors=True)
+        B.stop_all(procs, d)
 
 
 if __name__ == "__main__":

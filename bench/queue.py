@@ -16,8 +16,6 @@ as START is. --smoke: a tiny run that checks the harness (make check).
 import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -125,14 +123,7 @@ def main():
             print("1 passed, 0 failed")
         return 0
     finally:
-        for p in procs[::-1]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM if p is not procs[0] else signal.SIGQUIT)
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        shutil.rmtree(d, ignore_errors=True)
+        B.stop_all(procs, d)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,23 @@ def start_upstream(d, keepalive_s=600):
     return nginx, port
 
 
+def stop_all(procs, d):
+    """Stops what a bench started, newest first (nginx, the first, by
+    SIGQUIT: a graceful stop; orchd by SIGTERM), and removes d unless
+    $BENCH_KEEP is set."""
+    for p in procs[::-1]:
+        if p.poll() is None:
+            p.send_signal(signal.SIGQUIT if p is procs[0] else signal.SIGTERM)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if os.environ.get("BENCH_KEEP"):
+        print("kept", d)
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def write_orchd_conf(d, port, sock, path):
     with open(path, "w") as f:
         f.write(f"[orchestrator]\nurl = https://127.0.0.1:{port}{PREFIX}\nfolder = Shared\n"
@@ -395,17 +412,7 @@ plot '{d}/floor.cdf' with lines lw 2 title 'floor: libcurl, warm connection',
         if len(procs) > 1 and procs[1].poll() is not None:
             print(f"orchd exited with {procs[1].returncode}; its log ends:")
             print(open(f"{d}/orchd.log").read()[-3000:])
-        for p in procs[::-1]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM if p is not procs[0] else signal.SIGQUIT)
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(d, ignore_errors=True)
-        else:
-            print("kept", d)
+        stop_all(procs, d)
 
 
 if __name__ == "__main__":
