@@ -26,7 +26,6 @@ path) and the proxy counts the connections opened.
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -248,11 +247,7 @@ def main():
                       f"in the background {r['refreshes']}; connections opened {r['connections']}; "
                       f"after a restart: lookups {r['lookups_after_restart']}, waited {waited_restart} of "
                       f"{len(r['after_restart'])}; p99 / floor p99 {r['p99_over_floor_p99']:.2f}")
-        out = os.path.join(B.TOP, "build", "bench-distant-smoke.json") if a.smoke else \
-            os.path.join(HERE, "results", "distant.json")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(results, f, indent=2)
+        B.write_results("distant", results, a.smoke)
         if a.smoke:
             print("1 passed, 0 failed")
         return 0

@@ -14,13 +14,11 @@ as START is. --smoke: a tiny run that checks the harness (make check).
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -46,13 +44,8 @@ def main():
                 "enqueue": f"{base}/Queues/UiPathODataSvc.AddQueueItem"}
         sock = f"{d}/orchd.sock"
         B.write_orchd_conf(d, port, sock, f"{d}/orchd.conf")
-        orchd = subprocess.Popen([os.path.abspath(f"{a.build}/orchd"), "-c", f"{d}/orchd.conf"],
-                                 stdout=subprocess.DEVNULL, stderr=open(f"{d}/orchd.log", "w"))
+        orchd = B.start_orchd(os.path.abspath(f"{a.build}/orchd"), f"{d}/orchd.conf", sock, f"{d}/orchd.log")
         procs.append(orchd)
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.02)
         lines = {"start": "START Bench", "enqueue": "ENQUEUE Bench"}
         for kind in lines:   # warm: token, release key, connections (load fails on an ERR)
             subprocess.run([f"{d}/load", "seq", sock, "10", "/dev/null", lines[kind]], check=True)
@@ -110,11 +103,7 @@ def main():
         print("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in rt.items()))
         for name, ok in targets:
             print(f"  target {'met   ' if ok else 'MISSED'} {name}")
-        out_json = os.path.join(B.TOP, "build", "bench-queue-smoke.json") if a.smoke else \
-            os.path.join(HERE, "results", "queue.json")
-        os.makedirs(os.path.dirname(out_json), exist_ok=True)
-        with open(out_json, "w") as f:
-            json.dump(res, f, indent=2)
+        B.write_results("queue", res, a.smoke)
         if a.smoke:
             # The harness, not the speed: every request answered OK, counted.
             assert errors == 0 and med["orchd_enqueue_rps"] > 0 and med["floor_enqueue_p50"] > 0

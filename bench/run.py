@@ -139,6 +139,27 @@ def start_upstream(d, keepalive_s=600):
     return nginx, port
 
 
+def start_orchd(binary, conf, sock, log):
+    """orchd on conf, once its socket exists (stderr to log)."""
+    p = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.02)
+    return p
+
+
+def write_results(name, res, smoke):
+    """A bench's figures: bench/results/NAME.json, or build/bench-NAME-smoke.json for a smoke run
+    (never committed)."""
+    out = os.path.join(TOP, "build", f"bench-{name}-smoke.json") if smoke else \
+        os.path.join(HERE, "results", f"{name}.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(res, f, indent=2)
+    return out
+
+
 def stop_all(procs, d):
     """Stops what a bench started, newest first (nginx, the first, by
     SIGQUIT: a graceful stop; orchd by SIGTERM), and removes d unless
@@ -213,13 +234,8 @@ def main():
         base = f"https://127.0.0.1:{port}"
         sock = f"{d}/orchd.sock"
         write_orchd_conf(d, port, sock, f"{d}/orchd.conf")
-        orchd = subprocess.Popen([f"{build}/orchd", "-c", f"{d}/orchd.conf"],
-                                 stdout=subprocess.DEVNULL, stderr=open(f"{d}/orchd.log", "w"))
+        orchd = start_orchd(f"{build}/orchd", f"{d}/orchd.conf", sock, f"{d}/orchd.log")
         procs.append(orchd)
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.02)
         start_url = f"{base}{PREFIX}/odata/Jobs/UiPath.Server.Configuration.OData.StartJobs"
         subprocess.run([f"{d}/load", "seq", sock, "10", "/dev/null"], check=True)   # warm
         time.sleep(0.5)

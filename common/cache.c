@@ -57,16 +57,23 @@ struct cache_entry *cache_find(struct cache *c, const char *key)
 	return e;
 }
 
-const char *cache_get(struct cache *c, const char *key, uint64_t now)
+struct cache_entry *cache_fresh(struct cache *c, const char *key, uint64_t now)
 {
 	struct cache_entry *e = cache_find(c, key);
 
 	if (e && e->value && now < e->expires) {
 		c->hits++;
-		return e->value;
+		return e;
 	}
 	c->misses++;
 	return NULL;
+}
+
+const char *cache_get(struct cache *c, const char *key, uint64_t now)
+{
+	struct cache_entry *e = cache_fresh(c, key, now);
+
+	return e ? e->value : NULL;
 }
 
 static void grow(struct cache *c)

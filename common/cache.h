@@ -34,6 +34,8 @@ void cache_close(struct cache *c);
 /* Frees every entry, keeping the table for new ones (the same rule). */
 void cache_clear(struct cache *c);
 
+/* The entry for key if its value is fresh, or NULL; counts a hit or a miss. */
+struct cache_entry *cache_fresh(struct cache *c, const char *key, uint64_t now);
 /* The fresh value for key, or NULL; counts a hit or a miss. */
 const char *cache_get(struct cache *c, const char *key, uint64_t now);
 /* The entry for key, or NULL. */

@@ -163,8 +163,10 @@ enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, 
 {
 	char *k = cache_key(kind, f, process);
 	uint64_t now = uv_now(R.loop);
-	const char *v = cache_get(&R.cache, k, now);
-	struct cache_entry *e = v && v[0] != NEGATIVE ? cache_find(&R.cache, k) : NULL;
+	/* One hash lookup on the hit path: the entry serves the value and the
+	 * refresh-ahead test. */
+	struct cache_entry *e = cache_fresh(&R.cache, k, now);
+	const char *v = e ? e->value : NULL;
 
 	free(k);
 	if (!v)
@@ -174,7 +176,7 @@ enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, 
 		*name = NULL;
 		return PC_NOT_FOUND;
 	}
-	if (e && !e->user && R.ttl_ms && now >= refresh_at(e) && now >= e->next_try)
+	if (!e->user && R.ttl_ms && now >= refresh_at(e) && now >= e->next_try)
 		lookup_start(e, kind, f, process, true);
 	size_t n = strcspn(v, "\n");
 	*key = xstrndup(v, n);
