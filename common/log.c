@@ -39,6 +39,15 @@ bool log_to_journal(void)
 	return log_native;
 }
 
+/* One event, one line, no terminal escapes, whatever a caller forgot to
+ * quote: control characters from p to end (or the NUL) become spaces. */
+static void one_line(char *p, const char *end)
+{
+	for (; (end ? p < end : *p != '\0'); p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
 /* Journal entries while held: "NAME=value\n" lines, each entry ending in
  * an empty line. Sent one datagram each by log_flush. */
 static void native_send(const char *entry, size_t len)
@@ -76,10 +85,7 @@ static void native_entry(int priority, const char *msg, const struct log_field *
 		w = snprintf(entry + len, sizeof(entry) - len, "%s=%.512s\n", f[i].name, f[i].value);
 		if (w < 0 || (size_t)w >= sizeof(entry) - len)
 			break;
-		/* The value is one line: control characters become spaces. */
-		for (char *p = entry + len + strlen(f[i].name) + 1; p < entry + len + (size_t)w - 1; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = ' ';
+		one_line(entry + len + strlen(f[i].name) + 1, entry + len + (size_t)w - 1);
 		len += (size_t)w;
 	}
 	if (!log_held || priority < LOG_NOTICE || len + 1 > sizeof(log_kept) - log_nkept)
@@ -104,9 +110,7 @@ static void log_vmsg(int priority, const struct log_field *f, size_t nf, const c
 		return;
 	if (log_native) {
 		vsnprintf(line, sizeof(line), fmt, ap);
-		for (char *p = line; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = ' ';
+		one_line(line, NULL);
 		native_entry(priority, line, f, nf);
 		return;
 	}
@@ -115,11 +119,7 @@ static void log_vmsg(int priority, const struct log_field *f, size_t nf, const c
 	else
 		n = snprintf(line, sizeof(line), "%s: %s: ", log_ident, names[priority & 7]);
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	/* One event, one line, no terminal escapes, whatever a caller forgot
-	 * to quote. */
-	for (char *p = line + n; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	one_line(line + n, NULL);
 	strcat(line, "\n");
 	size_t len = strlen(line);
 	if (!log_held || priority < LOG_NOTICE || len > sizeof(log_kept) - log_nkept)
