@@ -14,7 +14,7 @@
 static struct {
 	int max_pending;
 	int wait_timeout;
-	int pending;                    /* STARTs, ENQUEUEs and ITEMs not answered */
+	int pending;                    /* the weight of what waits on Orchestrator */
 	int nlive;
 	bool stopping;
 	LIST_HEAD(, request) live;
@@ -202,8 +202,9 @@ static void answer(struct request *r, enum proto_code code, const char *text)
 	r->done = true;
 	uint64_t us = (uv_hrtime() - r->t0) / 1000;
 	stats_answered(code, r->is_start, us);  /* "ok" counts jobs started, not PINGs */
-	if (r->pending) {
-		Q.pending--;
+	if (r->weight) {
+		Q.pending -= r->weight;
+		r->weight = 0;
 		stats_pending(-1);
 	}
 	/* Lines that did not parse are not logged (a flood of them would be
@@ -326,13 +327,20 @@ static bool job_allowed(struct job *j, const char *name)
 
 /* ---- the verbs: each answers r, at once or later. */
 
-/* Each of these requests waits on Orchestrator and holds memory until
- * answered: together they are bounded by max_queue (BUSY beyond). */
-static void count_pending(struct request *r)
+/* Each request that waits on Orchestrator holds memory until answered:
+ * together they weigh at most max_queue, or r is answered BUSY and false
+ * returned. A START that waits weighs the jobs it waits for; a request
+ * alone always fits, however heavy. */
+static bool admit(struct request *r, int weight)
 {
-	r->pending = true;
-	Q.pending++;
+	if (Q.pending > 0 && Q.pending + weight > Q.max_pending) {
+		answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
+		return false;
+	}
+	r->weight = weight;
+	Q.pending += weight;
 	stats_pending(1);
+	return true;
 }
 
 static void verb_ping(struct request *r, const struct access_peer *peer, pid_t pid)
@@ -374,7 +382,6 @@ static void verb_start(struct request *r, const struct access_peer *peer, pid_t 
 
 	r->is_start = true;
 	stats_start();
-	count_pending(r);
 	if (!start_allowed(peer, st, NULL)) {
 		char q[LOG_QUOTE_MAX];
 		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u pid %d may not start %s",
@@ -385,9 +392,7 @@ static void verb_start(struct request *r, const struct access_peer *peer, pid_t 
 		answer(r, PC_DENIED, err);
 	} else if (Q.stopping) {
 		answer(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
-	} else if (Q.pending > Q.max_pending) {
-		answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
-	} else {
+	} else if (admit(r, st->wait ? st->count : 1)) {
 		r->job.st = st;
 		r->job.done = on_job_done;
 		r->job.data = r;
@@ -542,6 +547,8 @@ static void verb_job(struct request *r, const struct access_peer *peer, pid_t pi
 		answer(r, PC_SHUTDOWN, "orchd is stopping; nothing was sent");
 		return;
 	}
+	if (!admit(r, 1))
+		return;
 	if (!req_folder(r, r->preq.job.folder, r->preq.job.folder_id, &f)) {
 		answer(r, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
 		return;
@@ -605,15 +612,12 @@ static void verb_queue(struct request *r, const struct access_peer *peer, pid_t 
 	int64_t id = e ? e->folder_id : r->preq.job.folder_id;
 	char err[512];
 
-	count_pending(r);
 	if (Q.stopping) {
 		answer(r, PC_SHUTDOWN, "orchd is stopping; nothing was sent");
 		return;
 	}
-	if (Q.pending > Q.max_pending) {
-		answer(r, PC_BUSY, "too many requests waiting for Orchestrator; nothing was sent, retry later");
+	if (!admit(r, 1))
 		return;
-	}
 	if (!req_folder(r, path, id, &r->qr.folder)) {
 		answer(r, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
 		return;

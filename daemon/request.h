@@ -60,13 +60,14 @@ struct request {
 	uint64_t t0;                    /* uv_hrtime() at arrival */
 	bool is_start, watching, queueing, starting;
 	bool parsed;                    /* the line was a valid request */
-	bool pending;                   /* counted against max_queue until answered */
+	int weight;                     /* counted against max_queue until answered */
 	LIST_ENTRY(request) live;
 };
 
 void request_init(const struct conf *conf);
-/* max_queue (START requests waiting daemon-wide before BUSY) and
- * wait_timeout, from now on. */
+/* max_queue (requests waiting on Orchestrator daemon-wide before BUSY:
+ * START, JOB, WAIT, STOP, ENQUEUE, ITEM; a START that waits weighs the
+ * jobs it waits for) and wait_timeout, from now on. */
 void request_configure(const struct conf *conf);
 /* From now on, a START is answered SHUTDOWN. */
 void request_shutdown(void);

@@ -29,6 +29,7 @@ struct wfolder {
 	int n;
 	struct watched *cursor;        /* where the next chunk begins */
 	struct watched *topup;         /* the next one read alone while over budget */
+	unsigned query;                /* which query is in flight (jobs remember theirs) */
 	uint64_t cycle_at;             /* when the current sweep began */
 	int chunks_left;               /* in the current sweep */
 	struct delayq_item next;       /* the next query */
@@ -51,6 +52,8 @@ struct watched {
 	struct orch_call call;
 	struct delayq_item next;       /* the next read, when waits remain */
 	bool output_read;              /* the read of an ended job for its outputs */
+	unsigned query;                /* the last collection query that asked for it */
+	bool answered;                 /* that query's answer held it */
 	struct wfolder *wf;            /* while waited */
 	TAILQ_ENTRY(watched) wf_link;
 	LIST_ENTRY(watched) link;
@@ -386,9 +389,13 @@ static void on_sweep_due(struct delayq_item *it)
 	struct buf flt = {0};
 	buf_adds(&flt, "Id in (");
 	int n = 0;
+	f->query++;
 	for (j = f->cursor ? f->cursor : TAILQ_FIRST(&f->jobs); j && n < WATCH_CHUNK;
-	     j = TAILQ_NEXT(j, wf_link), n++)
+	     j = TAILQ_NEXT(j, wf_link), n++) {
 		buf_printf(&flt, "%s%lld", n ? "," : "", (long long)j->id);
+		j->query = f->query;
+		j->answered = false;
+	}
 	f->cursor = j;
 	buf_adds(&flt, ")");
 	char *q = curl_easy_escape(NULL, flt.p, (int)flt.len);
@@ -425,16 +432,18 @@ static void on_collected(struct orch_call *c)
 {
 	struct wfolder *f = c->data;
 	uint64_t now = uv_now(W.loop);
+	struct watched *j;
 
 	f->querying = false;
 	if (c->code == PC_OK) {
 		cJSON *it, *value = cJSON_GetObjectItemCaseSensitive(c->json, "value");
 		cJSON_ArrayForEach(it, value) {
 			cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
-			struct watched *j = cJSON_IsNumber(id) ? in_folder(f, (int64_t)id->valuedouble) : NULL;
 			const char *state = jobrec_state(it);
+			j = cJSON_IsNumber(id) ? in_folder(f, (int64_t)id->valuedouble) : NULL;
 			if (!j || !state)
 				continue;
+			j->answered = j->query == f->query;
 			snprintf(j->state, sizeof(j->state), "%s", state);
 			if (jobrec_final(state)) {
 				/* Collections carry no outputs: one read of its own for
@@ -449,6 +458,15 @@ static void on_collected(struct orch_call *c)
 			 "for %llu s", (unsigned long long)(pause + 999) / 1000);
 		f->chunks_left = 0;
 	}
+	/* A job the answer did not hold (an unknown id, another folder's), or
+	 * every job of a query refused for good (a scope, a role): its own
+	 * read says what it is, in max_single_reads' turn. A query that may
+	 * succeed later (5xx, timeout) is simply the next sweep's. */
+	bool refused = c->code != PC_OK && c->status != 429 && terminal(c->code);
+	if (c->code == PC_OK || refused)
+		TAILQ_FOREACH(j, &f->jobs, wf_link)
+			if (j->query == f->query && !j->answered)
+				want_read(j, 0);
 	orch_call_reset(&f->call);
 	if (f->n == 0 || W.stopping) {
 		folder_free(f);
@@ -458,7 +476,6 @@ static void on_collected(struct orch_call *c)
 	 * poll_interval after this one began. */
 	uint64_t next = f->chunks_left > 0 ? 0 : f->cycle_at + W.poll_ms > now ? f->cycle_at + W.poll_ms - now : 0;
 	if (!collecting(f)) {
-		struct watched *j;
 		TAILQ_FOREACH(j, &f->jobs, wf_link)
 			want_read(j, budget_paused() ? 0 : next);
 		return;

@@ -1654,6 +1654,81 @@ def collection_429_falls_back_to_single_reads_without_a_hot_loop(env):
     assert "rate limited (429)" in d.log()
 
 
+def tagged_answers(c, n, timeout=30):
+    """The next n tagged answers on c: {tag: line after the tag}."""
+    got = {}
+    while len(got) < n:
+        tag, _, rest = c.line(timeout).partition(" ")
+        got[tag[1:]] = rest
+    return got
+
+
+@test
+def a_refused_collection_query_answers_each_wait_by_its_own_read(env):
+    # The token lacks OR.Jobs.Read: the folder's collection query is
+    # refused, and so is each job's own read, which names the scope.
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask(start_json(process="P", count=6)))
+    ids = [j["Id"] for j in env.fake.jobs]
+    c = d.client(30)
+    c.send("".join(f"@w{i} WAIT {i}\n" for i in ids))
+    got = tagged_answers(c, len(ids))
+    for a in got.values():
+        err(a, "SCOPE", "OR.Jobs.Read")
+    assert env.fake.count("jobs_query") >= 1, env.fake.counts
+    assert ok_json(d.ask("STATS"))["waits"] == 0
+
+
+@test
+def unknown_ids_among_many_waits_are_not_found_the_rest_wait_on(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS, raw="[jobs]\npoll_interval = 2\n")
+    ok_json(d.ask(start_json(process="P", count=4)))
+    ids = [j["Id"] for j in env.fake.jobs]
+    unknown = [990001, 990002, 990003]
+    c = d.client(30)
+    c.send("".join(f"@w{i} WAIT {i}\n" for i in ids + unknown))
+    got = tagged_answers(c, len(unknown))
+    assert sorted(got) == [f"w{i}" for i in unknown], got
+    for i in unknown:
+        err(got[f"w{i}"], "NOT_FOUND", str(i))
+    assert env.fake.count("jobs_query") >= 1, env.fake.counts
+    assert ok_json(d.ask("STATS"))["waits"] == len(ids)
+    for i in ids:
+        env.fake.set_job(i, State="Successful")
+    got = tagged_answers(c, len(ids))
+    assert all(ok_json(a)["job"]["state"] == "Successful" for a in got.values())
+
+
+@test
+def waits_count_against_max_queue(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS, orchestrator={"max_queue": "3"})
+    jid = started_id(d)
+    c = d.client(30)
+    c.send("".join(f"@w{i} WAIT {jid}\n" for i in range(3)) + f"@j JOB {jid}\n@s START P\n")
+    got = tagged_answers(c, 2)
+    err(got["j"], "BUSY")
+    err(got["s"], "BUSY")
+    assert len(env.fake.jobs) == 1
+    env.fake.set_job(jid, State="Successful")
+    got = tagged_answers(c, 3)
+    assert all(ok_json(a)["job"]["state"] == "Successful" for a in got.values())
+    # Nothing waits now: a START that waits for more jobs than max_queue
+    # fits alone, and weighs them meanwhile.
+    c.send('@s START {"process":"P","count":5,"wait":true}\n')
+    assert wait_for(lambda: len(env.fake.jobs) == 6)
+    c.send(f"@j JOB {jid}\n")
+    err(tagged_answers(c, 1)["j"], "BUSY")
+    for j in env.fake.jobs:
+        env.fake.set_job(j["Id"], State="Successful")
+    a = ok_json(tagged_answers(c, 1)["s"])
+    assert [j["state"] for j in a["jobs"]] == ["Successful"] * 5
+    assert ok_json(d.ask(f"JOB {jid}"))["job"]["state"] == "Successful"
+    assert ok_json(d.ask("STATS"))["inflight"] == 0
+
+
 # ---- queues: ENQUEUE and ITEM ----------------------------------------------
 
 QUEUE_SCOPES = ["OR.Jobs.Write", "OR.Execution.Read", "OR.Jobs.Read", "OR.Queues.Write", "OR.Queues.Read"]
