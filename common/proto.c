@@ -267,7 +267,7 @@ static enum proto_code take_folder(cJSON *it, char **path, int64_t *id, char *er
 	if (!cJSON_IsNumber(it))
 		return take_string(it, "folder", path, err, errlen);
 	if (!(*id = json_id(it, PROTO_ID_MAX)))
-		return bad(err, errlen, "\"folder\" id must be a positive integer");
+		return bad(err, errlen, "\"folder\" id must be an integer from 1 to 2^53-1");
 	return PC_OK;
 }
 
@@ -412,12 +412,14 @@ static enum proto_code parse_start(const char *p, const char *end, struct proto_
 	return PC_OK;
 }
 
-/* A positive decimal word (no sign, no leading zero trick), or 0. */
+/* A positive decimal word (no sign, no leading zero trick) within the
+ * ids JSON can carry, or 0. */
 static int64_t word_id(const char *w)
 {
 	if (!w[0] || strlen(w) > 16 || strspn(w, "0123456789") != strlen(w) || w[0] == '0')
 		return 0;
-	return strtoll(w, NULL, 10);
+	int64_t id = strtoll(w, NULL, 10);
+	return id <= (int64_t)PROTO_ID_MAX ? id : 0;
 }
 
 static enum proto_code parse_json_job(const char *p, const char *end, enum proto_verb verb,
@@ -435,7 +437,7 @@ static enum proto_code parse_json_job(const char *p, const char *end, enum proto
 		const char *k = it->string;
 		if (strcmp(k, "id") == 0) {
 			if (!(jb->id = json_id(it, PROTO_ID_MAX)))
-				rc = bad(err, errlen, "\"id\" must be a positive integer");
+				rc = bad(err, errlen, "\"id\" must be an integer from 1 to 2^53-1");
 		} else if (strcmp(k, "folder") == 0) {
 			rc = take_folder(it, &jb->folder, &jb->folder_id, err, errlen);
 		} else if (strcmp(k, "timeout") == 0 && verb == PV_WAIT) {
@@ -500,7 +502,7 @@ static enum proto_code parse_job(const char *p, const char *end, enum proto_verb
 		if (rc == PC_OK && n > 2)
 			rc = bad(err, errlen, "too many words: %s", usage[verb]);
 		else if (rc == PC_OK && !(jb->id = word_id(words[0])))
-			rc = bad(err, errlen, "the job id must be a positive integer: %s", usage[verb]);
+			rc = bad(err, errlen, "the id must be an integer from 1 to 2^53-1: %s", usage[verb]);
 		else if (rc == PC_OK && n == 2) {
 			jb->folder = words[1];
 			words[1] = NULL;

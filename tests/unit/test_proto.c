@@ -59,6 +59,9 @@ static void test_job_verbs(void **state)
 	assert_int_equal(r.verb, PV_WAIT);
 	assert_string_equal(r.job.folder, "Shared/My Folder");
 	proto_req_free(&r);
+	assert_int_equal(parse("JOB 9007199254740991", &r, err), PC_OK); /* the largest exact JSON id */
+	assert_true(r.job.id == 9007199254740991LL);
+	proto_req_free(&r);
 	assert_int_equal(parse("STOP 5 Shared kill", &r, err), PC_OK);
 	assert_true(r.job.kill);
 	assert_string_equal(r.job.folder, "Shared");
@@ -76,15 +79,17 @@ static void test_job_verbs(void **state)
 	assert_int_equal(r.job.timeout, 600);
 	proto_req_free(&r);
 	expect_bad("JOB", "JOB <id> [<folder>]");
-	expect_bad("JOB 0", "positive integer");
-	expect_bad("JOB -3", "positive integer");
-	expect_bad("JOB 12x", "positive integer");
-	expect_bad("JOB 007", "positive integer");
+	expect_bad("JOB 0", "integer from 1 to 2^53-1");
+	expect_bad("JOB -3", "integer from 1 to 2^53-1");
+	expect_bad("JOB 12x", "integer from 1 to 2^53-1");
+	expect_bad("JOB 007", "integer from 1 to 2^53-1");
+	expect_bad("JOB 9007199254740992", "integer from 1 to 2^53-1");
+	expect_bad("JOB {\"id\":9007199254740992}", "integer from 1 to 2^53-1");
 	expect_bad("JOB 1 a b", "too many words");
 	expect_bad("STOP 1 a b kill", "too many words");
 	expect_bad("JOB 1 \"bad\\u0007\"", "control");
 	expect_bad("JOB {\"folder\":\"x\"}", "\"id\" is required");
-	expect_bad("JOB {\"id\":1.5}", "positive integer");
+	expect_bad("JOB {\"id\":1.5}", "integer from 1 to 2^53-1");
 	expect_bad("JOB {\"id\":1,\"timeout\":5}", "unknown key \"timeout\"");
 	expect_bad("WAIT {\"id\":1,\"timeout\":0}", "1 to 86400");
 	expect_bad("WAIT {\"id\":1,\"timeout\":86401}", "1 to 86400");
@@ -262,8 +267,8 @@ static void test_json_form(void **state)
 	proto_req_free(&r);
 
 	expect_bad("START {\"folder\":\"x\"}", "\"process\" is required");
-	expect_bad("START {\"process\":\"P\",\"folder\":0}", "positive integer");
-	expect_bad("START {\"process\":\"P\",\"folder\":1.5}", "positive integer");
+	expect_bad("START {\"process\":\"P\",\"folder\":0}", "integer from 1 to 2^53-1");
+	expect_bad("START {\"process\":\"P\",\"folder\":1.5}", "integer from 1 to 2^53-1");
 	expect_bad("START {\"process\":\"P\",\"count\":0}", "count");
 	expect_bad("START {\"process\":\"P\",\"count\":10001}", "count");
 	expect_bad("START {\"process\":\"P\",\"priority\":101}", "1 to 100");
