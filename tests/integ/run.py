@@ -1702,6 +1702,27 @@ def unknown_ids_among_many_waits_are_not_found_the_rest_wait_on(env):
 
 
 @test
+def a_wait_keeps_its_reads_across_sighup_and_takes_the_new_interval(env):
+    env.fake.add_release("P")
+    conf = env.config(auth=JOBS, raw="[jobs]\npoll_interval = 60\n")
+    d = env.daemon(conf)
+    jid = started_id(d)
+    env.fake.plan(jid, [(0.2, {"State": "Running"}), (9.0, {"State": "Successful"})])
+    c = d.client(30)
+    c.send(f'@w WAIT {{"id":{jid},"timeout":30}}\n')
+    assert wait_for(lambda: env.fake.count("job_get") >= 1)
+    env.config(auth=JOBS, raw="[jobs]\npoll_interval = 1\n")
+    d.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reloaded" in d.log(), 5)
+    # Reads 1, 2 and 4 s apart at first, then every poll_interval: with
+    # the old 60 s the end (at 9 s) would be seen past the wait's timeout.
+    a = ok_json(tagged_answers(c, 1, 25)["w"])
+    assert a["job"]["state"] == "Successful"
+    # One read a second at most after the reload: no storm of re-reads.
+    assert env.fake.count("job_get") <= 14, env.fake.counts
+
+
+@test
 def waits_count_against_max_queue(env):
     env.fake.add_release("P")
     d = env.daemon(auth=JOBS, orchestrator={"max_queue": "3"})
