@@ -123,6 +123,8 @@ static int exchange(const char *path, int timeout, const char *line, char **answ
 	return 0;
 }
 
+static void print_record(const cJSON *job);
+
 static void print_start(cJSON *o)
 {
 	cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs"), *j;
@@ -136,6 +138,10 @@ static void print_start(cJSON *o)
 	else
 		snprintf(fbuf, sizeof(fbuf), "?");
 	cJSON_ArrayForEach(j, jobs) {
+		if (cJSON_HasObjectItem(j, "created")) {
+			print_record(j); /* start --wait: the final record */
+			continue;
+		}
 		cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
 		cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
 		cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
@@ -353,6 +359,33 @@ help:
 	return NULL;
 }
 
+/* Text from Orchestrator (a job's info, an error message) goes to a
+ * terminal: its control characters (C0, DEL, and C1 such as CSI, which
+ * some terminals obey) become '?', so no robot can move the cursor or
+ * retitle the window. UTF-8 otherwise passes. */
+static void defang(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; p && *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			p[0] = p[1] = '?';
+	}
+}
+
+/* Every string of o but outputs, which are printed as JSON (escaped,
+ * then defanged: their text stays as the robot wrote it). */
+static void defang_json(cJSON *o)
+{
+	for (; o; o = o->next) {
+		if (o->string && strcmp(o->string, "output") == 0)
+			continue;
+		if (cJSON_IsString(o))
+			defang(o->valuestring);
+		defang_json(o->child);
+	}
+}
+
 static const char *field(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -360,13 +393,23 @@ static const char *field(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* A job record for a person: what, state, times, info, output. */
-static void print_job(const cJSON *o)
+/* An output object, as JSON on one line. */
+static void print_output(const cJSON *out)
 {
-	const cJSON *job = cJSON_GetObjectItemCaseSensitive(o, "job");
+	if (!cJSON_IsObject(out))
+		return;
+	char *s = cJSON_PrintUnformatted(out);
+	defang(s);
+	printf("  output: %s\n", s);
+	cJSON_free(s);
+}
+
+/* A job record for a person: what, state, times, info, error, output. */
+static void print_record(const cJSON *job)
+{
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "id");
 	const cJSON *out = cJSON_GetObjectItemCaseSensitive(job, "output");
-	const cJSON *stopping = cJSON_GetObjectItemCaseSensitive(o, "stopping");
+	const cJSON *error = cJSON_GetObjectItemCaseSensitive(job, "error");
 
 	printf("job %.0f (%s): %s\n", cJSON_IsNumber(id) ? id->valuedouble : 0.0,
 	       field(job, "process") ? field(job, "process") : "?",
@@ -376,11 +419,18 @@ static void print_job(const cJSON *o)
 	       field(job, "host") ? " on " : "", field(job, "host") ? field(job, "host") : "");
 	if (field(job, "info"))
 		printf("  info: %s\n", field(job, "info"));
-	if (cJSON_IsObject(out)) {
-		char *s = cJSON_PrintUnformatted(out);
-		printf("  output: %s\n", s);
-		cJSON_free(s);
-	}
+	if (cJSON_IsObject(error))
+		printf("  error: %s%s%s%s%s\n", field(error, "code") ? field(error, "code") : "?",
+		       field(error, "title") ? ": " : "", field(error, "title") ? field(error, "title") : "",
+		       field(error, "detail") ? ": " : "", field(error, "detail") ? field(error, "detail") : "");
+	print_output(out);
+}
+
+static void print_job(const cJSON *o)
+{
+	const cJSON *stopping = cJSON_GetObjectItemCaseSensitive(o, "stopping");
+
+	print_record(cJSON_GetObjectItemCaseSensitive(o, "job"));
 	if (cJSON_IsBool(stopping))
 		printf(cJSON_IsTrue(stopping) ? "  stopping (%s)\n" : "  already final: nothing sent%s\n",
 		       field(o, "strategy") ? field(o, "strategy") : "");
@@ -398,11 +448,7 @@ static void print_item(const cJSON *o)
 	       field(o, "queue") ? " (queue " : "", field(o, "queue") ? field(o, "queue") : "",
 	       field(o, "queue") ? ")" : "", field(item, "status") ? field(item, "status") : "?",
 	       field(item, "reference") ? field(item, "reference") : "-");
-	if (cJSON_IsObject(out)) {
-		char *s = cJSON_PrintUnformatted(out);
-		printf("  output: %s\n", s);
-		cJSON_free(s);
-	}
+	print_output(out);
 	if (cJSON_IsObject(ex))
 		printf("  exception (%s): %s%s%s\n", field(ex, "type") ? field(ex, "type") : "?",
 		       field(ex, "reason") ? field(ex, "reason") : "", field(ex, "details") ? ": " : "",
@@ -430,11 +476,13 @@ static int wait_status(const cJSON *o)
 /* Prints answer for a person (or as it is, with json). Returns the exit
  * status: 0 for OK (wait: 4 Faulted, 5 Stopped), 9 + the code's number for
  * ERR. */
-static int print_answer(const char *cmd, const char *answer, int json)
+static int print_answer(const char *cmd, char *answer, int json)
 {
 	if (strncmp(answer, "OK ", 3) == 0) {
 		cJSON *o = cJSON_Parse(answer + 3);
 		int rc = strcmp(cmd, "wait") == 0 || strcmp(cmd, "start") == 0 ? wait_status(o) : 0;
+		if (!json)
+			defang_json(o);
 		if (json) {
 			puts(answer + 3);
 		} else if (cJSON_GetObjectItemCaseSensitive(o, "job")) {
@@ -466,12 +514,15 @@ static int print_answer(const char *cmd, const char *answer, int json)
 	if (strncmp(answer, "ERR ", 4) == 0) {
 		const char *code = answer + 4;
 		enum proto_code c = proto_code_parse(code, strcspn(code, " "));
-		if (json)
+		if (json) {
 			puts(answer);
-		else
+		} else {
+			defang(answer);
 			fprintf(stderr, "orchctl: %s\n", code);
+		}
 		return c < PC__COUNT ? EXIT_CODE_BASE + (int)c : 1;
 	}
+	defang(answer);
 	fprintf(stderr, "orchctl: unexpected answer: %s\n", answer);
 	return 1;
 }

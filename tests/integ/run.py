@@ -1455,6 +1455,37 @@ def wait_to_faulted_and_stopped_with_orchctl_exit_codes(env):
 
 
 @test
+def orchctl_summaries_show_errors_outputs_and_no_terminal_escapes(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    ctl = [os.path.join(harness.BUILD, "orchctl"), "-s", d.sock]
+    jid = started_id(d)
+    # A robot's text may hold escapes: OSC (retitle), CSI as C0 and as C1.
+    env.fake.plan(jid, [(0.3, {"State": "Faulted", "Info": "bad\x1b]0;owned\x07 \u009b2J",
+                               "JobError": {"Code": "Robot.Exception", "Title": "Boom", "Detail": "d\x1b[2J"},
+                               "OutputArguments": json.dumps({"note": "a\x1bb\u009b"})})])
+    p = subprocess.run(ctl + ["wait", str(jid)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 4, p
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f\x80-\x9f]", p.stdout), repr(p.stdout)
+    assert "info: bad?]0;owned? ??2J" in p.stdout, p.stdout
+    assert "error: Robot.Exception: Boom: d?[2J" in p.stdout, p.stdout
+    assert 'output: {"note":"a\\u001bb??"}' in p.stdout, p.stdout
+    # --json passes the answer as it is (escaped JSON).
+    p = subprocess.run(ctl + ["job", str(jid), "--json"], capture_output=True, text=True, timeout=30)
+    assert json.loads(p.stdout)["job"]["info"] == "bad\x1b]0;owned\x07 \u009b2J"
+    # An ERR answer quoting Orchestrator is defanged too.
+    env.fake.fault("start", status=409, body={"message": "no robot\x1b[2J here", "errorCode": 2818})
+    p = subprocess.run(ctl + ["start", "P"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 18 and "\x1b" not in p.stderr and "no robot" in p.stderr, p
+    # start --wait prints each job's final record.
+    env.fake.job_plan = DONE
+    p = subprocess.run(ctl + ["start", "P", "--count", "2", "--wait", "--timeout", "20"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.count(": Successful\n") == 2, p
+    assert p.stdout.count('output: {"Result":"done","n":2}') == 2 and "info: Job completed" in p.stdout, p
+
+
+@test
 def wait_timeout_stops_nothing(env):
     env.fake.add_release("P")
     d = env.daemon(auth=JOBS)
