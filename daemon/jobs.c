@@ -251,6 +251,8 @@ static void on_looked_up(struct orch_call *c)
 
 	if (c->code != PC_OK) {
 		char m[sizeof(c->msg)];
+		if (c->status == 429)
+			budget_refused(c->retry_after_ms); /* the tenant's collection limit */
 		snprintf(m, sizeof(m), "%s", c->msg);
 		orch_call_reset(&j->call);
 		unknown(j, "looking it up failed: %s %s", proto_code_name(c->code), m);

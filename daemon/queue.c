@@ -163,6 +163,25 @@ static void not_found(struct queue_req *q)
 	finish(q, PC_NOT_FOUND, msg);
 }
 
+/* cb, now or later, with what the releases cache holds for name of kind
+ * in q's folder (looked up once, however many ask). */
+static void resolve(struct queue_req *q, enum rel_kind kind, const char *name, releases_fn *cb)
+{
+	char *key = NULL, *resolved = NULL;
+	enum proto_code code;
+
+	q->rw.cb = cb;
+	q->rw.data = q;
+	code = releases_cached(kind, &q->folder, name, &key, &resolved);
+	if (code == PC__COUNT) {
+		releases_wait(&q->rw, kind, &q->folder, name);
+		return;
+	}
+	cb(&q->rw, code, key, resolved);
+	free(key);
+	free(resolved);
+}
+
 /* ---- ENQUEUE */
 
 static char *add_body(const struct proto_enqueue *e, const char *reference)
@@ -298,23 +317,10 @@ static void on_queue_id(struct rel_wait *w, enum proto_code code, const char *te
 
 static void lookup(struct queue_req *q)
 {
-	char *id = NULL, *name = NULL;
-	enum proto_code code;
-
-	if (q->queue_id) {
+	if (q->queue_id)
 		lookup_item(q);
-		return;
-	}
-	q->rw.cb = on_queue_id;
-	q->rw.data = q;
-	code = releases_cached(REL_QUEUE, &q->folder, q->enq->queue, &id, &name);
-	if (code == PC__COUNT) {
-		releases_wait(&q->rw, REL_QUEUE, &q->folder, q->enq->queue);
-		return;
-	}
-	on_queue_id(&q->rw, code, id, name);
-	free(id);
-	free(name);
+	else
+		resolve(q, REL_QUEUE, q->enq->queue, on_queue_id);
 }
 
 static void on_lookup_due(struct delayq_item *it)
@@ -391,13 +397,40 @@ static void send_add(struct queue_req *q)
 	orch_send(&q->call);
 }
 
+/* The queue as Orchestrator resolves the name (case-insensitively): the
+ * [access] rules are asked again with its own name before anything is
+ * added, as for a process's resolved Name. */
+static void on_add_queue(struct rel_wait *w, enum proto_code code, const char *id, const char *name)
+{
+	struct queue_req *q = w->data;
+	char msg[1024];
+
+	if (code == PC_NOT_FOUND) {
+		not_found(q);
+	} else if (code != PC_OK) {
+		snprintf(msg, sizeof(msg), "cannot look queue \"%s\" up to check [access]; nothing was added: %s",
+			 q->enq->queue, id);
+		finish(q, code, msg);
+	} else if (!q->allowed(q, name)) {
+		snprintf(msg, sizeof(msg), "queue \"%s\" is \"%s\" in Orchestrator, which no [access] allow "
+			 "rule lets this peer use; nothing was added", q->enq->queue, name);
+		finish(q, PC_DENIED, msg);
+	} else {
+		q->queue_id = xstrdup(id);
+		send_add(q);
+	}
+}
+
 void queue_enqueue(struct queue_req *q)
 {
 	start(q);
 	/* Orchestrator keeps the Reference on the item: with it an ambiguous
 	 * add can be looked up instead of replayed. */
 	q->reference = q->enq->reference ? xstrdup(q->enq->reference) : new_reference();
-	send_add(q);
+	if (q->allowed && scope_covers(OP_QUEUE_DEFS, auth_scopes()))
+		resolve(q, REL_QUEUE, q->enq->queue, on_add_queue);
+	else
+		send_add(q);
 }
 
 /* ---- ITEM */
@@ -454,18 +487,9 @@ static void on_item(struct orch_call *c)
 	q->item = c->json;
 	c->json = NULL;
 	orch_call_reset(&q->call);
-	char id[32], *key = NULL, *name = NULL;
+	char id[32];
 	snprintf(id, sizeof(id), "%lld", qid);
-	q->rw.cb = on_queue_name;
-	q->rw.data = q;
-	enum proto_code code = releases_cached(REL_QUEUE_ID, &q->folder, id, &key, &name);
-	if (code == PC__COUNT) {
-		releases_wait(&q->rw, REL_QUEUE_ID, &q->folder, id);
-		return;
-	}
-	on_queue_name(&q->rw, code, key, name);
-	free(key);
-	free(name);
+	resolve(q, REL_QUEUE_ID, id, on_queue_name);
 }
 
 void queue_item(struct queue_req *q)

@@ -42,8 +42,11 @@ struct queue_req {
 	int64_t item_id;                  /* ITEM */
 	struct rel_folder folder;         /* path or id, the default resolved */
 	queue_done_fn *done;
-	/* ITEM: asked with the name of the item's queue before the answer;
-	 * false answers DENIED without the record. NULL: always allowed. */
+	/* Asked with the queue's name as Orchestrator has it: for ITEM, the
+	 * item's queue before the answer (false: DENIED without the record);
+	 * for ENQUEUE, the queue the name resolves to, before the add, when
+	 * the token may look queues up (false: DENIED, nothing added). NULL:
+	 * always allowed. */
 	bool (*allowed)(struct queue_req *q, const char *queue);
 	void *data;
 

@@ -593,15 +593,21 @@ static bool queue_allowed(const struct access_peer *peer, const char *queue, con
 	return access_allowed(peer, &a);
 }
 
-static bool item_allowed(struct queue_req *q, const char *queue)
+/* The rules asked again with the queue's name as Orchestrator has it:
+ * the item's queue (ITEM), or the queue the name resolved to (ENQUEUE). */
+static bool resolved_queue_allowed(struct queue_req *q, const char *queue)
 {
 	struct request *r = q->data;
 
 	if (queue_allowed(&r->peer, queue, &q->folder))
 		return true;
 	char qq[LOG_QUOTE_MAX];
-	log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u may not read item %lld of queue %s",
-		    (unsigned)r->peer.uid, (long long)q->item_id, log_quote(qq, queue));
+	if (q->enq)
+		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u may not add to queue %s",
+			    (unsigned)r->peer.uid, log_quote(qq, queue));
+	else
+		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u may not read item %lld of queue %s",
+			    (unsigned)r->peer.uid, (long long)q->item_id, log_quote(qq, queue));
 	return false;
 }
 
@@ -636,9 +642,9 @@ static void verb_queue(struct request *r, const struct access_peer *peer, pid_t 
 	r->qr.done = on_queue_done;
 	r->qr.data = r;
 	r->qr.allowed = NULL;
-	if (!e && access_enabled()) {
+	if (access_enabled()) {
 		access_peer_copy(&r->peer, peer);
-		r->qr.allowed = item_allowed;
+		r->qr.allowed = resolved_queue_allowed;
 	}
 	r->queueing = true;
 	if (e)

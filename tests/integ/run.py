@@ -2054,10 +2054,19 @@ def queue_rules_allow_and_deny(env):
     err(d.ask('ENQUEUE {"queue":"Invoices","folder":1}'), "DENIED")  # by id: no path rule matches
     err(d.ask("START Invoices"), "DENIED")                    # a queue rule starts nothing
     assert env.fake.count("queue_add") == 1 and len(env.fake.jobs) == 0
+    # The glob is asked again with the queue's own name: Orchestrator
+    # matches names case-insensitively, and "Inventory" is INVENTORY.
+    env.fake.add_queue("INVENTORY")
+    err(d.ask("ENQUEUE Inventory"), "DENIED", "INVENTORY", "nothing was added")
+    err(d.ask("ENQUEUE Invoicez"), "NOT_FOUND", "Invoicez")
+    assert env.fake.count("queue_add") == 1
+    # The queue's name is looked up once (cached like a release key).
+    ok_json(d.ask("ENQUEUE Invoices"))
+    assert env.fake.count("queue_defs") == 3 and env.fake.count("queue_add") == 2
     # ITEM learns the item's queue from Orchestrator (cached).
     assert ok_json(d.ask(f"ITEM {iid}"))["item"]["id"] == iid
     assert ok_json(d.ask(f"ITEM {iid}"))["item"]["id"] == iid
-    assert env.fake.count("queue_defs") == 1
+    assert env.fake.count("queue_defs") == 4
     # An item of a queue no rule allows: DENIED, without its record.
     sock = os.path.join(env.dir, "open.sock")
     d2 = queue_daemon(env, server={"socket": sock}, filename="open.conf", sock=sock)
