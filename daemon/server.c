@@ -81,6 +81,7 @@ static struct {
 	int nconns;
 	bool stopping;
 	void (*drained)(void);
+	struct log_limit refusals;      /* a flood of connections is summarised */
 } S;
 
 static void conn_close(struct conn *c);
@@ -462,7 +463,7 @@ static void on_reject_written(uv_write_t *w, int status)
 static void on_connection(uv_stream_t *l, int status)
 {
 	if (status < 0) {
-		log_warn("server: accept: %s", uv_strerror(status));
+		log_limited(&S.refusals, LOG_WARNING, "server: accept: %s", uv_strerror(status));
 		return;
 	}
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -476,7 +477,8 @@ static void on_connection(uv_stream_t *l, int status)
 		static char msg[] = "ERR BUSY too many clients (max_clients); retry later\n";
 		uv_write_t *w = xmalloc(sizeof(*w));
 		uv_buf_t b = uv_buf_init(msg, sizeof(msg) - 1);
-		log_warn("server: refusing a client: max_clients (%d) reached", S.opts.max_clients);
+		log_limited(&S.refusals, LOG_WARNING, "server: refusing a client: max_clients (%d) reached",
+			    S.opts.max_clients);
 		if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, on_reject_written) != 0) {
 			free(w);
 			uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
@@ -563,6 +565,7 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 
 	S.loop = loop;
 	server_configure(o);
+	log_limit_init(&S.refusals, 10, 10);
 	LIST_INIT(&S.conns);
 	TAILQ_INIT(&S.dirty);
 	TAILQ_INIT(&S.backlog);

@@ -786,6 +786,13 @@ def max_clients_enforced(env):
     c = d.client()
     err(c.line(), "BUSY", "max_clients")
     assert c.closed()
+    # A flood of connections is refused each time, and logged 10 times in
+    # 10 s at most (the rest are counted).
+    for _ in range(100):
+        x = d.client()
+        err(x.line(), "BUSY", "max_clients")
+        x.close()
+    assert d.log().count("refusing a client") <= 10, d.log()
     a.close()
     time.sleep(0.2)
     assert d.ask("PING") == 'OK {"pong":true}'
