@@ -107,12 +107,10 @@ static void handle(struct mconn *c)
 		reply(c, "404 Not Found", "text/plain; charset=utf-8", "GET /metrics\n");
 		return;
 	}
-	char *json = stats_json();
-	cJSON *stats = cJSON_Parse(json);
+	cJSON *stats = stats_object(NULL, NULL);
 	struct buf text = {0};
 	promtext_from_stats(&text, stats);
 	cJSON_Delete(stats);
-	cJSON_free(json);
 	X.scrapes++;
 	reply(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text.p ? text.p : "");
 	buf_free(&text);

@@ -398,7 +398,25 @@ unsigned long releases_refreshes(void)
 struct names {
 	cJSON *arr;
 	int left;
+	releases_keep_fn *keep;
+	void *ctx;
 };
+
+/* Whether keep allows name in the folder of key (cache_key's form). */
+static bool kept(const struct names *n, const char *key, const char *nl, const char *name)
+{
+	if (!n->keep)
+		return true;
+	struct rel_folder f = {NULL, 0};
+	char *path = NULL;
+	if (key[1] == 'i')
+		f.id = strtoll(key + 3, NULL, 10);
+	else
+		f.path = path = xstrndup(key + 3, (size_t)(nl - key - 3));
+	bool ok = n->keep(name, &f, n->ctx);
+	free(path);
+	return ok;
+}
 
 static bool add_name(struct cache_entry *e, void *arg)
 {
@@ -410,6 +428,8 @@ static bool add_name(struct cache_entry *e, void *arg)
 		return false;
 	/* The Name Orchestrator resolved, once each. */
 	const char *name = strchr(v, '\n') ? strchr(v, '\n') + 1 : nl + 1;
+	if (!kept(n, e->key, nl, name))
+		return false;
 	cJSON *it;
 	cJSON_ArrayForEach(it, n->arr)
 		if (strcmp(it->valuestring, name) == 0)
@@ -419,9 +439,9 @@ static bool add_name(struct cache_entry *e, void *arg)
 	return false;
 }
 
-void releases_names(cJSON *arr, int max)
+void releases_names(cJSON *arr, int max, releases_keep_fn *keep, void *ctx)
 {
-	struct names n = {arr, max};
+	struct names n = {arr, max, keep, ctx};
 
 	cache_foreach(&R.cache, add_name, &n);
 }

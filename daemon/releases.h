@@ -85,10 +85,13 @@ void releases_state(const char *path);
 /* Writes the state file now if the cache changed since. */
 void releases_save(void);
 
-/* Adds to arr (a cJSON array) the names of up to max processes with a
- * cached release key (STATS "processes", for shell completion). */
+/* Adds to arr (a cJSON array) the names (as Orchestrator resolved them)
+ * of up to max processes with a cached release key, each once, those keep
+ * says true of in the folder they were cached for (all with keep NULL):
+ * STATS "processes", for shell completion. */
 struct cJSON;
-void releases_names(struct cJSON *arr, int max);
+typedef bool releases_keep_fn(const char *name, const struct rel_folder *f, void *ctx);
+void releases_names(struct cJSON *arr, int max, releases_keep_fn *keep, void *ctx);
 
 unsigned long releases_hits(void);
 unsigned long releases_misses(void);

@@ -357,10 +357,21 @@ static void verb_help(struct request *r, const struct access_peer *peer, pid_t p
 	answer(r, PC_OK, proto_help_json());
 }
 
+/* STATS lists the processes a peer may start, and no other. */
+static bool may_start(const char *name, const struct rel_folder *f, void *peer)
+{
+	struct access_ask a = {
+		.name = name,
+		.folder_path = f->id > 0 ? NULL : f->path,
+		.folder_id = f->id,
+		.count = 1,
+	};
+	return access_allowed(peer, &a);
+}
+
 static void verb_stats(struct request *r, const struct access_peer *peer, pid_t pid)
 {
-	char *s = stats_json();
-	(void)peer;
+	char *s = stats_json(access_enabled() ? may_start : NULL, (void *)peer);
 	(void)pid;
 	answer(r, PC_OK, s);
 	cJSON_free(s);

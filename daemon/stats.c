@@ -56,7 +56,7 @@ void stats_pending(int delta)
 	T.pending += delta;
 }
 
-char *stats_json(void)
+cJSON *stats_object(releases_keep_fn *keep, void *ctx)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *errs = cJSON_CreateObject();
@@ -89,7 +89,7 @@ char *stats_json(void)
 	cJSON_AddNumberToObject(cache, "misses", (double)releases_misses());
 	cJSON_AddNumberToObject(cache, "lookups", (double)releases_lookups());
 	cJSON_AddNumberToObject(cache, "refreshes", (double)releases_refreshes());
-	releases_names(cJSON_AddArrayToObject(o, "processes"), 256);
+	releases_names(cJSON_AddArrayToObject(o, "processes"), 256, keep, ctx);
 	cJSON_AddNumberToObject(o, "inflight", T.pending);
 	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
 	cJSON_AddNumberToObject(o, "upkeeps", (double)upkeep_sent());
@@ -127,7 +127,14 @@ char *stats_json(void)
 	struct mallinfo2 mi = mallinfo2();
 	cJSON_AddNumberToObject(o, "heap_in_use", (double)mi.uordblks);
 	cJSON_AddNumberToObject(o, "uptime_s", (double)((uv_now(T.loop) - T.started_at) / 1000));
+	return o;
+}
+
+char *stats_json(releases_keep_fn *keep, void *ctx)
+{
+	cJSON *o = stats_object(keep, ctx);
 	char *s = cJSON_PrintUnformatted(o);
+
 	cJSON_Delete(o);
 	return s;
 }

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "proto.h"
+#include "releases.h"
 
 void stats_init(uv_loop_t *loop);
 
@@ -29,7 +30,10 @@ void stats_answered(enum proto_code code, bool ok_counts, uint64_t us);
 void stats_clients(int delta);
 void stats_pending(int delta);
 
-/* The STATS answer's JSON; the caller frees it with cJSON_free. */
-char *stats_json(void);
+/* The STATS answer as a tree (the caller cJSON_Deletes it), or as JSON
+ * (cJSON_free). "processes" lists the cached names keep allows (all with
+ * keep NULL): a peer learns only the names it may start. */
+struct cJSON *stats_object(releases_keep_fn *keep, void *ctx);
+char *stats_json(releases_keep_fn *keep, void *ctx);
 
 #endif

@@ -676,6 +676,26 @@ def supplementary_groups_count_for_access(env):
 
 
 @test
+def stats_lists_only_the_processes_a_peer_may_start(env):
+    if os.geteuid() != 0:
+        print("     (skipped: needs root to run a client as another user)")
+        return
+    for name in ("P", "Payroll"):
+        env.fake.add_release(name)
+        env.fake.add_release(name, folder="Shared/Finance")
+    os.chmod(env.dir, 0o755)
+    d = env.daemon(access=["uid:0 *", "uid:65534 P folder=Shared"], server={"socket_mode": "0666"})
+    for line in ("START P", "START Payroll", "START P Shared/Finance"):
+        ok_json(d.ask(line))
+    assert sorted(ok_json(d.ask("STATS"))["processes"]) == ["P", "Payroll"]
+    ctl = shutil.copy(os.path.join(harness.BUILD, "orchctl"), os.path.join(env.dir, "orchctl"))
+    os.chmod(ctl, 0o755)
+    p = subprocess.run([ctl, "-s", d.sock, "processes"], capture_output=True, text=True,
+                       user=65534, group=65534, extra_groups=[], timeout=30)
+    assert p.returncode == 0 and p.stdout.split() == ["P"], p
+
+
+@test
 def tls_verified_with_test_ca_and_refused_without(env):
     env.fake.add_release("P")
     d = env.daemon(ca=False)
