@@ -2,7 +2,8 @@
  * budget: the tenant's collection queries (docs/orchestrator.md section 7).
  * Orchestrator allows about 100 GET /odata/Jobs and /odata/QueueItems
  * collection queries a minute per TENANT, shared with every other script of
- * it, then answers 429. orchd spends at most list_budget of them in any 60 s,
+ * it, then answers 429. orchd spends at most list_budget of them in any 60 s
+ * (each held for 61 s: the tenant counts arrivals),
  * all its users together (watch's sweeps, the lookups by Reference that
  * settle an ambiguous start or enqueue), and none until a 429's Retry-After
  * (a minute without one) is over.
