@@ -2101,6 +2101,15 @@ def queue_rules_allow_and_deny(env):
     a = err(d.ask(f"ITEM {pid}"), "DENIED", "Payroll")
     assert "99999" not in a and "reference" not in a
     assert "DENIED" in d.log()
+    # A token that may add but not read queues: the rules see the name sent
+    # only (no lookup it could not make), and the add goes ahead.
+    sock = os.path.join(env.dir, "write.sock")
+    defs = env.fake.count("queue_defs")
+    d3 = queue_daemon(env, server={"socket": sock}, filename="write.conf", sock=sock,
+                      auth={"scope": "OR.Queues.Write"}, access=[f"uid:{uid} queue:Inv* folder=Shared"])
+    ok_json(d3.ask("ENQUEUE Invoices"))
+    err(d3.ask("ENQUEUE Payroll"), "DENIED", "Payroll")
+    assert env.fake.count("queue_defs") == defs
 
 
 @test
