@@ -123,36 +123,6 @@ static int exchange(const char *path, int timeout, const char *line, char **answ
 	return 0;
 }
 
-static void print_record(const cJSON *job);
-
-static void print_start(cJSON *o)
-{
-	cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs"), *j;
-	cJSON *proc = cJSON_GetObjectItemCaseSensitive(o, "process");
-	cJSON *folder = cJSON_GetObjectItemCaseSensitive(o, "folder");
-	char fbuf[64];
-	const char *fname = cJSON_IsString(folder) ? folder->valuestring : fbuf;
-
-	if (cJSON_IsNumber(folder))
-		snprintf(fbuf, sizeof(fbuf), "id %.0f", folder->valuedouble);
-	else
-		snprintf(fbuf, sizeof(fbuf), "?");
-	cJSON_ArrayForEach(j, jobs) {
-		if (cJSON_HasObjectItem(j, "created")) {
-			print_record(j); /* start --wait: the final record */
-			continue;
-		}
-		cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-		cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
-		cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
-		printf("started job %.0f (%s) of \"%s\" in %s: %s\n",
-		       cJSON_IsNumber(id) ? id->valuedouble : 0.0,
-		       cJSON_IsString(key) ? key->valuestring : "?",
-		       cJSON_IsString(proc) ? proc->valuestring : "?", fname,
-		       cJSON_IsString(state) ? state->valuestring : "?");
-	}
-}
-
 /* A positive whole number, or -1. */
 static long positive(const char *s)
 {
@@ -436,6 +406,35 @@ static void print_job(const cJSON *o)
 		       field(o, "strategy") ? field(o, "strategy") : "");
 }
 
+/* A START's answer for a person: each job it made, or with --wait its final record. */
+static void print_start(cJSON *o)
+{
+	cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs"), *j;
+	cJSON *proc = cJSON_GetObjectItemCaseSensitive(o, "process");
+	cJSON *folder = cJSON_GetObjectItemCaseSensitive(o, "folder");
+	char fbuf[64];
+	const char *fname = cJSON_IsString(folder) ? folder->valuestring : fbuf;
+
+	if (cJSON_IsNumber(folder))
+		snprintf(fbuf, sizeof(fbuf), "id %.0f", folder->valuedouble);
+	else
+		snprintf(fbuf, sizeof(fbuf), "?");
+	cJSON_ArrayForEach(j, jobs) {
+		if (cJSON_HasObjectItem(j, "created")) {
+			print_record(j); /* start --wait: the final record */
+			continue;
+		}
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+		cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
+		cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+		printf("started job %.0f (%s) of \"%s\" in %s: %s\n",
+		       cJSON_IsNumber(id) ? id->valuedouble : 0.0,
+		       cJSON_IsString(key) ? key->valuestring : "?",
+		       cJSON_IsString(proc) ? proc->valuestring : "?", fname,
+		       cJSON_IsString(state) ? state->valuestring : "?");
+	}
+}
+
 /* A queue item for a person: id, queue, status, reference, output, exception. */
 static void print_item(const cJSON *o)
 {
@@ -482,7 +481,7 @@ static int print_answer(const char *cmd, char *answer, int json)
 		cJSON *o = cJSON_Parse(answer + 3);
 		int rc = strcmp(cmd, "wait") == 0 || strcmp(cmd, "start") == 0 ? wait_status(o) : 0;
 		if (!json)
-			defang_json(o);
+			defang_json(o); /* for a person's terminal */
 		if (json) {
 			puts(answer + 3);
 		} else if (cJSON_GetObjectItemCaseSensitive(o, "job")) {
