@@ -223,7 +223,8 @@ static void on_read(struct orch_call *c)
 		job = c->json;
 		state = jobrec_state(job);
 		if (!cJSON_IsObject(job) || !state) {
-			code = PC_REJECTED;
+			/* A proxy's page, say: worth reading again at the next poll. */
+			code = PC_UNAVAILABLE;
 			snprintf(msg, sizeof(msg), "Orchestrator's answer for job %lld has no State",
 				 (long long)j->id);
 		} else {

@@ -1513,6 +1513,18 @@ def orchctl_summaries_show_errors_outputs_and_no_terminal_escapes(env):
 
 
 @test
+def a_job_read_without_a_state_is_read_again_not_the_end(env):
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    jid = started_id(d)
+    env.fake.fault("job_get", status=200, body={"html": "<p>proxy</p>"}, times=1)
+    err(d.ask(f"JOB {jid}"), "UNAVAILABLE", "no State")
+    env.fake.fault("job_get", status=200, body={"html": "<p>proxy</p>"}, times=1)
+    env.fake.plan(jid, [(1.0, {"State": "Successful"})])
+    assert ok_json(d.ask(f"WAIT {jid}", timeout=20))["job"]["state"] == "Successful"
+
+
+@test
 def wait_timeout_stops_nothing(env):
     env.fake.add_release("P")
     d = env.daemon(auth=JOBS)
