@@ -304,18 +304,29 @@ static void on_job_done(struct job *j, enum proto_code code, const char *text)
 		answer(r, code, text);
 }
 
+/* Whether peer may use name (a queue's, with queue; else a process's) in
+ * folder f (by path or id), count jobs at once. */
+static bool allowed_in(const struct access_peer *peer, bool queue, const char *name,
+		       const struct rel_folder *f, int count)
+{
+	struct access_ask a = {
+		.queue = queue,
+		.name = name,
+		.folder_path = f->id > 0 ? NULL : f->path,
+		.folder_id = f->id,
+		.count = count,
+	};
+	return access_allowed(peer, &a);
+}
+
 /* Whether peer may start st's process (or name, when given: the Name
  * Orchestrator resolved) in st's folder with st's count. */
 static bool start_allowed(const struct access_peer *peer, const struct proto_start *st,
 			  const char *name)
 {
-	struct access_ask a = {
-		.name = name ? name : st->process,
-		.folder_path = st->folder_id > 0 ? NULL : st->folder ? st->folder : jobs_default_folder(),
-		.folder_id = st->folder_id,
-		.count = st->count,
-	};
-	return access_allowed(peer, &a);
+	struct rel_folder f = {st->folder ? st->folder : jobs_default_folder(), st->folder_id};
+
+	return allowed_in(peer, false, name ? name : st->process, &f, st->count);
 }
 
 static bool job_allowed(struct job *j, const char *name)
@@ -360,13 +371,7 @@ static void verb_help(struct request *r, const struct access_peer *peer, pid_t p
 /* STATS lists the processes a peer may start, and no other. */
 static bool may_start(const char *name, const struct rel_folder *f, void *peer)
 {
-	struct access_ask a = {
-		.name = name,
-		.folder_path = f->id > 0 ? NULL : f->path,
-		.folder_id = f->id,
-		.count = 1,
-	};
-	return access_allowed(peer, &a);
+	return allowed_in(peer, false, name, f, 1);
 }
 
 static void verb_stats(struct request *r, const struct access_peer *peer, pid_t pid)
@@ -468,15 +473,9 @@ static bool job_access(struct request *r, const cJSON *job)
 	if (!access_enabled())
 		return true;
 	const char *process = jobrec_process(job);
-	if (!process)
-		return false; /* fail closed */
-	struct access_ask a = {
-		.name = process,
-		.folder_path = r->preq.job.folder_id > 0 ? NULL : r->folder_path,
-		.folder_id = r->preq.job.folder_id,
-		.count = 1,
-	};
-	return access_allowed(&r->peer, &a);
+	struct rel_folder f = {r->folder_path, r->preq.job.folder_id};
+
+	return process && allowed_in(&r->peer, false, process, &f, 1); /* no process: fail closed */
 }
 
 static void on_watched(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
@@ -592,25 +591,13 @@ static void on_queue_done(struct queue_req *q, enum proto_code code, const char 
 	answer(r, code, text);
 }
 
-static bool queue_allowed(const struct access_peer *peer, const char *queue, const struct rel_folder *f)
-{
-	struct access_ask a = {
-		.queue = true,
-		.name = queue,
-		.folder_path = f->id > 0 ? NULL : f->path,
-		.folder_id = f->id,
-		.count = 1,
-	};
-	return access_allowed(peer, &a);
-}
-
 /* The rules asked again with the queue's name as Orchestrator has it:
  * the item's queue (ITEM), or the queue the name resolved to (ENQUEUE). */
 static bool resolved_queue_allowed(struct queue_req *q, const char *queue)
 {
 	struct request *r = q->data;
 
-	if (queue_allowed(&r->peer, queue, &q->folder))
+	if (allowed_in(&r->peer, true, queue, &q->folder, 1))
 		return true;
 	char qq[LOG_QUOTE_MAX];
 	if (q->enq)
@@ -639,7 +626,7 @@ static void verb_queue(struct request *r, const struct access_peer *peer, pid_t 
 		answer(r, PC_FOLDER, "no folder: name one in the request or set [orchestrator] folder");
 		return;
 	}
-	if (e && !queue_allowed(peer, e->queue, &r->qr.folder)) {
+	if (e && !allowed_in(peer, true, e->queue, &r->qr.folder, 1)) {
 		char q[LOG_QUOTE_MAX];
 		log_limited(&Q.denied_log, LOG_WARNING, "DENIED: uid %u pid %d may not add to queue %s",
 			    (unsigned)peer->uid, (int)pid, log_quote(q, e->queue));
