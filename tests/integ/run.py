@@ -1663,15 +1663,20 @@ def start_with_wait_answers_the_final_records(env):
     assert p.returncode == 4, p
 
 
+def tagged_answers(c, n, timeout=30):
+    """The next n tagged answers on c: {tag: line after the tag}."""
+    got = {}
+    while len(got) < n:
+        tag, _, rest = c.line(timeout).partition(" ")
+        got[tag[1:]] = rest
+    return got
+
+
 def pipelined_waits(d, ids, timeout=60):
     """Sends a tagged WAIT per id on one connection; returns {id: record}."""
     c = d.client(timeout)
     c.send("".join(f"@w{i} WAIT {i}\n" for i in ids))
-    got = {}
-    while len(got) < len(ids):
-        line = c.line(timeout)
-        tag, _, rest = line.partition(" ")
-        got[int(tag[2:])] = ok_json(rest)["job"]
+    got = {int(tag[1:]): ok_json(a)["job"] for tag, a in tagged_answers(c, len(ids), timeout).items()}
     c.close()
     return got
 
@@ -1722,15 +1727,6 @@ def collection_429_falls_back_to_single_reads_without_a_hot_loop(env):
     assert env.fake.count("job_get") <= 5 * (took + 1) + 10, (env.fake.counts, took)
     assert ok_json(d.ask("STATS"))["job_reads"]["rate_limited"] >= 1
     assert "rate limited (429)" in d.log()
-
-
-def tagged_answers(c, n, timeout=30):
-    """The next n tagged answers on c: {tag: line after the tag}."""
-    got = {}
-    while len(got) < n:
-        tag, _, rest = c.line(timeout).partition(" ")
-        got[tag[1:]] = rest
-    return got
 
 
 @test
