@@ -52,8 +52,7 @@ struct watched {
 	struct orch_call call;
 	struct delayq_item next;       /* the next read, when waits remain */
 	bool output_read;              /* the read of an ended job for its outputs */
-	unsigned query;                /* the last collection query that asked for it */
-	bool answered;                 /* that query's answer held it */
+	unsigned query;                /* the collection query that asked for it, until its answer held it */
 	struct wfolder *wf;            /* while waited */
 	TAILQ_ENTRY(watched) wf_link;
 	LIST_ENTRY(watched) link;
@@ -395,7 +394,6 @@ static void on_sweep_due(struct delayq_item *it)
 	     j = TAILQ_NEXT(j, wf_link), n++) {
 		buf_printf(&flt, "%s%lld", n ? "," : "", (long long)j->id);
 		j->query = f->query;
-		j->answered = false;
 	}
 	f->cursor = j;
 	buf_adds(&flt, ")");
@@ -444,7 +442,7 @@ static void on_collected(struct orch_call *c)
 			j = cJSON_IsNumber(id) ? in_folder(f, (int64_t)id->valuedouble) : NULL;
 			if (!j || !state)
 				continue;
-			j->answered = j->query == f->query;
+			j->query = 0; /* held */
 			snprintf(j->state, sizeof(j->state), "%s", state);
 			if (jobrec_final(state)) {
 				/* Collections carry no outputs: one read of its own for
@@ -466,7 +464,7 @@ static void on_collected(struct orch_call *c)
 	bool refused = c->code != PC_OK && c->status != 429 && terminal(c->code);
 	if (c->code == PC_OK || refused)
 		TAILQ_FOREACH(j, &f->jobs, wf_link)
-			if (j->query == f->query && !j->answered)
+			if (j->query == f->query)
 				want_read(j, 0);
 	orch_call_reset(&f->call);
 	if (f->n == 0 || W.stopping) {
