@@ -35,6 +35,9 @@ static const struct key keys[] = {
 	INT("orchestrator", "timeout", timeout, 1, 3600),
 	INT("orchestrator", "max_inflight", max_inflight, 1, 100000),
 	INT("orchestrator", "max_queue", max_queue, 1, 10000000),
+	INT("orchestrator", "max_queue_per_peer", max_queue_per_peer, 1, 10000000),
+	{"orchestrator", "max_pending_bytes", K_SIZE, offsetof(struct conf, max_pending_bytes), 64 << 10,
+	 1L << 40},
 	INT("orchestrator", "keepalive", keepalive, 0, 3600),
 	{"auth", "grant", K_GRANT, offsetof(struct conf, grant), 0, 0},
 	STR("auth", "token_url", token_url),
@@ -472,6 +475,11 @@ static void validate(struct loader *l)
 			 "localhost), got \"%s\"", c->redirect_uri);
 	if (!l->seen[key_index("drain_timeout")])
 		c->drain_timeout = c->timeout * 2;
+	if (!l->seen[key_index("max_queue_per_peer")])
+		c->max_queue_per_peer = c->max_queue / 4 > 0 ? c->max_queue / 4 : 1;
+	if (c->max_queue_per_peer > c->max_queue)
+		conf_err(l, line_of(l, "max_queue_per_peer"), "max_queue_per_peer (%d) is more than max_queue (%d)",
+			 c->max_queue_per_peer, c->max_queue);
 	if (c->scope && scope_has(c->scope, "offline_access") && c->grant == GRANT_CLIENT_CREDENTIALS)
 		conf_err(l, line_of(l, "scope"),
 			 "scope: offline_access cannot be asked with client_credentials (Identity answers invalid_scope)");
@@ -517,6 +525,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->socket_mode = 0660;
 	c->max_clients = 1024;
 	c->max_line = 65536;
+	c->max_pending_bytes = 64u << 20;
 	c->idle_timeout = 300;
 	c->release_ttl = 600;
 	c->keepalive = 25;

@@ -42,7 +42,9 @@ struct conf {
 	char *ca_file;
 	int timeout;          /* seconds */
 	int max_inflight;
-	int max_queue;        /* START, ENQUEUE, ITEM requests waiting before BUSY */
+	int max_queue;        /* places of requests waiting on Orchestrator before BUSY */
+	int max_queue_per_peer; /* of those, one uid's at most (default max_queue / 4) */
+	size_t max_pending_bytes; /* bytes of request lines held until answered (one uid: a quarter) */
 	int keepalive;        /* seconds between upkeep requests on an idle
 			       * connection; 0 = none */
 

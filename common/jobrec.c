@@ -133,11 +133,22 @@ void jobrec_item_append(struct buf *b, const cJSON *item, bool details)
 	buf_adds(b, "}");
 }
 
-long long jobrec_item_queue(const cJSON *item)
+/* A positive integer id field of o, or 0. */
+static long long id_of(const cJSON *o, const char *name)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, "QueueDefinitionId");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
 	return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 9e15 &&
 			       v->valuedouble == (double)(long long)v->valuedouble
 		       ? (long long)v->valuedouble : 0;
+}
+
+long long jobrec_item_queue(const cJSON *item)
+{
+	return id_of(item, "QueueDefinitionId");
+}
+
+long long jobrec_folder_id(const cJSON *job)
+{
+	return id_of(job, "OrganizationUnitId");
 }

@@ -28,6 +28,8 @@ void jobrec_append(struct buf *b, const cJSON *job);
 /* The job's State and ReleaseName, or NULL. */
 const char *jobrec_state(const cJSON *job);
 const char *jobrec_process(const cJSON *job);
+/* The job's folder id (OrganizationUnitId), or 0. */
+long long jobrec_folder_id(const cJSON *job);
 
 /*
  * Appends the record of a queue item (a QueueItemDto: Id, Key, Status,

@@ -8,23 +8,52 @@
 #include "enc.h"
 #include "util.h"
 
+/* Each Orchestrator path written once: the endpoint table (the URLs orch
+ * builds) and the scope table (what people read) both use these. */
+#define P_RELEASES "/odata/Releases"
+#define P_JOBS "/odata/Jobs"
+#define P_JOB P_JOBS "({Id})"
+#define P_START P_JOBS "/UiPath.Server.Configuration.OData.StartJobs"
+#define P_STOP P_JOB "/UiPath.Server.Configuration.OData.StopJob"
+#define P_QUEUE_ADD "/odata/Queues/UiPathODataSvc.AddQueueItem"
+#define P_QUEUE_ITEMS "/odata/QueueItems"
+#define P_QUEUE_ITEM P_QUEUE_ITEMS "({Id})"
+#define P_QUEUE_DEFS "/odata/QueueDefinitions"
+#define P_FOLDERS "/odata/Folders"
+
+static const struct scope_endpoint endpoints[EP__COUNT] = {
+	[EP_RELEASES] = {"GET", P_RELEASES, OP_RELEASES},
+	[EP_START_JOBS] = {"POST", P_START, OP_START_JOBS},
+	[EP_JOBS] = {"GET", P_JOBS, OP_JOB_GET},
+	[EP_JOB] = {"GET", P_JOB, OP_JOB_GET},
+	[EP_STOP_JOB] = {"POST", P_STOP, OP_STOP_JOBS},
+	[EP_QUEUE_ADD] = {"POST", P_QUEUE_ADD, OP_QUEUE_ADD},
+	[EP_QUEUE_ITEMS] = {"GET", P_QUEUE_ITEMS, OP_QUEUE_READ},
+	[EP_QUEUE_ITEM] = {"GET", P_QUEUE_ITEM, OP_QUEUE_READ},
+	[EP_QUEUE_DEFS] = {"GET", P_QUEUE_DEFS, OP_QUEUE_DEFS},
+	[EP_FOLDERS] = {"GET", P_FOLDERS, OP_FOLDERS},
+};
+
 static const struct scope_rule rules[OP__COUNT] = {
-	[OP_RELEASES] = {"look up a process", "GET /odata/Releases",
+	[OP_RELEASES] = {"look up a process", "GET " P_RELEASES,
 			 {"OR.Execution", "OR.Execution.Read"}, "Processes.View"},
-	[OP_START_JOBS] = {"start a job", "POST /odata/Jobs/UiPath.Server.Configuration.OData.StartJobs",
-			   {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Create"},
-	[OP_JOB_GET] = {"read a job", "GET /odata/Jobs", {"OR.Jobs", "OR.Jobs.Read"}, "Jobs.View"},
-	[OP_FOLDERS] = {"list folders", "GET /odata/Folders", {"OR.Folders", "OR.Folders.Read"},
+	[OP_START_JOBS] = {"start a job", "POST " P_START, {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Create"},
+	[OP_JOB_GET] = {"read a job", "GET " P_JOBS, {"OR.Jobs", "OR.Jobs.Read"}, "Jobs.View"},
+	[OP_FOLDERS] = {"list folders", "GET " P_FOLDERS, {"OR.Folders", "OR.Folders.Read"},
 			"Units.View"},
-	[OP_STOP_JOBS] = {"stop a job", "POST /odata/Jobs({Id})/UiPath.Server.Configuration.OData.StopJob",
-			  {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Edit"},
-	[OP_QUEUE_ADD] = {"add a queue item", "POST /odata/Queues/UiPathODataSvc.AddQueueItem",
+	[OP_STOP_JOBS] = {"stop a job", "POST " P_STOP, {"OR.Jobs", "OR.Jobs.Write"}, "Jobs.Edit"},
+	[OP_QUEUE_ADD] = {"add a queue item", "POST " P_QUEUE_ADD,
 			  {"OR.Queues", "OR.Queues.Write"}, "Queues.View and Transactions.Create"},
-	[OP_QUEUE_READ] = {"read a queue item", "GET /odata/QueueItems", {"OR.Queues", "OR.Queues.Read"},
+	[OP_QUEUE_READ] = {"read a queue item", "GET " P_QUEUE_ITEMS, {"OR.Queues", "OR.Queues.Read"},
 			   "Transactions.View"},
-	[OP_QUEUE_DEFS] = {"look up a queue", "GET /odata/QueueDefinitions",
+	[OP_QUEUE_DEFS] = {"look up a queue", "GET " P_QUEUE_DEFS,
 			   {"OR.Queues", "OR.Queues.Read"}, "Queues.View"},
 };
+
+const struct scope_endpoint *scope_endpoint(enum scope_ep ep)
+{
+	return &endpoints[ep];
+}
 
 const struct scope_rule *scope_rule(enum scope_op op)
 {

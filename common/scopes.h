@@ -21,6 +21,29 @@ enum scope_op {
 	OP__COUNT
 };
 
+/* Every Orchestrator endpoint orchd calls: the one table URLs are built from. */
+enum scope_ep {
+	EP_RELEASES,    /* GET Releases?$filter=... */
+	EP_START_JOBS,  /* POST StartJobs */
+	EP_JOBS,        /* GET Jobs?$filter=... (a collection query) */
+	EP_JOB,         /* GET Jobs({Id}) */
+	EP_STOP_JOB,    /* POST Jobs({Id})/StopJob */
+	EP_QUEUE_ADD,   /* POST AddQueueItem */
+	EP_QUEUE_ITEMS, /* GET QueueItems?$filter=... (a collection query) */
+	EP_QUEUE_ITEM,  /* GET QueueItems({Id}) */
+	EP_QUEUE_DEFS,  /* GET QueueDefinitions?$filter=... */
+	EP_FOLDERS,     /* GET Folders */
+	EP__COUNT
+};
+
+struct scope_endpoint {
+	const char *method;      /* "GET" or "POST" */
+	const char *path;        /* from the Orchestrator base; "{Id}" stands for an id */
+	enum scope_op op;        /* the scope it needs */
+};
+
+const struct scope_endpoint *scope_endpoint(enum scope_ep ep);
+
 struct scope_rule {
 	const char *what;        /* "look up a process", for people */
 	const char *endpoint;    /* "GET /odata/Releases" */

@@ -184,7 +184,7 @@ bool access_allowed(const struct access_peer *p, const struct access_ask *a)
 			who = p->uid == r->id;
 		for (int g = 0; r->group && g < p->ngroups && !who; g++)
 			who = p->groups[g] == r->id;
-		if (who && fnmatch(r->glob, a->name, 0) == 0 && folder_matches(r, a) &&
+		if (who && (!a->name || fnmatch(r->glob, a->name, 0) == 0) && folder_matches(r, a) &&
 		    (!r->max || a->count <= r->max))
 			return true;
 	}

@@ -31,10 +31,11 @@ struct access_peer {
 /* What a request asks for, as access judges it. */
 struct access_ask {
 	bool queue;                /* name is a queue's (queue: rules), else a process's */
-	const char *name;          /* process or queue name */
+	const char *name;          /* process or queue name; NULL: any (whether a rule
+				    * could match before the name is known) */
 	const char *folder_path;   /* the folder as a path, or NULL */
 	long long folder_id;       /* or as an id (> 0) */
-	int count;                 /* JobsCount */
+	int count;                 /* JobsCount (0 for verbs that start nothing) */
 };
 
 /* Resolves the rules' user and group names and puts them in force. Returns

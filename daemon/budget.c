@@ -10,6 +10,8 @@
 
 static struct {
 	uv_loop_t *loop;
+	uv_timer_t timer;           /* serves the first queued lookup */
+	TAILQ_HEAD(, budget_ask) asks;
 	unsigned cap;
 	uint64_t sent[BUDGET_MAX];  /* when the last queries left (a ring) */
 	unsigned nsent;
@@ -17,9 +19,13 @@ static struct {
 	unsigned long refused;
 } B;
 
+static void arm(void);
+
 void budget_configure(int list_budget)
 {
 	B.cap = list_budget < 0 ? 0 : list_budget > BUDGET_MAX ? BUDGET_MAX : (unsigned)list_budget;
+	if (B.loop)
+		arm();
 }
 
 void budget_init(uv_loop_t *loop, int list_budget)
@@ -28,10 +34,22 @@ void budget_init(uv_loop_t *loop, int list_budget)
 	B.nsent = 0;
 	B.paused_until = 0;
 	B.refused = 0;
+	TAILQ_INIT(&B.asks);
+	uv_timer_init(loop, &B.timer);
 	budget_configure(list_budget);
 }
 
-uint64_t budget_wait(void)
+void budget_close(void)
+{
+	struct budget_ask *a;
+
+	while ((a = TAILQ_FIRST(&B.asks)))
+		budget_cancel(a);
+	uv_close((uv_handle_t *)&B.timer, NULL);
+}
+
+/* When the next query may leave, whoever sends it. */
+static uint64_t free_in(void)
 {
 	uint64_t now = uv_now(B.loop), wait = 0;
 
@@ -48,26 +66,85 @@ uint64_t budget_wait(void)
 	return wait;
 }
 
+uint64_t budget_wait(void)
+{
+	uint64_t wait = free_in();
+
+	/* Lookups first: a sweep asks again a second after they are served. */
+	if (wait != BUDGET_NEVER && !TAILQ_EMPTY(&B.asks))
+		wait += 1000;
+	return wait;
+}
+
+static void spend(void)
+{
+	B.sent[B.nsent++ % BUDGET_MAX] = uv_now(B.loop);
+}
+
 bool budget_take(void)
 {
 	if (budget_wait() != 0)
 		return false;
-	B.sent[B.nsent++ % BUDGET_MAX] = uv_now(B.loop);
+	spend();
 	return true;
 }
 
-uint64_t budget_take_within(uint64_t max_wait_ms, const char **why)
-{
-	uint64_t wait = budget_wait();
+static void on_timer(uv_timer_t *t);
 
-	if (wait == 0 && budget_take())
+/* The timer for the first queued lookup (none when list_budget became 0:
+ * they wait for a reload, or the drain deadline). */
+static void arm(void)
+{
+	uint64_t wait = free_in();
+
+	if (TAILQ_EMPTY(&B.asks) || wait == BUDGET_NEVER)
+		uv_timer_stop(&B.timer);
+	else
+		uv_timer_start(&B.timer, on_timer, wait, 0);
+}
+
+/* Each free query to the first lookup waiting, in turn. */
+static void on_timer(uv_timer_t *t)
+{
+	struct budget_ask *a;
+	(void)t;
+
+	while ((a = TAILQ_FIRST(&B.asks)) && free_in() == 0) {
+		TAILQ_REMOVE(&B.asks, a, link);
+		a->queued = false;
+		spend();
+		a->cb(a);
+	}
+	arm();
+}
+
+uint64_t budget_ask(struct budget_ask *a, uint64_t max_wait_ms, const char **why)
+{
+	uint64_t wait = free_in();
+
+	if (wait == 0 && TAILQ_EMPTY(&B.asks)) {
+		spend();
 		return 0;
-	if (wait != BUDGET_NEVER && wait <= max_wait_ms)
-		return wait;
+	}
+	if (wait != BUDGET_NEVER && wait <= max_wait_ms) {
+		a->queued = true;
+		TAILQ_INSERT_TAIL(&B.asks, a, link);
+		arm();
+		return wait ? wait : 1;
+	}
 	*why = wait == BUDGET_NEVER ? "orchd may not look it up: [jobs] list_budget is 0"
 				    : "orchd did not look it up: the list_budget of collection queries a "
 				      "minute is spent";
 	return BUDGET_NEVER;
+}
+
+void budget_cancel(struct budget_ask *a)
+{
+	if (!a->queued)
+		return;
+	TAILQ_REMOVE(&B.asks, a, link);
+	a->queued = false;
+	arm();
 }
 
 uint64_t budget_refused(int64_t retry_after_ms)
@@ -76,6 +153,7 @@ uint64_t budget_refused(int64_t retry_after_ms)
 
 	B.paused_until = uv_now(B.loop) + pause;
 	B.refused++;
+	arm();
 	return pause;
 }
 

@@ -18,6 +18,7 @@
 #include "orch.h"
 #include "releases.h"
 #include "scopes.h"
+#include "text.h"
 
 enum status { ST_OK, ST_WARN, ST_FAIL, ST_SKIP };
 
@@ -164,7 +165,7 @@ static void check_queue(void)
 		finish();
 		return;
 	}
-	struct rel_folder f = {C.folders[C.nfolders - 1], 0};
+	struct folder f = {C.folders[C.nfolders - 1], 0};
 	C.rw.cb = on_queue;
 	releases_wait(&C.rw, REL_QUEUE, &f, C.o->queue);
 }
@@ -180,7 +181,7 @@ static void check_process(void)
 		check_queue();
 		return;
 	}
-	struct rel_folder f = {C.folders[C.nfolders - 1], 0};
+	struct folder f = {C.folders[C.nfolders - 1], 0};
 	C.rw.cb = on_release;
 	releases_wait(&C.rw, REL_PROCESS, &f, C.o->process);
 }
@@ -225,17 +226,16 @@ static void check_folder(void)
 	}
 	const char *f = C.folders[C.ifolder];
 	memset(&C.call, 0, sizeof(C.call));
-	C.call.op = OP_RELEASES;
-	C.call.url = xasprintf("%s/odata/Releases?$top=1&$select=Key,Name", orch_base());
-	C.call.folder_hdr = enc_folder_header(f, 0);
-	C.call.folder = f;
-	C.call.done = on_folder;
-	if (!C.call.folder_hdr) {
+	if (!text_utf8_valid(f, strlen(f))) {
 		step("folder", ST_FAIL, "\"%s\" is not valid UTF-8", f);
 		C.ifolder++;
 		check_folder();
 		return;
 	}
+	C.call.ep = EP_RELEASES;
+	C.call.query = xstrdup("$top=1&$select=Key,Name");
+	C.call.folder = (struct folder){f, 0};
+	C.call.done = on_folder;
 	orch_send(&C.call);
 }
 

@@ -1,11 +1,15 @@
 /*
- * orchd: wiring. Loads the config, initialises the modules in dependency
- * order (http, orch, releases, jobs, watch, auth, stats, request, server), runs the loop,
- * talks to systemd (notify, watchdog, socket activation), reloads on
- * SIGHUP, and on SIGTERM drives the drain: the server stops taking
- * requests, jobs and http stop starting new work, and at drain_timeout
- * whatever is still in flight is ended and answered; then the modules close
- * in reverse order, each taking back what it still has in flight.
+ * orchd: wiring. Loads the config, starts the modules in dependency order
+ * (each after what it uses: http, auth, orch, upkeep, budget, releases,
+ * settle, watch, stats, request, server, metrics), runs the loop, talks to
+ * systemd (notify, watchdog, socket activation) and reloads on SIGHUP.
+ *
+ * A signal only starts the drain: the server stops taking requests, nothing
+ * new is sent upstream (what waited to be sent is answered SHUTDOWN), and
+ * at drain_timeout whatever is still in flight is ended and answered. Once
+ * all is answered (or after the deadline) the loop is stopped; the modules
+ * close after uv_run returns, in the exact reverse of their start, each
+ * taking back what it still has in flight, as chrony's main does.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -29,16 +33,16 @@
 #include "metrics.h"
 #include "conf.h"
 #include "http.h"
-#include "jobs.h"
 #include "log.h"
 #include "orch.h"
-#include "queue.h"
+#include "settle.h"
 #include "releases.h"
 #include "request.h"
 #include "scopes.h"
 #include "server.h"
 #include "stats.h"
 #include "upkeep.h"
+#include "start.h"
 #include "watch.h"
 
 static struct {
@@ -51,7 +55,9 @@ static struct {
 	uv_timer_t watchdog;   /* WATCHDOG=1 at half systemd's interval */
 	uv_timer_t status;     /* keeps STATUS= current */
 	uv_prepare_t logs;     /* writes the iteration's log lines before poll blocks */
-	bool ready, stopping, closed;
+	bool ready, stopping;
+	enum { UP_NONE, UP_HTTP, UP_AUTH, UP_ORCH, UP_UPKEEP, UP_BUDGET, UP_RELEASES, UP_SETTLE,
+	       UP_WATCH, UP_STATS, UP_REQUEST, UP_SERVER, UP_METRICS } up; /* the last started */
 	char status_line[512];
 } M;
 
@@ -79,7 +85,7 @@ static void update_status(void)
 			 err ? err : "asking Identity");
 	else
 		snprintf(line, sizeof(line), "serving: %d clients, %lu jobs started%s%s",
-			 server_clients(), jobs_started(), err ? "; token: " : "", err ? err : "");
+			 server_clients(), start_jobs_started(), err ? "; token: " : "", err ? err : "");
 	if (strcmp(line, M.status_line) != 0) {
 		memcpy(M.status_line, line, sizeof(line));
 		sd_notifyf(0, "STATUS=%s", line);
@@ -114,23 +120,39 @@ static void on_logs(uv_prepare_t *h)
 	log_flush();
 }
 
-/* The reverse of daemon_main's order. */
-static void close_all(void)
+/* The modules started, closed in the exact reverse of daemon_main's
+ * order; after the loop, never from one of its callbacks. */
+static void close_modules(void)
 {
-	if (M.closed)
-		return;
-	M.closed = true;
-	metrics_close();
-	server_close();
-	request_close();
-	auth_close();
-	watch_close();
-	queue_close();
-	jobs_close();
-	releases_close();
-	upkeep_close();
-	orch_close();
-	http_close();
+	if (M.up >= UP_METRICS)
+		metrics_close();
+	if (M.up >= UP_SERVER)
+		server_close();
+	if (M.up >= UP_REQUEST)
+		request_close();
+	if (M.up >= UP_STATS)
+		stats_close();
+	if (M.up >= UP_WATCH)
+		watch_close();
+	if (M.up >= UP_SETTLE)
+		settle_close();
+	if (M.up >= UP_RELEASES)
+		releases_close();
+	if (M.up >= UP_BUDGET)
+		budget_close();
+	if (M.up >= UP_UPKEEP)
+		upkeep_close();
+	if (M.up >= UP_ORCH)
+		orch_close();
+	if (M.up >= UP_AUTH)
+		auth_close();
+	if (M.up >= UP_HTTP)
+		http_close();
+	M.up = UP_NONE;
+}
+
+static void close_handles(void)
+{
 	uv_close((uv_handle_t *)&M.closer, NULL);
 	uv_close((uv_handle_t *)&M.sigterm, NULL);
 	uv_close((uv_handle_t *)&M.sigint, NULL);
@@ -144,18 +166,18 @@ static void close_all(void)
 static void on_drained(void)
 {
 	log_info("stopped: every request answered");
-	close_all();
+	uv_stop(M.loop);
 }
 
 static void on_closer(uv_timer_t *t)
 {
 	(void)t;
-	close_all();
+	uv_stop(M.loop);
 }
 
 /* Every request still in flight is ended now and answered (UNKNOWN when
  * its StartJobs may have left, SHUTDOWN when not); the answers are written
- * in this iteration's check phase, and the modules close in the next. */
+ * in this iteration's check phase, and the loop stops in the next. */
 static void on_deadline(uv_timer_t *t)
 {
 	(void)t;
@@ -163,8 +185,7 @@ static void on_deadline(uv_timer_t *t)
 		 M.conf.drain_timeout);
 	auth_abort();
 	http_abort_all();
-	jobs_abort();
-	queue_abort();
+	settle_abort();
 	/* Not 0: libuv would run it in this same timer phase, before the
 	 * check phase has written the answers. */
 	uv_timer_start(&M.closer, on_closer, 1, 0);
@@ -290,8 +311,7 @@ static void reload(void)
 	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
 	releases_state(nc.state_file);
 	budget_configure(nc.list_budget);
-	jobs_configure(&nc);
-	queue_configure(&nc);
+	settle_configure(settle_timing(nc.timeout));
 	request_configure(&nc);
 	watch_configure(&nc);
 	struct server_opts so = server_opts(&nc, -1);
@@ -319,15 +339,15 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("%s: stopping; answering what was received", strsignal(signum));
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: answering what was received");
 	uv_timer_start(&M.deadline, on_deadline, (uint64_t)M.conf.drain_timeout * 1000, 0);
+	/* Nothing not yet sent goes out now: new and waiting requests are
+	 * answered SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no
+	 * retries. */
 	request_shutdown();
 	watch_shutdown();
-	server_shutdown(on_drained);
-	/* Nothing not yet sent goes out now: waiting requests are answered
-	 * SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no retries. */
-	jobs_shutdown();
-	queue_shutdown();
+	settle_shutdown();
 	upkeep_shutdown();
 	http_shutdown();
+	server_shutdown(on_drained);
 }
 
 /* The socket systemd passed (socket activation), -1 if none, -2 if unusable. */
@@ -371,15 +391,6 @@ static int daemon_main(const char *path)
 
 	clamp_clients(&M.conf);
 	M.loop = uv_default_loop();
-	struct http_opts ho = http_opts(&M.conf);
-	http_init(M.loop, &ho);
-	orch_init(M.conf.url);
-	upkeep_init(M.loop, &M.conf);
-	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
-	budget_init(M.loop, M.conf.list_budget);
-	jobs_init(M.loop, &M.conf);
-	queue_init(M.loop, &M.conf);
-	watch_init(M.loop, &M.conf);
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);
 	uv_signal_init(M.loop, &M.sighup);
@@ -391,6 +402,45 @@ static int daemon_main(const char *path)
 	uv_prepare_start(&M.logs, on_logs);
 	uv_unref((uv_handle_t *)&M.logs);
 	log_hold(true);
+
+	/* Each module after what it uses. */
+	struct http_opts ho = http_opts(&M.conf);
+	http_init(M.loop, &ho);
+	M.up = UP_HTTP;
+	auth_init(M.loop, &M.conf, secret, on_ready);
+	M.up = UP_AUTH;
+	orch_init(M.conf.url);
+	M.up = UP_ORCH;
+	upkeep_init(M.loop, &M.conf);
+	M.up = UP_UPKEEP;
+	budget_init(M.loop, M.conf.list_budget);
+	M.up = UP_BUDGET;
+	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
+	/* After auth: entries past their TTL are looked up at once. */
+	releases_state(M.conf.state_file);
+	M.up = UP_RELEASES;
+	settle_init(M.loop, settle_timing(M.conf.timeout));
+	M.up = UP_SETTLE;
+	watch_init(M.loop, &M.conf);
+	M.up = UP_WATCH;
+	stats_init(M.loop);
+	M.up = UP_STATS;
+	request_init(&M.conf);
+	M.up = UP_REQUEST;
+	struct server_opts so = server_opts(&M.conf, fd);
+	if (server_init(M.loop, &so, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	M.up = UP_SERVER;
+	log_info("listening on %s, Orchestrator %s", fd >= 0 ? "the socket systemd passed" : M.conf.socket,
+		 M.conf.url);
+	if (metrics_init(M.loop, &M.conf, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	M.up = UP_METRICS;
+
 	uv_signal_start(&M.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&M.sigint, on_signal, SIGINT);
 	uv_signal_start(&M.sighup, on_signal, SIGHUP);
@@ -399,34 +449,19 @@ static int daemon_main(const char *path)
 		uv_timer_start(&M.watchdog, on_watchdog, 0, wd_usec / 2000);
 	}
 	uv_timer_start(&M.status, on_status_timer, 2000, 2000);
-	auth_init(M.loop, &M.conf, secret, on_ready);
-	/* After auth: entries past their TTL are looked up at once. */
-	releases_state(M.conf.state_file);
-	stats_init(M.loop);
-	request_init(&M.conf);
-	struct server_opts so = server_opts(&M.conf, fd);
-	if (server_init(M.loop, &so, err, sizeof(err)) != 0) {
-		log_err("%s", err);
-		close_all();
-		uv_run(M.loop, UV_RUN_DEFAULT);
-		goto out;
-	}
-	log_info("listening on %s, Orchestrator %s", fd >= 0 ? "the socket systemd passed" : M.conf.socket,
-		 M.conf.url);
-	if (metrics_init(M.loop, &M.conf, err, sizeof(err)) != 0) {
-		log_err("%s", err);
-		close_all();
-		uv_run(M.loop, UV_RUN_DEFAULT);
-		goto out;
-	}
 	update_status();
 	uv_run(M.loop, UV_RUN_DEFAULT);
 	rc = 0;
 out:
+	close_modules();
+	close_handles();
+	/* The close callbacks of what the modules closed. */
+	uv_run(M.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(M.loop) != 0) {
 		log_err("internal: handles left open at exit");
 		rc = 1;
 	}
+	log_flush();
 	access_close();
 	conf_free(&M.conf);
 	return rc;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enc.h"
 #include "log.h"
 
 #define ORCH_FRESH_MS 60000
@@ -100,7 +101,10 @@ static void on_http(struct http_req *h)
 		auth_invalidate(c->gen);
 		orch_send(c);
 	} else if (st == 401 || st == 403) {
-		scope_explain(c->op, auth_scopes(), c->folder, c->msg, sizeof(c->msg));
+		char fb[FOLDER_NAME_MAX];
+		scope_explain(scope_endpoint(c->ep)->op, auth_scopes(),
+			      c->folder.path || c->folder.id > 0 ? folder_name(&c->folder, fb) : NULL, c->msg,
+			      sizeof(c->msg));
 		finish(c, PC_SCOPE);
 	} else if (st == 429 || st >= 500) {
 		if (st >= 500 && !c->http.idempotent) {
@@ -114,10 +118,15 @@ static void on_http(struct http_req *h)
 		}
 	} else {
 		read_error(c, "Orchestrator refused the request");
-		if (c->error_code == 1100 || c->error_code == 1101) {
+		char fb[FOLDER_NAME_MAX];
+		if (c->subject && (st == 404 || c->error_code == 1002)) {
+			snprintf(c->msg, sizeof(c->msg), "no %s in folder \"%s\"", c->subject,
+				 folder_name(&c->folder, fb));
+			finish(c, PC_NOT_FOUND);
+		} else if (c->error_code == 1100 || c->error_code == 1101) {
 			char m[sizeof(c->msg)];
 			snprintf(m, sizeof(m), "folder \"%s\": %s (check the folder path and that the external app has a role in it)",
-				 c->folder ? c->folder : "(none)", c->msg);
+				 folder_name(&c->folder, fb), c->msg);
 			memcpy(c->msg, m, sizeof(m));
 			finish(c, PC_FOLDER);
 		} else {
@@ -186,12 +195,48 @@ static void on_auth(struct auth_wait *w, const char *token, unsigned gen, enum p
 	}
 }
 
+/* The URL and folder header of c, from the endpoint table. */
+static void build(struct orch_call *c)
+{
+	const struct scope_endpoint *ep = scope_endpoint(c->ep);
+	const char *id = strstr(ep->path, "{Id}");
+	struct buf b = {0};
+
+	buf_adds(&b, O.base);
+	if (id) {
+		buf_add(&b, ep->path, (size_t)(id - ep->path));
+		buf_printf(&b, "%lld%s", (long long)c->id, id + 4);
+	} else {
+		buf_adds(&b, ep->path);
+	}
+	if (c->query) {
+		buf_add(&b, "?", 1);
+		buf_adds(&b, c->query);
+	}
+	c->url = buf_steal(&b);
+	if (c->folder.id > 0 || c->folder.path)
+		c->folder_hdr = enc_folder_header(c->folder.path, c->folder.id);
+}
+
 void orch_send(struct orch_call *c)
 {
 	unsigned gen;
-	const char *tok = auth_token(&gen);
+	const char *tok;
 
 	c->json = NULL;
+	if (!c->url) {
+		build(c);
+		if (c->folder.path && c->folder.id <= 0 && !c->folder_hdr) {
+			/* Not UTF-8: proto and conf refuse such paths first, so
+			 * this is the one answer before orch_send returns. */
+			c->status = 0;
+			c->error_code = -1;
+			snprintf(c->msg, sizeof(c->msg), "folder path \"%s\" is not valid UTF-8", c->folder.path);
+			finish(c, PC_FOLDER);
+			return;
+		}
+	}
+	tok = auth_token(&gen);
 	if (tok) {
 		submit(c, tok, gen);
 		return;
@@ -205,11 +250,12 @@ void orch_call_reset(struct orch_call *c)
 {
 	free(c->url);
 	free(c->folder_hdr);
+	free(c->query);
 	free(c->body);
 	cJSON_Delete(c->json);
 	curl_slist_free_all(c->headers);
 	buf_free(&c->http.resp);
-	c->url = c->folder_hdr = c->body = NULL;
+	c->url = c->folder_hdr = c->query = c->body = NULL;
 	c->json = NULL;
 	c->headers = NULL;
 	c->reauthed = false;

@@ -1,11 +1,12 @@
 /*
  * orch: one authenticated call to Orchestrator (docs/orchestrator.md
- * sections 2 to 4 and 7). Takes the token from auth
+ * sections 2 to 4 and 7). Builds the URL from the one endpoint table
+ * (scopes.h) and the folder header from the folder, takes the token from auth
  * (waiting for one when needed), adds the folder header, sends through http,
  * and turns the answer into a proto code with a message for a person:
  * 401 refreshes the token once and retries; 401 again or 403 is SCOPE (with
  * the scopes the operation needs and those the token holds); 1100/1101 is
- * FOLDER; other refusals are REJECTED with Orchestrator's message and
+ * FOLDER; 404 or errorCode 1002 about the call's subject is NOT_FOUND; other refusals are REJECTED with Orchestrator's message and
  * errorCode; no answer is UNAVAILABLE, or UNKNOWN when a non-idempotent
  * request may have reached the server.
  */
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 
 #include "auth.h"
+#include "folder.h"
 #include "http.h"
 #include "proto.h"
 #include "scopes.h"
@@ -24,11 +26,14 @@ struct orch_call;
 typedef void orch_done_fn(struct orch_call *c);
 
 struct orch_call {
-	/* Set by the caller; orch_call_reset() frees the strings. */
-	enum scope_op op;
-	char *url;
-	char *folder_hdr;      /* a full header line, or NULL */
-	const char *folder;    /* as named, for messages */
+	/* Set by the caller; orch_call_reset() frees query and body. */
+	enum scope_ep ep;      /* what is called: the URL and the scope it needs */
+	int64_t id;            /* the {Id} of the endpoint's path */
+	char *query;           /* what follows '?', URL-encoded, or NULL */
+	struct folder folder;  /* the folder header (none for neither path nor id);
+				* the path must outlive the call */
+	const char *subject;   /* "job 4711": an answer 404 or errorCode 1002 is then
+				* NOT_FOUND, "no job 4711 in folder ..." */
 	char *body;            /* JSON, or NULL for GET */
 	bool repeatable;       /* a POST that may be sent again (StopJob) */
 	int max_attempts;      /* 0: http's default */
@@ -44,6 +49,8 @@ struct orch_call {
 	char msg[1024];
 
 	/* Private. */
+	char *url;
+	char *folder_hdr;
 	struct http_req http;
 	struct auth_wait aw;
 	struct curl_slist *headers;
@@ -61,7 +68,7 @@ void orch_send(struct orch_call *c);
 /* Takes c back wherever it is (waiting for a token, in http); its done()
  * will not be called. Then resets it. */
 void orch_cancel(struct orch_call *c);
-/* Frees what c holds (url, folder_hdr, body, json), ready for reuse. */
+/* Frees what c holds (query, body, json and its own), ready for reuse. */
 void orch_call_reset(struct orch_call *c);
 
 #endif

@@ -27,16 +27,15 @@ TAILQ_HEAD(rel_waiters, rel_wait);
 
 static const struct kind {
 	char tag;                    /* in the cache key */
-	enum scope_op op;
-	const char *collection;
+	enum scope_ep ep;
 	const char *by;              /* the filter's field */
 	bool numeric;                /* the name is an id */
 	const char *key;             /* the answer's field kept */
 	const char *noun;            /* for messages */
 } kinds[] = {
-	[REL_PROCESS] = {'r', OP_RELEASES, "Releases", "Name", false, "Key", "process"},
-	[REL_QUEUE] = {'q', OP_QUEUE_DEFS, "QueueDefinitions", "Name", false, "Id", "queue"},
-	[REL_QUEUE_ID] = {'i', OP_QUEUE_DEFS, "QueueDefinitions", "Id", true, "Id", "queue"},
+	[REL_PROCESS] = {'r', EP_RELEASES, "Name", false, "Key", "process"},
+	[REL_QUEUE] = {'q', EP_QUEUE_DEFS, "Name", false, "Id", "queue"},
+	[REL_QUEUE_ID] = {'i', EP_QUEUE_DEFS, "Id", true, "Id", "queue"},
 };
 
 struct rel_lookup {
@@ -60,7 +59,7 @@ static struct {
 	uv_timer_t save_timer;
 } R;
 
-static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct rel_folder *f,
+static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct folder *f,
 			 const char *name, bool refresh);
 
 /* Refresh ahead: a key used in the last quarter of its TTL is looked up
@@ -90,7 +89,7 @@ static void changed(void)
 		uv_timer_start(&R.save_timer, on_save_timer, SAVE_DELAY_MS, 0);
 }
 
-static char *cache_key(enum rel_kind kind, const struct rel_folder *f, const char *name)
+static char *cache_key(enum rel_kind kind, const struct folder *f, const char *name)
 {
 	if (f->id > 0)
 		return xasprintf("%ci:%lld\n%s", kinds[kind].tag, (long long)f->id, name);
@@ -158,7 +157,7 @@ void releases_close(void)
 	R.state_path = NULL;
 }
 
-enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, const char *process,
+enum proto_code releases_cached(enum rel_kind kind, const struct folder *f, const char *process,
 				char **key, char **name)
 {
 	char *k = cache_key(kind, f, process);
@@ -247,7 +246,8 @@ static void on_lookup(struct orch_call *c)
 				 lk->kind->noun, lk->process, lk->folder);
 		} else if (!kv || !kv[0] || strchr(kv, '\n')) {
 			code = PC_REJECTED;
-			snprintf(msg, sizeof(msg), "Orchestrator's %s answer has no %s %s", lk->kind->collection,
+			snprintf(msg, sizeof(msg), "Orchestrator's %s answer has no %s %s",
+				 scope_endpoint(lk->kind->ep)->path,
 				 lk->kind->noun, lk->kind->key);
 		} else {
 			/* Without a Name (an older server), the name asked for is it. */
@@ -305,7 +305,7 @@ static void on_lookup(struct orch_call *c)
 	free(namecopy);
 }
 
-static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct rel_folder *f,
+static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct folder *f,
 			 const char *name, bool refresh)
 {
 	struct rel_lookup *lk = xcalloc(1, sizeof(*lk));
@@ -321,11 +321,9 @@ static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct
 
 	/* Two, so that an ambiguous name shows. */
 	char *q = k->numeric ? xasprintf("%s%%20eq%%20%s", k->by, name) : enc_odata_eq(k->by, name);
-	lk->call.op = k->op;
-	lk->call.url = xasprintf("%s/odata/%s?$filter=%s&$top=2&$select=%s,Name", orch_base(),
-				 k->collection, q, k->key);
-	lk->call.folder_hdr = enc_folder_header(f->path, f->id);
-	lk->call.folder = lk->folder;
+	lk->call.ep = k->ep;
+	lk->call.query = xasprintf("$filter=%s&$top=2&$select=%s,Name", q, k->key);
+	lk->call.folder = (struct folder){f->id > 0 ? NULL : lk->folder, f->id};
 	lk->call.done = on_lookup;
 	lk->call.data = lk;
 	free(q);
@@ -334,7 +332,7 @@ static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct
 	orch_send(&lk->call);
 }
 
-void releases_wait(struct rel_wait *w, enum rel_kind kind, const struct rel_folder *f,
+void releases_wait(struct rel_wait *w, enum rel_kind kind, const struct folder *f,
 		   const char *process)
 {
 	char *key = cache_key(kind, f, process);
@@ -356,7 +354,7 @@ void releases_cancel(struct rel_wait *w)
 	}
 }
 
-void releases_drop(enum rel_kind kind, const struct rel_folder *f, const char *process, const char *key)
+void releases_drop(enum rel_kind kind, const struct folder *f, const char *process, const char *key)
 {
 	char *k = cache_key(kind, f, process);
 	struct cache_entry *e = cache_find(&R.cache, k);
@@ -407,7 +405,7 @@ static bool kept(const struct names *n, const char *key, const char *nl, const c
 {
 	if (!n->keep)
 		return true;
-	struct rel_folder f = {NULL, 0};
+	struct folder f = {NULL, 0};
 	char *path = NULL;
 	if (key[1] == 'i')
 		f.id = strtoll(key + 3, NULL, 10);
@@ -483,7 +481,7 @@ void releases_save(void)
 }
 
 /* Reads back a cache key "<tag><i|p>:<folder>\n<name>". */
-static bool parse_key(const char *k, enum rel_kind *kind, struct rel_folder *f, char **path,
+static bool parse_key(const char *k, enum rel_kind *kind, struct folder *f, char **path,
 		      const char **name)
 {
 	const char *nl = strchr(k, '\n');
@@ -521,7 +519,7 @@ static void load(const char *path)
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "v");
 		const cJSON *set = cJSON_GetObjectItemCaseSensitive(it, "set");
 		enum rel_kind kind;
-		struct rel_folder f;
+		struct folder f;
 		char *fpath = NULL;
 		const char *name;
 		if (!cJSON_IsString(k) || !cJSON_IsString(v) || !cJSON_IsNumber(set) ||

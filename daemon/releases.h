@@ -22,6 +22,7 @@
 #include <sys/queue.h>
 #include <uv.h>
 
+#include "folder.h"
 #include "proto.h"
 
 /* What is looked up: the answer's key is a release Key (GET Releases by
@@ -45,12 +46,6 @@ struct rel_wait {
 	TAILQ_ENTRY(rel_wait) link;  /* private */
 };
 
-/* A folder as a request names it: a path, or an id > 0. */
-struct rel_folder {
-	const char *path;
-	int64_t id;
-};
-
 void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s);
 /* New TTLs; the names remembered as unknown are forgotten. */
 void releases_configure(unsigned ttl_s, unsigned negative_ttl_s);
@@ -63,16 +58,16 @@ void releases_close(void);
  * the key and name (the caller frees them), PC_NOT_FOUND with *key a copy of
  * the message for a name remembered as unknown, or PC__COUNT on a miss.
  */
-enum proto_code releases_cached(enum rel_kind kind, const struct rel_folder *f, const char *name,
+enum proto_code releases_cached(enum rel_kind kind, const struct folder *f, const char *name,
 				char **key, char **resolved);
 /* Looks the key up; w->cb is called exactly once, later, from the loop. */
-void releases_wait(struct rel_wait *w, enum rel_kind kind, const struct rel_folder *f,
+void releases_wait(struct rel_wait *w, enum rel_kind kind, const struct folder *f,
 		   const char *name);
 /* Takes w back; its callback will not be called. */
 void releases_cancel(struct rel_wait *w);
 /* Forgets key for (kind, f, name) if it is still the cached one (the
  * release is gone, StartJobs said). */
-void releases_drop(enum rel_kind kind, const struct rel_folder *f, const char *name, const char *key);
+void releases_drop(enum rel_kind kind, const struct folder *f, const char *name, const char *key);
 
 /*
  * [cache] state_file: from now on the cache is saved to path (atomically,
@@ -90,7 +85,7 @@ void releases_save(void);
  * says true of in the folder they were cached for (all with keep NULL):
  * STATS "processes", for shell completion. */
 struct cJSON;
-typedef bool releases_keep_fn(const char *name, const struct rel_folder *f, void *ctx);
+typedef bool releases_keep_fn(const char *name, const struct folder *f, void *ctx);
 void releases_names(struct cJSON *arr, int max, releases_keep_fn *keep, void *ctx);
 
 unsigned long releases_hits(void);

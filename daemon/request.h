@@ -1,9 +1,23 @@
 /*
- * request: one request's life, from its line to its answer line: parsing
- * (proto), the access check, dispatch by a table of verbs, the answer, and
- * its log line and STATS. It knows nothing of connections: the server hands
- * it a line and the peer, and gets the answer line back. The verbs, answers
- * and codes are those of docs/protocol.md.
+ * request: one request's life, from its line to its answer line: parse
+ * (proto), admit, dispatch to its verb through one table, answer, and the
+ * log line, journal fields and STATS of the answer. No verb logic lives
+ * here: each verb family is a module (start, jobverbs, enqueue) that gets
+ * the request and answers it exactly once with request_answer().
+ *
+ * Admission (docs/protocol.md, "Admission"), in this order, each before
+ * anything costs: the access rules that can decide without Orchestrator
+ * (a peer no rule of the verb's kind could match, in the folder the request
+ * names, is DENIED); stopping (SHUTDOWN); then a place of max_queue, at most
+ * max_queue_per_peer of them per uid, and the bytes of the line against
+ * max_pending_bytes (a quarter of it per uid), else BUSY. Places and bytes
+ * are given back with the answer, or at once when the client goes and the
+ * request has no effect to see through (JOB, WAIT, ITEM, the wait of a
+ * START): it is then dropped, and a read nobody else wants is not made.
+ * START, STOP and ENQUEUE run to their end, and are logged.
+ *
+ * It knows nothing of connections: the server hands it a line and the
+ * peer, and gets the answer line back.
  */
 #ifndef ORCHD_REQUEST_H
 #define ORCHD_REQUEST_H
@@ -14,14 +28,28 @@
 #include <sys/types.h>
 
 #include "access.h"
-#include "jobs.h"
+#include "enqueue.h"
+#include "folder.h"
+#include "jobverbs.h"
 #include "proto.h"
-#include "queue.h"
-#include "watch.h"
+#include "start.h"
 
 struct request;
 /* r was answered: r->answer holds the line. */
 typedef void request_done_fn(struct request *r);
+
+/* What a verb tells of its answer, for the journal (journalctl
+ * ORCHD_JOB_ID=4711): no answer text is parsed back. */
+#define REQUEST_FACT_IDS 8
+struct request_facts {
+	long long ids[REQUEST_FACT_IDS];  /* jobs started or read, or the item */
+	int nids;
+	bool item;                        /* ids are queue items' */
+	const char *state;                /* one job's state or item's status */
+	const char *reference;            /* the reference used */
+};
+
+struct verb;
 
 struct request {
 	/* The owner's (the server's connection); request never touches these. */
@@ -33,47 +61,49 @@ struct request {
 	/* Known once request_start returned. */
 	bool tagged;                    /* answered as soon as done, not in order */
 	bool quit;                      /* QUIT: the connection ends after this answer */
-	/* Known once answered, or taken back by request_close (cancelled:
-	 * never answered; the owner frees it). */
+	/* Known once answered, or taken back (cancelled: never answered; the
+	 * owner frees it). */
 	bool done, cancelled;
 	char *answer;                   /* the answer line, LF included */
 	size_t alen;
 
-	/* Private. */
+	/* For the verbs, read-only: what was asked, in which folder (the
+	 * default resolved once), by whom (valid until answered). */
 	struct proto_req preq;
-	/* A request is one verb: one of these is in use (is_start, watching,
-	 * queueing say which), and the union halves what is zeroed per
-	 * request (callgrind). */
+	struct folder folder;
+	struct access_peer peer;
+	/* Set by the verb before it answers. */
+	struct request_facts facts;
+	/* The verb's own state: one of these, by verb. */
 	union {
-		struct job job;         /* START */
-		struct watch_req wr;    /* JOB, WAIT, STOP */
-		struct queue_req qr;    /* ENQUEUE, ITEM */
+		struct start_req start;       /* START */
+		struct jobverbs_req jv;       /* JOB, WAIT, STOP */
+		struct enqueue_req enq;       /* ENQUEUE, ITEM */
 	};
-	char *folder_path;              /* theirs: a reload may change the default */
-	char *stop_answer;              /* STOP: the answer, once the stop is accepted */
-	/* START with wait: the OK answer, and a wait per job it made. */
-	cJSON *started;
-	struct watch_req *waits;
-	char **records;
-	int nwaits, nleft;
-	struct access_peer peer;        /* for the check of the resolved name */
+
+	/* Private. */
+	const struct verb *verb;
+	char *folder_path;              /* ours: a reload may change the default */
 	uint64_t t0;                    /* uv_hrtime() at arrival */
-	bool is_start, watching, queueing, starting;
 	bool parsed;                    /* the line was a valid request */
-	int weight;                     /* counted against max_queue until answered */
+	bool starting;                  /* request_start is on the stack */
+	bool at_work;                   /* the verb runs: it may be dropped or cancelled */
+	struct admit_use *use;          /* its place and bytes, until answered */
+	size_t bytes;
 	LIST_ENTRY(request) live;
 };
 
+/* Modules request uses start first: access, the verbs' engines. */
 void request_init(const struct conf *conf);
-/* max_queue (requests waiting on Orchestrator daemon-wide before BUSY:
- * START, JOB, WAIT, STOP, ENQUEUE, ITEM; a START that waits weighs the
- * jobs it waits for) and wait_timeout, from now on. */
+/* max_queue, its per-peer share, max_pending_bytes and the default folder,
+ * from now on. */
 void request_configure(const struct conf *conf);
-/* From now on, a START is answered SHUTDOWN. */
+/* From now on, a request that would reach Orchestrator is answered
+ * SHUTDOWN. */
 void request_shutdown(void);
-/* Takes every request still at work back from jobs (after a forced stop):
- * none is answered any more. Those whose owner is gone are freed; the
- * owner frees the others. */
+/* Takes every request still at work back from its verb: none is answered
+ * any more. Those whose owner is gone are freed; the owner frees the
+ * others. Then frees what request holds. */
 void request_close(void);
 
 /* A new request of owner's, counted live until request_free; done is
@@ -88,7 +118,24 @@ void request_start(struct request *r, const char *line, size_t len, const struct
 		   pid_t pid);
 /* Answers r TOO_LONG at once (a line over max_line). */
 void request_too_long(struct request *r, size_t max_line);
+/* r's client is gone (r->owner is NULL now). Returns true when r was
+ * dropped (no effect to see through): it is then cancelled, its place and
+ * bytes given back, and the owner frees it; false when it runs on. */
+bool request_orphaned(struct request *r);
 void request_free(struct request *r);
+
+/* For the verbs: r's one answer (text is the OK answer's JSON, or a
+ * message). r->done_cb is told unless request_start is on the stack. */
+void request_answer(struct request *r, enum proto_code code, const char *text);
+/* The rules asked of name (a queue's when queue) in r's folder, for
+ * count jobs. */
+bool request_allowed(const struct request *r, bool queue, const char *name, int count);
+/* A DENIED line for the log, rate-limited. */
+void request_log_denied(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether orchd is stopping (nothing new is sent). */
+bool request_stopping(void);
+/* wait_timeout: the seconds of a WAIT or a START that waits without its own. */
+int request_wait_timeout(void);
 
 /* Requests not freed yet, their clients gone or not. */
 int request_live(void);

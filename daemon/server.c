@@ -400,13 +400,14 @@ static void on_conn_closed(uv_handle_t *h)
 	struct conn *c = h->data;
 	struct request *r;
 
-	/* Requests still waiting for Orchestrator finish without us. */
+	/* Requests with an effect (START, STOP, ENQUEUE) finish without us;
+	 * the others are dropped now, giving their places back. */
 	while ((r = LIST_FIRST(&c->all))) {
 		LIST_REMOVE(r, all);
 		r->owner = NULL;
 		if (!r->done && !r->tagged)
 			TAILQ_REMOVE(&c->ordered, r, order);
-		if (r->cancelled)
+		if (r->cancelled || request_orphaned(r))
 			free_request(r);
 	}
 	/* What is left in order was answered (it waited for one before it). */
@@ -562,6 +563,7 @@ void server_configure(const struct server_opts *o)
 int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t errlen)
 {
 	int rc;
+	bool said = false;
 
 	S.loop = loop;
 	server_configure(o);
@@ -569,19 +571,10 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 	LIST_INIT(&S.conns);
 	TAILQ_INIT(&S.dirty);
 	TAILQ_INIT(&S.backlog);
-	uv_check_init(loop, &S.flusher);
-	uv_unref((uv_handle_t *)&S.flusher);
-	uv_idle_init(loop, &S.awake);
-	uv_unref((uv_handle_t *)&S.awake);
-	uv_timer_init(loop, &S.sweeper);
-	uv_timer_start(&S.sweeper, on_sweep, 1000, 1000);
-	uv_unref((uv_handle_t *)&S.sweeper);
 	uv_pipe_init(loop, &S.listener, 0);
 	if (o->fd >= 0) {
 		rc = uv_pipe_open(&S.listener, o->fd);
-	} else {
-		if (clear_stale(o->path, err, errlen) != 0)
-			return -1;
+	} else if ((rc = clear_stale(o->path, err, errlen)) == 0) {
 		/* Create the socket with its final mode: no window where it is
 		 * more open than configured. */
 		mode_t old = umask(~o->mode & 0777);
@@ -591,15 +584,33 @@ int server_init(uv_loop_t *loop, const struct server_opts *o, char *err, size_t 
 			S.path = xstrdup(o->path);
 			chmod(o->path, o->mode);
 		}
+	} else {
+		rc = UV_EADDRINUSE;
+		said = true;    /* clear_stale said why */
 	}
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&S.listener, 511, on_connection);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", o->fd >= 0 ? "the passed socket" : o->path,
-			 uv_strerror(rc));
+		if (!said)
+			snprintf(err, errlen, "cannot listen on %s: %s",
+				 o->fd >= 0 ? "the passed socket" : o->path, uv_strerror(rc));
+		/* Nothing of ours is left behind. */
+		uv_close((uv_handle_t *)&S.listener, NULL);
+		if (S.path) {
+			unlink(S.path);
+			free(S.path);
+			S.path = NULL;
+		}
 		return -1;
 	}
 	S.listening = true;
+	uv_check_init(loop, &S.flusher);
+	uv_unref((uv_handle_t *)&S.flusher);
+	uv_idle_init(loop, &S.awake);
+	uv_unref((uv_handle_t *)&S.awake);
+	uv_timer_init(loop, &S.sweeper);
+	uv_timer_start(&S.sweeper, on_sweep, 1000, 1000);
+	uv_unref((uv_handle_t *)&S.sweeper);
 	return 0;
 }
 

@@ -3,14 +3,17 @@
 #include <cjson/cJSON.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "auth.h"
 #include "budget.h"
 #include "hist.h"
 #include "http.h"
-#include "jobs.h"
+#include "admit.h"
+#include "enqueue.h"
 #include "promtext.h"
-#include "queue.h"
+#include "start.h"
+#include "sweep.h"
 #include "releases.h"
 #include "upkeep.h"
 #include "watch.h"
@@ -25,8 +28,14 @@ static struct {
 
 void stats_init(uv_loop_t *loop)
 {
+	memset(&T, 0, sizeof(T));
 	T.loop = loop;
 	T.started_at = uv_now(loop);
+}
+
+void stats_close(void)
+{
+	T.loop = NULL;
 }
 
 void stats_request(void)
@@ -71,8 +80,8 @@ cJSON *stats_object(releases_keep_fn *keep, void *ctx)
 	}
 	cJSON_AddNumberToObject(o, "errors_total", (double)nerr);
 	cJSON_AddItemToObject(o, "errors", errs);
-	cJSON_AddNumberToObject(o, "jobs_started", (double)jobs_started());
-	cJSON_AddNumberToObject(o, "jobs_resolved", (double)jobs_resolved());
+	cJSON_AddNumberToObject(o, "jobs_started", (double)start_jobs_started());
+	cJSON_AddNumberToObject(o, "jobs_resolved", (double)start_resolved());
 	cJSON_AddNumberToObject(o, "token_refreshes", (double)auth_refresh_count());
 	const char *ae = auth_last_error();
 	if (ae)
@@ -91,6 +100,10 @@ cJSON *stats_object(releases_keep_fn *keep, void *ctx)
 	cJSON_AddNumberToObject(cache, "refreshes", (double)releases_refreshes());
 	releases_names(cJSON_AddArrayToObject(o, "processes"), 256, keep, ctx);
 	cJSON_AddNumberToObject(o, "inflight", T.pending);
+	cJSON *adm = cJSON_AddObjectToObject(o, "pending");
+	cJSON_AddNumberToObject(adm, "places", admit_places());
+	cJSON_AddNumberToObject(adm, "bytes", (double)admit_bytes());
+	cJSON_AddNumberToObject(adm, "peers", admit_peers());
 	cJSON_AddNumberToObject(o, "http_inflight", http_inflight());
 	cJSON_AddNumberToObject(o, "upkeeps", (double)upkeep_sent());
 	cJSON_AddNumberToObject(o, "clients", T.clients);
@@ -98,14 +111,15 @@ cJSON *stats_object(releases_keep_fn *keep, void *ctx)
 	cJSON_AddNumberToObject(o, "jobs_watched", watch_jobs());
 	cJSON *reads = cJSON_AddObjectToObject(o, "job_reads");
 	cJSON_AddNumberToObject(reads, "single", (double)watch_single_reads());
-	cJSON_AddNumberToObject(reads, "collection", (double)watch_collection_reads());
+	cJSON_AddNumberToObject(reads, "paced", watch_paced());
+	cJSON_AddNumberToObject(reads, "collection", (double)sweep_queries());
 	cJSON_AddNumberToObject(reads, "collection_last_minute", budget_last_minute());
 	cJSON_AddNumberToObject(reads, "rate_limited", (double)budget_rate_limited());
 	cJSON *queue = cJSON_AddObjectToObject(o, "queue");
-	cJSON_AddNumberToObject(queue, "items_added", (double)queue_added());
-	cJSON_AddNumberToObject(queue, "lookups", (double)queue_lookups());
-	cJSON_AddNumberToObject(queue, "duplicates", (double)queue_duplicates());
-	cJSON_AddNumberToObject(queue, "item_reads", (double)queue_item_reads());
+	cJSON_AddNumberToObject(queue, "items_added", (double)enqueue_added());
+	cJSON_AddNumberToObject(queue, "lookups", (double)enqueue_lookups());
+	cJSON_AddNumberToObject(queue, "duplicates", (double)enqueue_duplicates());
+	cJSON_AddNumberToObject(queue, "item_reads", (double)enqueue_item_reads());
 
 	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
 	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);

@@ -18,6 +18,8 @@
 #include "releases.h"
 
 void stats_init(uv_loop_t *loop);
+/* Nothing to free: the counters are static. For the order of main. */
+void stats_close(void);
 
 /* A request was received; a START among them. */
 void stats_request(void);
@@ -26,7 +28,8 @@ void stats_start(void);
  * that counts (a START's; PINGs are not counted as "ok"). */
 void stats_answered(enum proto_code code, bool ok_counts, uint64_t us);
 
-/* Gauges: clients connected (server), STARTs not answered yet (request). */
+/* Gauges: clients connected (server), requests waiting on Orchestrator
+ * (request). */
 void stats_clients(int delta);
 void stats_pending(int delta);
 

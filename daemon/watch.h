@@ -1,24 +1,25 @@
 /*
- * watch: every job orchd reads, waits for or stops (docs/protocol.md section
- * 5, "The job's life"; the API in docs/orchestrator.md section 8).
+ * watch: every job orchd reads or waits for (docs/protocol.md, "The job's
+ * life"; the API in docs/orchestrator.md section 8), and the pacing of single
+ * reads.
  *
  * Requests for one job (folder, id) share it: one read in flight at a time,
  * whose answer goes to every request that wants it. A read request gets the
  * next read; a wait gets the first read that shows a final state
  * (Successful, Faulted, Stopped), or TIMEOUT at its deadline, or SHUTDOWN.
  * A waited job is read with GET /odata/Jobs({Id}) soon at first (1, 2, 4 s)
- * and then every poll_interval, however many wait for it; reads are limited
- * to max_single_reads a second daemon-wide (the rest wait their turn). A
- * failed read that is worth retrying ends no wait: the next read comes at
- * the next poll, never in a hot loop.
+ * and then every poll_interval, however many wait for it; a folder with many
+ * waited jobs is swept instead (sweep.h), and each job that ended is then
+ * read once by itself for its outputs.
  *
- * A folder with more than 3 waited jobs is read together instead: GET
- * /odata/Jobs?$filter=Id in (..)&$select=Id,State, at most 50 ids a query,
- * one sweep every poll_interval (longer when the budget says so), never more
- * than list_budget queries in any 60 s over all folders; each job that ended
- * is then read once by itself for its outputs (outside max_single_reads).
- * After a 429 on a collection query, single reads until its Retry-After (or
- * a minute).
+ * Single reads are limited to max_single_reads a second daemon-wide (the
+ * outputs read excepted): those over it wait in one FIFO behind one timer,
+ * so thousands of them cost no CPU while they wait. A read nobody wants any
+ * more is not made. A failed read that is worth retrying ends no wait: the
+ * next read comes at the next poll, never in a hot loop.
+ *
+ * At shutdown every wait, and every read not sent yet, ends SHUTDOWN at once
+ * (later, from the loop); reads in flight finish.
  */
 #ifndef ORCHD_WATCH_H
 #define ORCHD_WATCH_H
@@ -31,9 +32,8 @@
 
 #include "conf.h"
 #include "delayq.h"
-#include "orch.h"
+#include "folder.h"
 #include "proto.h"
-#include "releases.h"
 
 struct watch_req;
 struct watched;
@@ -53,31 +53,28 @@ struct watch_req {
 	bool from_last;                /* a read answered from the last one */
 	int64_t id;
 	char state[32];                /* its job's state when it was let go */
-	uint64_t deadline;             /* loop ms, waits */
 	struct delayq_item timeout;
-	struct orch_call *stop;        /* watch_stop */
 	TAILQ_ENTRY(watch_req) link;
 };
 
+/* Starts sweep too. */
 void watch_init(uv_loop_t *loop, const struct conf *conf);
 /* poll_interval and max_single_reads from now on; reads keep going. */
 void watch_configure(const struct conf *conf);
-/* SIGTERM: every wait ends now with SHUTDOWN; reads in flight finish. */
+/* SIGTERM: every wait and every read not sent yet ends SHUTDOWN; reads in
+ * flight finish. */
 void watch_shutdown(void);
-/* Takes back what is still in flight (after a forced stop): no callback. */
+/* Takes back what is still in flight: no callback any more. */
 void watch_close(void);
 
 /* w->cb is called exactly once, later, from the loop, with the next read
  * of job id in folder f; with recent, the last read of a job being waited
  * for will do (at most poll_interval old: what a new WAIT needs for its
  * access check, so that many waiters cost no read each). */
-void watch_read(struct watch_req *w, const struct rel_folder *f, int64_t id, bool recent);
+void watch_read(struct watch_req *w, const struct folder *f, int64_t id, bool recent);
 /* w->cb is called exactly once, later, from the loop: with the job once a
  * read shows it final, or TIMEOUT after timeout_s seconds. */
-void watch_wait(struct watch_req *w, const struct rel_folder *f, int64_t id, int timeout_s);
-/* Asks Orchestrator to stop job id (StopJob, SoftStop or Kill); w->cb gets
- * PC_OK with job NULL once it accepted, exactly once, later. */
-void watch_stop(struct watch_req *w, const struct rel_folder *f, int64_t id, bool kill);
+void watch_wait(struct watch_req *w, const struct folder *f, int64_t id, int timeout_s);
 /* Takes w back; its callback will not be called. */
 void watch_cancel(struct watch_req *w);
 /* The state of w's job at its last read ("" before one). */
@@ -86,7 +83,7 @@ const char *watch_state(const struct watch_req *w);
 /* For STATS. */
 int watch_waits(void);
 int watch_jobs(void);
+int watch_paced(void);
 unsigned long watch_single_reads(void);
-unsigned long watch_collection_reads(void);
 
 #endif

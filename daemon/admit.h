@@ -1,0 +1,33 @@
+/*
+ * admit: what requests that wait on Orchestrator hold until answered, in
+ * places (max_queue) and bytes of their lines (max_pending_bytes), in all
+ * and per peer (uid): one peer holds at most max_queue_per_peer places and a
+ * quarter of the bytes, so that no peer can make the others BUSY
+ * (docs/protocol.md, "Admission"). A request alone always fits, however
+ * heavy: a START that waits for many jobs, or one line of max_line bytes.
+ */
+#ifndef ORCHD_ADMIT_H
+#define ORCHD_ADMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct admit_use;
+
+void admit_init(int max_places, int per_peer, size_t max_bytes);
+void admit_configure(int max_places, int per_peer, size_t max_bytes);
+void admit_close(void);
+
+/* Takes places and bytes for uid: the peer's account to give them back to,
+ * or NULL (BUSY) with *why saying which limit. */
+struct admit_use *admit_take(uid_t uid, int places, size_t bytes, const char **why);
+/* Gives back what admit_take took. */
+void admit_give(struct admit_use *u, int places, size_t bytes);
+
+/* STATS: places and bytes held now, peers holding some. */
+int admit_places(void);
+size_t admit_bytes(void);
+int admit_peers(void);
+
+#endif
