@@ -2,6 +2,8 @@
  * proto: the socket protocol, version 1 (docs/protocol.md section 2), as pure
  * functions: a line in, a parsed request out; a result in, an answer line out.
  * Nothing here does I/O, so the parser can be unit-tested and fuzzed alone.
+ * proto.c reads the line (tag, verb, the short forms) and formats answers;
+ * the JSON form of the arguments is protojson.c's.
  */
 #ifndef ORCHD_PROTO_H
 #define ORCHD_PROTO_H
@@ -18,6 +20,7 @@
 #define PROTO_INPUT_MAX 10000    /* characters of serialized InputArguments */
 #define PROTO_COUNT_MAX 10000
 #define PROTO_INPUT_DEPTH 32      /* nesting levels of InputArguments */
+#define PROTO_ID_MAX 9007199254740991.0 /* ids are JSON numbers: exact up to 2^53 - 1 */
 
 /* Answer codes. The names (proto_code_name) are the stable wire contract. */
 enum proto_code {
@@ -128,13 +131,12 @@ const char *proto_help_json(void);
 
 /* True when s has a control character (U+0000..U+001F, U+007F). */
 bool proto_has_ctl(const char *s, size_t len);
-/* True when s is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
-bool proto_utf8_valid(const char *s, size_t len);
-/* True when s is an ISO 8601 date (YYYY-MM-DD) or date and time
- * (YYYY-MM-DDTHH:MM[:SS[.fraction]] with Z or +-HH:MM, or none), each field in
- * range (February 29 only in leap years). */
-bool proto_iso8601_valid(const char *s);
-/* Length of UTF-8 s in UTF-16 code units, as .NET (Orchestrator) counts. */
-size_t proto_utf16_len(const char *s, size_t len);
+
+/* For the parser's two halves (proto.c, and protojson.c for the JSON form):
+ * a blank, which separates words, is a space or a tab; a refusal is a
+ * message for a person in err and PC_BAD_REQUEST. */
+bool proto_blank(char c);
+enum proto_code proto_bad(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

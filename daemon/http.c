@@ -6,10 +6,9 @@
 #include <stdio.h>
 #include <strings.h>
 #include <time.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "backoff.h"
+#include "curluv.h"
 #include "log.h"
 
 #define HTTP_MAX_ATTEMPTS 4
@@ -19,27 +18,11 @@
 #define HTTP_POOL_CONNS 16
 #define HTTP_TRIM_MS 10000
 
-/* A socket curl asked us to watch. A connection's socket (lasting: opened
- * by on_open_socket) keeps its uv_poll_t and epoll registration until curl
- * closes it (on_close_socket): curl stops watching an idle connection
- * (CURL_POLL_REMOVE) and asks again with the next request, and a new
- * handle each time cost seven syscalls per sequential trigger. Other
- * sockets (the resolver's) go at CURL_POLL_REMOVE: curl closes them itself. */
-struct http_sock {
-	uv_poll_t poll;
-	curl_socket_t fd;
-	int events;                /* what the poll handle watches now, 0: stopped */
-	bool owned;                /* curl watches it now */
-	bool lasting;
-	LIST_ENTRY(http_sock) link;
-};
-
 TAILQ_HEAD(http_list, http_req);
 
 static struct {
 	uv_loop_t *loop;
-	CURLM *multi;
-	uv_timer_t curl_timer;     /* curl's own timeout */
+	CURLM *multi;              /* curluv's */
 	long timeout_ms;
 	int max_inflight;
 	char *ca_file;
@@ -47,7 +30,6 @@ static struct {
 	struct http_list queued;   /* waiting for a slot, in submit order */
 	struct delayq delayed;     /* waiting to retry */
 	struct http_list active;   /* handed to curl */
-	LIST_HEAD(, http_sock) socks;
 	CURL **pool;               /* idle easy handles, reused: up to max_inflight */
 	int npool, pool_cap;
 	int pool_low;              /* fewest idle handles since the last trim */
@@ -57,154 +39,7 @@ static struct {
 	uint64_t last_active;      /* a request began an attempt or ended */
 } H;
 
-static void check_done(void);
-
-static void on_sock_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void sock_close(struct http_sock *s)
-{
-	LIST_REMOVE(s, link);
-	uv_close((uv_handle_t *)&s->poll, on_sock_closed);
-}
-
-static struct http_sock *sock_new(curl_socket_t fd)
-{
-	struct http_sock *s = xcalloc(1, sizeof(*s));
-
-	s->fd = fd;
-	if (uv_poll_init_socket(H.loop, &s->poll, fd) != 0) {
-		free(s);
-		return NULL;
-	}
-	s->poll.data = s;
-	LIST_INSERT_HEAD(&H.socks, s, link);
-	return s;
-}
-
-static void on_poll(uv_poll_t *h, int status, int events);
-
-static struct http_sock *sock_find(curl_socket_t fd)
-{
-	struct http_sock *s;
-
-	LIST_FOREACH(s, &H.socks, link)
-		if (s->fd == fd)
-			return s;
-	return NULL;
-}
-
-static void sock_watch(struct http_sock *s, int events)
-{
-	if (events == s->events)
-		return; /* uv_poll_start would cost an epoll_ctl DEL and an ADD */
-	if (events)
-		uv_poll_start(&s->poll, events, on_poll);
-	else
-		uv_poll_stop(&s->poll);
-	s->events = events;
-}
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-	struct http_sock *s = h->data;
-	int flags = 0, running;
-
-	if (!s->owned) {
-		/* Data on an idle connection (a GOAWAY, a late frame): curl reads
-		 * it when the connection is used or checked again. Watching on
-		 * would spin on a level-triggered event nobody reads. */
-		sock_watch(s, 0);
-		return;
-	}
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	if (events & UV_READABLE)
-		flags |= CURL_CSELECT_IN;
-	if (events & UV_WRITABLE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(H.multi, s->fd, flags, &running);
-	check_done();
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *sockp)
-{
-	struct http_sock *s = sockp ? sockp : sock_find(fd);
-	(void)easy;
-	(void)userp;
-
-	if (action == CURL_POLL_REMOVE) {
-		if (s && s->lasting)
-			s->owned = false; /* registered until data comes or curl closes it */
-		else if (s)
-			sock_close(s);
-		return 0;
-	}
-	if (!s && !(s = sock_new(fd)))
-		return -1;
-	if (!sockp)
-		curl_multi_assign(H.multi, fd, s);
-	s->owned = true;
-	int events = 0;
-	if (action != CURL_POLL_OUT)
-		events |= UV_READABLE;
-	if (action != CURL_POLL_IN)
-		events |= UV_WRITABLE;
-	sock_watch(s, events);
-	return 0;
-}
-
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
-{
-	(void)clientp;
-	(void)purpose;
-	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-	if (fd < 0)
-		return CURL_SOCKET_BAD;
-	struct http_sock *s = sock_new(fd);
-	if (!s) {
-		close(fd);
-		return CURL_SOCKET_BAD;
-	}
-	s->lasting = true;
-	return fd;
-}
-
-/* curl closes a connection's socket: its poll handle goes first (libuv
- * must not watch a closed descriptor, whose number comes back). */
-static int on_close_socket(void *clientp, curl_socket_t fd)
-{
-	struct http_sock *s = sock_find(fd);
-	(void)clientp;
-
-	if (s)
-		sock_close(s);
-	return close(fd);
-}
-
-static void on_curl_timeout(uv_timer_t *t)
-{
-	int running;
-	(void)t;
-
-	curl_multi_socket_action(H.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done();
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	(void)multi;
-	(void)userp;
-
-	if (timeout_ms < 0)
-		uv_timer_stop(&H.curl_timer);
-	else
-		uv_timer_start(&H.curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
-	return 0;
-}
-
+/* CURLOPT_WRITEFUNCTION: the answer's body, kept in r->resp. */
 static size_t on_body(char *p, size_t size, size_t n, void *userp)
 {
 	struct http_req *r = userp;
@@ -215,6 +50,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userp)
 	return n * size;
 }
 
+/* CURLOPT_HEADERFUNCTION: only Retry-After matters, for the next delay. */
 static size_t on_header(char *p, size_t size, size_t n, void *userp)
 {
 	struct http_req *r = userp;
@@ -264,8 +100,7 @@ static CURL *easy_new(void)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+	curluv_easy(e);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, H.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
@@ -284,6 +119,8 @@ static CURL *easy_new(void)
 	return e;
 }
 
+/* Begins an attempt, if prepare() agrees: a pooled or new handle set up
+ * for r, handed to curl. */
 static void start(struct http_req *r)
 {
 	if (r->prepare && !r->prepare(r)) {
@@ -327,6 +164,8 @@ static void start(struct http_req *r)
 	curl_multi_add_handle(H.multi, e);
 }
 
+/* Gives r's handle back to the pool, or frees it when the pool is full or
+ * the handle has options from before the last http_configure(). */
 static void release_easy(struct http_req *r)
 {
 	if (!r->easy)
@@ -347,6 +186,7 @@ static void complete(struct http_req *r)
 	r->done(r);
 }
 
+/* Starts r, or queues it while max_inflight requests are in curl. */
 static void enqueue(struct http_req *r)
 {
 	if (H.inflight < H.max_inflight) {
@@ -406,6 +246,8 @@ static bool permanent(CURLcode c)
 	       c == CURLE_UNSUPPORTED_PROTOCOL || c == CURLE_WRITE_ERROR;
 }
 
+/* What an attempt's result means under the retry policy (http.h): an
+ * answer, a retry, or an end that may have reached the server. */
 static void finish_attempt(struct http_req *r, CURLcode c)
 {
 	r->attempts++;
@@ -435,6 +277,7 @@ static void finish_attempt(struct http_req *r, CURLcode c)
 	}
 }
 
+/* Starts queued requests, in order, while slots are free. */
 static void pump(void)
 {
 	struct http_req *r;
@@ -445,6 +288,8 @@ static void pump(void)
 	}
 }
 
+/* After every action curl takes (curluv): the attempts that ended, then
+ * the queue, into the slots they freed. */
 static void check_done(void)
 {
 	CURLMsg *msg;
@@ -501,18 +346,12 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 	H.loop = loop;
 	TAILQ_INIT(&H.queued);
 	TAILQ_INIT(&H.active);
-	LIST_INIT(&H.socks);
 	http_configure(o);
-	uv_timer_init(loop, &H.curl_timer);
 	delayq_init(&H.delayed, loop, on_retry_due);
 	uv_timer_init(loop, &H.trim_timer);
 	uv_timer_start(&H.trim_timer, on_trim, HTTP_TRIM_MS, HTTP_TRIM_MS);
 	uv_unref((uv_handle_t *)&H.trim_timer);
-	H.multi = curl_multi_init();
-	if (!H.multi)
-		abort();
-	curl_multi_setopt(H.multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(H.multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	H.multi = curluv_init(loop, check_done);
 	curl_multi_setopt(H.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	/* Idle connections kept warm. HTTP/2 needs one; an HTTP/1.1 upstream
 	 * opens one per request in flight, and each costs a TLS context. */
@@ -562,6 +401,8 @@ static void take_back(struct http_req *r)
 	r->where = HTTP_IDLE;
 }
 
+/* Ends r now, wherever it is, as aborted; maybe_sent says whether it may
+ * have left. */
 static void abort_one(struct http_req *r)
 {
 	bool in_curl = r->where == HTTP_ACTIVE;
@@ -630,16 +471,13 @@ void http_close(void)
 	struct delayq_item *it;
 	while ((it = delayq_pop(&H.delayed)))
 		container_of(it, struct http_req, wait)->where = HTTP_IDLE;
-	curl_multi_cleanup(H.multi);
+	curluv_close();
 	H.multi = NULL;
-	while (!LIST_EMPTY(&H.socks))
-		sock_close(LIST_FIRST(&H.socks));
 	while (H.npool)
 		curl_easy_cleanup(H.pool[--H.npool]);
 	free(H.pool);
 	H.pool = NULL;
 	H.pool_cap = 0;
-	uv_close((uv_handle_t *)&H.curl_timer, NULL);
 	delayq_close(&H.delayed);
 	uv_close((uv_handle_t *)&H.trim_timer, NULL);
 	free(H.ca_file);

@@ -1,8 +1,8 @@
 /*
  * http: HTTPS requests through libcurl's multi interface, driven by the
- * libuv loop (the pattern of curl's docs/examples/multi-uv.c: a uv_poll_t per
- * socket, one uv_timer_t for curl's timeouts, completions drained after every
- * action). Nothing here blocks the loop.
+ * libuv loop (curluv.h: a uv_poll_t per socket, one uv_timer_t for curl's
+ * timeouts), completions drained after every action. Here: the requests'
+ * queue, handles, retries and ends. Nothing here blocks the loop.
  *
  * Retry policy (docs/protocol.md section 4, docs/orchestrator.md section 7), applied here once for every caller:
  * - 429 is retried on any request, after Retry-After or a backoff;

@@ -1,4 +1,4 @@
-/* Unit tests of the protocol parser and answer formatter (common/proto.c). */
+/* Unit tests of the protocol parser and answer formatter (common/proto.c, common/protojson.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,28 +181,6 @@ static void test_queue_verbs(void **state)
 	proto_req_free(&r);
 }
 
-static void test_iso8601(void **state)
-{
-	(void)state;
-	static const char *good[] = {
-		"2026-12-01", "2026-12-01T10:00", "2026-12-01T10:00:00Z", "2024-02-29T23:59:59.1234567+05:30",
-		"2026-12-01T00:00:00-08:00", "2000-02-29T01:02:03", "2026-12-01T10:00Z",
-	};
-	static const char *bad_dates[] = {
-		"", "2026", "2026-12", "2026-13-01", "2026-00-10", "2026-02-29", "1900-02-29", "2026-04-31",
-		"2026-12-01T", "2026-12-01T24:00", "2026-12-01T10:60", "2026-12-01T10:00:61",
-		"2026-12-01T10:00:00.", "2026-12-01T10:00:00Zx", "2026-12-01T10:00:00+5:00",
-		"2026-12-01T10:00:00+15:00", "2026-12-01 10:00:00", "26-12-01", "2026-12-01T10:00:00+05:3",
-		"0000-01-01", "2026-1-01", "2026-12-01T10:00:00.1234567890Z",
-	};
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		if (!proto_iso8601_valid(good[i]))
-			fail_msg("\"%s\" refused", good[i]);
-	for (size_t i = 0; i < sizeof(bad_dates) / sizeof(bad_dates[0]); i++)
-		if (proto_iso8601_valid(bad_dates[i]))
-			fail_msg("\"%s\" accepted", bad_dates[i]);
-}
-
 static void test_short_form(void **state)
 {
 	struct proto_req r;
@@ -378,7 +356,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple_verbs), cmocka_unit_test(test_short_form),
 		cmocka_unit_test(test_job_verbs),    cmocka_unit_test(test_queue_verbs),
-		cmocka_unit_test(test_iso8601),
 		cmocka_unit_test(test_json_form),    cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_tags),         cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_answers),

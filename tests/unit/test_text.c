@@ -1,0 +1,75 @@
+/* Unit tests of the text checks: UTF-8, UTF-16 length, ISO 8601 (common/text.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "text.h"
+
+static bool utf8(const char *s)
+{
+	return text_utf8_valid(s, strlen(s));
+}
+
+static void test_utf8(void **state)
+{
+	(void)state;
+	assert_true(utf8(""));
+	assert_true(utf8("plain"));
+	assert_true(utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));
+	assert_false(utf8("\xc0\x80"));          /* overlong NUL */
+	assert_false(utf8("\xe0\x80\xaf"));      /* overlong '/' */
+	assert_false(utf8("\xed\xa0\x80"));      /* a surrogate */
+	assert_false(utf8("\xf4\x90\x80\x80"));  /* above U+10FFFF */
+	assert_false(utf8("\xe2\x82"));          /* cut short */
+	assert_false(utf8("\x80"));              /* a lone continuation byte */
+	assert_false(utf8("\xff"));
+	/* The length given counts, not a NUL. */
+	assert_true(text_utf8_valid("a\0b", 3));
+	assert_false(text_utf8_valid("\xc3\xa9", 1));
+}
+
+static void test_utf16_len(void **state)
+{
+	(void)state;
+	assert_int_equal(text_utf16_len("", 0), 0);
+	assert_int_equal(text_utf16_len("abc", 3), 3);
+	/* U+00E9 and U+20AC are one unit each, U+1F600 a surrogate pair. */
+	assert_int_equal(text_utf16_len("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9), 4);
+	/* Each ill-formed byte is one U+FFFD. */
+	assert_int_equal(text_utf16_len("\xff\xfe", 2), 2);
+	assert_int_equal(text_utf16_len("\xf0\x9f\x98", 3), 3);
+}
+
+static void test_iso8601(void **state)
+{
+	(void)state;
+	static const char *good[] = {
+		"2026-12-01", "2026-12-01T10:00", "2026-12-01T10:00:00Z", "2024-02-29T23:59:59.1234567+05:30",
+		"2026-12-01T00:00:00-08:00", "2000-02-29T01:02:03", "2026-12-01T10:00Z",
+	};
+	static const char *bad_dates[] = {
+		"", "2026", "2026-12", "2026-13-01", "2026-00-10", "2026-02-29", "1900-02-29", "2026-04-31",
+		"2026-12-01T", "2026-12-01T24:00", "2026-12-01T10:60", "2026-12-01T10:00:61",
+		"2026-12-01T10:00:00.", "2026-12-01T10:00:00Zx", "2026-12-01T10:00:00+5:00",
+		"2026-12-01T10:00:00+15:00", "2026-12-01 10:00:00", "26-12-01", "2026-12-01T10:00:00+05:3",
+		"0000-01-01", "2026-1-01", "2026-12-01T10:00:00.1234567890Z",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!text_iso8601_valid(good[i]))
+			fail_msg("\"%s\" refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad_dates) / sizeof(bad_dates[0]); i++)
+		if (text_iso8601_valid(bad_dates[i]))
+			fail_msg("\"%s\" accepted", bad_dates[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_utf16_len),
+		cmocka_unit_test(test_iso8601),
+	};
+	return cmocka_run_group_tests_name("text", tests, NULL, NULL);
+}
