@@ -16,10 +16,11 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GN
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/conf.c common/enc.c \
-	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c
-DAEMON := daemon/delayq.c daemon/budget.c daemon/http.c daemon/auth.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/jobs.c \
-	daemon/watch.c daemon/queue.c daemon/stats.c daemon/metrics.c daemon/request.c daemon/server.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
+COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/protojson.c common/text.c common/conf.c common/enc.c \
+	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c common/folder.c
+DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/auth.c daemon/orch.c daemon/upkeep.c daemon/releases.c \
+	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/jobverbs.c daemon/enqueue.c daemon/admit.c \
+	daemon/stats.c daemon/metrics.c daemon/request.c daemon/listener.c daemon/conn.c daemon/server.c daemon/notify.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c
 UNIT := $(wildcard tests/unit/test_*.c)
 FUZZ := proto conf oauth
@@ -59,8 +60,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icommon $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-# delayq is the one daemon module with a unit test of its own.
+# The daemon's engines with unit tests of their own, on a real loop.
 $(BUILD)/tests/test_delayq: tests/unit/test_delayq.c $(BUILD)/daemon/delayq.o $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icommon -Idaemon $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/test_settle: tests/unit/test_settle.c $(BUILD)/daemon/settle.o $(BUILD)/daemon/budget.o \
+		$(BUILD)/daemon/delayq.o $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icommon -Idaemon $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

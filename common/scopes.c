@@ -94,6 +94,18 @@ bool scope_covers(enum scope_op op, const char *granted)
 	return false;
 }
 
+const char *scope_lacks(enum scope_op op, const char *granted)
+{
+	static char msg[OP__COUNT][96];
+
+	if (scope_covers(op, granted))
+		return NULL;
+	if (!msg[op][0])
+		snprintf(msg[op], sizeof(msg[op]), "the token lacks %s or %s", rules[op].scopes[1],
+			 rules[op].scopes[0]);
+	return msg[op];
+}
+
 void scope_explain(enum scope_op op, const char *granted, const char *folder, char *out,
 		   size_t outlen)
 {

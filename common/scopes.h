@@ -63,6 +63,8 @@ bool scope_has(const char *list, const char *word);
 
 /* True when the space-separated list granted holds a scope that covers op. */
 bool scope_covers(enum scope_op op, const char *granted);
+/* NULL when granted covers op, else "the token lacks S1 or S2" (static). */
+const char *scope_lacks(enum scope_op op, const char *granted);
 
 /*
  * Writes a message for a person into out: what op needs, what the token

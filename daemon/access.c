@@ -1,11 +1,14 @@
 #include "access.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "log.h"
 #include "util.h"
 
 struct rule {
@@ -146,6 +149,21 @@ void access_peer_init(struct access_peer *p, uid_t uid, gid_t gid)
 			n = 1;
 	}
 	p->ngroups = n;
+}
+
+pid_t access_peer_of(struct access_peer *p, int fd)
+{
+	struct ucred cred = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+	socklen_t clen = sizeof(cred);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
+		log_warn("server: SO_PEERCRED: %s", strerror(errno));
+		cred.uid = (uid_t)-1;
+		cred.gid = (gid_t)-1;
+		cred.pid = 0;
+	}
+	access_peer_init(p, cred.uid, cred.gid);
+	return cred.pid;
 }
 
 void access_peer_copy(struct access_peer *dst, const struct access_peer *src)

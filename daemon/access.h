@@ -45,6 +45,10 @@ int access_init(const struct conf *conf, struct buf *err);
 void access_close(void);
 bool access_enabled(void);
 
+/* Fills p for the peer at the other end of the Unix socket fd (SO_PEERCRED,
+ * fixed by the kernel at connect time; one that cannot be identified gets
+ * uid and gid -1, which no rule matches). Returns its pid (0 if unknown). */
+pid_t access_peer_of(struct access_peer *p, int fd);
 /* Fills p for a peer (looks its groups up; may read /etc/group). */
 void access_peer_init(struct access_peer *p, uid_t uid, gid_t gid);
 void access_peer_copy(struct access_peer *dst, const struct access_peer *src);

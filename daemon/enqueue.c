@@ -310,8 +310,7 @@ static void unknown(struct settle *st, const char *why)
 static const char *impossible(struct settle *st)
 {
 	(void)st;
-	return scope_covers(OP_QUEUE_READ, auth_scopes()) ? NULL
-		: "orchd cannot look it up: the token lacks OR.Queues.Read or OR.Queues";
+	return scope_lacks(OP_QUEUE_READ, auth_scopes());
 }
 
 static const struct settle_ops settle_ops = {lookup, resend, unknown, impossible};
@@ -457,14 +456,6 @@ void enqueue_cancel(struct request *r)
 	release_all(&r->enq);
 	free(r->enq.reference);
 	r->enq.reference = NULL;
-}
-
-bool enqueue_drop(struct request *r)
-{
-	if (r->preq.verb == PV_ENQUEUE)
-		return false;
-	enqueue_cancel(r);
-	return true;
 }
 
 unsigned long enqueue_added(void)

@@ -46,8 +46,6 @@ void enqueue_init(void);
 void enqueue_run(struct request *r);
 /* Takes r back wherever it is: no answer. */
 void enqueue_cancel(struct request *r);
-/* r's client is gone: ITEM is dropped (true), ENQUEUE runs on. */
-bool enqueue_drop(struct request *r);
 
 /* STATS. */
 unsigned long enqueue_added(void);       /* items answered OK by ENQUEUE */

@@ -160,11 +160,3 @@ void jobverbs_cancel(struct request *r)
 	free(r->jv.stop_answer);
 	r->jv.stop_answer = NULL;
 }
-
-bool jobverbs_drop(struct request *r)
-{
-	if (r->preq.verb == PV_STOP)
-		return false;
-	jobverbs_cancel(r);
-	return true;
-}

@@ -32,7 +32,5 @@ struct jobverbs_req {
 void jobverbs_run(struct request *r);
 /* Takes r back wherever it is: no answer. */
 void jobverbs_cancel(struct request *r);
-/* r's client is gone: JOB and WAIT are dropped (true), STOP runs on. */
-bool jobverbs_drop(struct request *r);
 
 #endif

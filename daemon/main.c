@@ -19,30 +19,27 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <systemd/sd-daemon.h>
 #include <uv.h>
 
 #include "access.h"
 #include "auth.h"
 #include "budget.h"
 #include "check.h"
-#include "login.h"
-#include "metrics.h"
 #include "conf.h"
 #include "http.h"
 #include "log.h"
+#include "login.h"
+#include "metrics.h"
+#include "notify.h"
 #include "orch.h"
-#include "settle.h"
 #include "releases.h"
 #include "request.h"
 #include "scopes.h"
 #include "server.h"
+#include "settle.h"
 #include "stats.h"
 #include "upkeep.h"
-#include "start.h"
 #include "watch.h"
 
 static struct {
@@ -52,13 +49,10 @@ static struct {
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t deadline;   /* bounds the drain at SIGTERM */
 	uv_timer_t closer;     /* closes the modules from the loop after the deadline */
-	uv_timer_t watchdog;   /* WATCHDOG=1 at half systemd's interval */
-	uv_timer_t status;     /* keeps STATUS= current */
 	uv_prepare_t logs;     /* writes the iteration's log lines before poll blocks */
-	bool ready, stopping;
+	bool stopping;
 	enum { UP_NONE, UP_HTTP, UP_AUTH, UP_ORCH, UP_UPKEEP, UP_BUDGET, UP_RELEASES, UP_SETTLE,
 	       UP_WATCH, UP_STATS, UP_REQUEST, UP_SERVER, UP_METRICS } up; /* the last started */
-	char status_line[512];
 } M;
 
 static void usage(FILE *f)
@@ -72,46 +66,6 @@ static void usage(FILE *f)
 		"       orchd scopes             print which scope each operation needs (Markdown)\n"
 		"  -c FILE  config file (default " CONF_DEFAULT_PATH ")\n"
 		"  -v       log debug messages too\n");
-}
-
-/* Sends STATUS= to systemd when the one-line summary changed. */
-static void update_status(void)
-{
-	char line[sizeof(M.status_line)];
-	const char *err = auth_last_error();
-
-	if (!M.ready)
-		snprintf(line, sizeof(line), "waiting for an access token: %s",
-			 err ? err : "asking Identity");
-	else
-		snprintf(line, sizeof(line), "serving: %d clients, %lu jobs started%s%s",
-			 server_clients(), start_jobs_started(), err ? "; token: " : "", err ? err : "");
-	if (strcmp(line, M.status_line) != 0) {
-		memcpy(M.status_line, line, sizeof(line));
-		sd_notifyf(0, "STATUS=%s", line);
-	}
-}
-
-static void on_status_timer(uv_timer_t *t)
-{
-	(void)t;
-	update_status();
-}
-
-static void on_watchdog(uv_timer_t *t)
-{
-	(void)t;
-	sd_notify(0, "WATCHDOG=1");
-}
-
-static void on_ready(void)
-{
-	if (M.ready)
-		return;
-	M.ready = true;
-	log_info("ready: access token obtained");
-	update_status();
-	sd_notify(0, "READY=1");
 }
 
 static void on_logs(uv_prepare_t *h)
@@ -158,8 +112,7 @@ static void close_handles(void)
 	uv_close((uv_handle_t *)&M.sigint, NULL);
 	uv_close((uv_handle_t *)&M.sighup, NULL);
 	uv_close((uv_handle_t *)&M.deadline, NULL);
-	uv_close((uv_handle_t *)&M.watchdog, NULL);
-	uv_close((uv_handle_t *)&M.status, NULL);
+	notify_close();
 	uv_close((uv_handle_t *)&M.logs, NULL);
 }
 
@@ -282,18 +235,13 @@ static void reload(void)
 	struct conf nc;
 	struct buf errs = {0};
 	char *secret;
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	notify_reloading();
 	if (load(M.path, &nc, &secret, &errs) != 0) {
 		log_lines(LOG_ERR, "reload refused, the running config stays: ", errs.p ? errs.p : "");
 		conf_free(&nc);
 		buf_free(&errs);
-		sd_notify(0, "READY=1\nSTATUS=reload refused: the config has errors (see the log); "
-			     "running with the previous one");
-		M.status_line[0] = '\0';
+		notify_reloaded(false);
 		return;
 	}
 	buf_free(&errs);
@@ -320,9 +268,7 @@ static void reload(void)
 	conf_free(&M.conf);
 	M.conf = nc;
 	log_info("reloaded %s", M.path);
-	M.status_line[0] = '\0';
-	update_status();
-	sd_notify(0, "READY=1");
+	notify_reloaded(true);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -337,7 +283,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		return;
 	M.stopping = true;
 	log_info("%s: stopping; answering what was received", strsignal(signum));
-	sd_notify(0, "STOPPING=1\nSTATUS=stopping: answering what was received");
+	notify_stopping();
 	uv_timer_start(&M.deadline, on_deadline, (uint64_t)M.conf.drain_timeout * 1000, 0);
 	/* Nothing not yet sent goes out now: new and waiting requests are
 	 * answered SHUTDOWN, ambiguous starts UNKNOWN without a lookup, no
@@ -350,26 +296,11 @@ static void on_signal(uv_signal_t *h, int signum)
 	server_shutdown(on_drained);
 }
 
-/* The socket systemd passed (socket activation), -1 if none, -2 if unusable. */
-static int passed_socket(void)
-{
-	int n = sd_listen_fds(1);
-
-	if (n <= 0)
-		return -1;
-	if (n > 1 || sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
-		log_err("systemd passed %d sockets; orchd wants one listening Unix stream socket", n);
-		return -2;
-	}
-	return SD_LISTEN_FDS_START;
-}
-
 static int daemon_main(const char *path)
 {
 	struct buf errs = {0};
 	char err[512];
 	char *secret = NULL;
-	uint64_t wd_usec;
 	int rc = 1;
 
 	M.path = path;
@@ -381,7 +312,7 @@ static int daemon_main(const char *path)
 		return 1;
 	}
 	buf_free(&errs);
-	int fd = passed_socket();
+	int fd = notify_listen_fd();
 	if (fd == -2) {
 		secret_free(secret);
 		access_close();
@@ -396,8 +327,7 @@ static int daemon_main(const char *path)
 	uv_signal_init(M.loop, &M.sighup);
 	uv_timer_init(M.loop, &M.deadline);
 	uv_timer_init(M.loop, &M.closer);
-	uv_timer_init(M.loop, &M.watchdog);
-	uv_timer_init(M.loop, &M.status);
+	notify_init(M.loop);
 	uv_prepare_init(M.loop, &M.logs);
 	uv_prepare_start(&M.logs, on_logs);
 	uv_unref((uv_handle_t *)&M.logs);
@@ -407,7 +337,7 @@ static int daemon_main(const char *path)
 	struct http_opts ho = http_opts(&M.conf);
 	http_init(M.loop, &ho);
 	M.up = UP_HTTP;
-	auth_init(M.loop, &M.conf, secret, on_ready);
+	auth_init(M.loop, &M.conf, secret, notify_ready);
 	M.up = UP_AUTH;
 	orch_init(M.conf.url);
 	M.up = UP_ORCH;
@@ -444,12 +374,7 @@ static int daemon_main(const char *path)
 	uv_signal_start(&M.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&M.sigint, on_signal, SIGINT);
 	uv_signal_start(&M.sighup, on_signal, SIGHUP);
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
-		/* From a loop timer: a stuck loop stops the pings and gets us restarted. */
-		uv_timer_start(&M.watchdog, on_watchdog, 0, wd_usec / 2000);
-	}
-	uv_timer_start(&M.status, on_status_timer, 2000, 2000);
-	update_status();
+	notify_start();
 	uv_run(M.loop, UV_RUN_DEFAULT);
 	rc = 0;
 out:

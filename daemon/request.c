@@ -19,9 +19,11 @@ struct verb {
 	const char *name;
 	enum verb_rules rules;         /* which allow rules could match it */
 	bool upstream;                 /* reaches Orchestrator: a place, bytes, logged */
+	bool effect;                   /* runs to its end when its client goes */
 	void (*run)(struct request *r);
 	void (*cancel)(struct request *r);
-	bool (*drop)(struct request *r);
+	/* With effect: whether what is left of r has none any more. */
+	bool (*spent)(const struct request *r);
 };
 
 static void run_ping(struct request *r);
@@ -30,16 +32,16 @@ static void run_help(struct request *r);
 static void run_quit(struct request *r);
 
 static const struct verb verbs[] = {
-	[PV_START] = {"START", RULES_PROCESS, true, start_run, start_cancel, start_drop},
-	[PV_JOB] = {"JOB", RULES_PROCESS, true, jobverbs_run, jobverbs_cancel, jobverbs_drop},
-	[PV_WAIT] = {"WAIT", RULES_PROCESS, true, jobverbs_run, jobverbs_cancel, jobverbs_drop},
-	[PV_STOP] = {"STOP", RULES_PROCESS, true, jobverbs_run, jobverbs_cancel, jobverbs_drop},
-	[PV_ENQUEUE] = {"ENQUEUE", RULES_QUEUE, true, enqueue_run, enqueue_cancel, enqueue_drop},
-	[PV_ITEM] = {"ITEM", RULES_QUEUE, true, enqueue_run, enqueue_cancel, enqueue_drop},
-	[PV_PING] = {"PING", RULES_NONE, false, run_ping, NULL, NULL},
-	[PV_STATS] = {"STATS", RULES_NONE, false, run_stats, NULL, NULL},
-	[PV_HELP] = {"HELP", RULES_NONE, false, run_help, NULL, NULL},
-	[PV_QUIT] = {"QUIT", RULES_NONE, false, run_quit, NULL, NULL},
+	[PV_START] = {"START", RULES_PROCESS, true, true, start_run, start_cancel, start_only_waits},
+	[PV_JOB] = {"JOB", RULES_PROCESS, true, false, jobverbs_run, jobverbs_cancel, NULL},
+	[PV_WAIT] = {"WAIT", RULES_PROCESS, true, false, jobverbs_run, jobverbs_cancel, NULL},
+	[PV_STOP] = {"STOP", RULES_PROCESS, true, true, jobverbs_run, jobverbs_cancel, NULL},
+	[PV_ENQUEUE] = {"ENQUEUE", RULES_QUEUE, true, true, enqueue_run, enqueue_cancel, NULL},
+	[PV_ITEM] = {"ITEM", RULES_QUEUE, true, false, enqueue_run, enqueue_cancel, NULL},
+	[PV_PING] = {"PING", RULES_NONE, false, false, run_ping, NULL, NULL},
+	[PV_STATS] = {"STATS", RULES_NONE, false, false, run_stats, NULL, NULL},
+	[PV_HELP] = {"HELP", RULES_NONE, false, false, run_help, NULL, NULL},
+	[PV_QUIT] = {"QUIT", RULES_NONE, false, false, run_quit, NULL, NULL},
 };
 
 static struct {
@@ -164,11 +166,9 @@ void request_close(void)
 
 bool request_orphaned(struct request *r)
 {
-	if (!r->at_work || !r->verb->drop || !r->verb->drop(r))
+	if (!r->at_work || (r->verb->effect && !(r->verb->spent && r->verb->spent(r))))
 		return false;
-	r->at_work = false;
-	r->cancelled = true;
-	unadmit(r);
+	cancel(r);
 	return true;
 }
 

@@ -1,5 +1,7 @@
 #include "settle.h"
 
+#include <stdio.h>
+
 #include "util.h"
 
 #define SETTLE_CHECKS 2
@@ -119,9 +121,11 @@ static void schedule(struct settle *s, uint64_t delay_ms)
 
 void settle_ambiguous(struct settle *s, bool exists)
 {
-	const char *why = s->ops->impossible ? s->ops->impossible(s) : NULL;
+	const char *lacks = s->ops->impossible ? s->ops->impossible(s) : NULL;
 
-	if (why) {
+	if (lacks) {
+		char why[256];
+		snprintf(why, sizeof(why), "orchd cannot look it up: %s", lacks);
 		unknown(s, why);
 		return;
 	}

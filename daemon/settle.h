@@ -39,7 +39,7 @@ struct settle_ops {
 	void (*resend)(struct settle *s);
 	/* The end: the outcome cannot be known; why says why. */
 	void (*unknown)(struct settle *s, const char *why);
-	/* NULL, or why no lookup can be made at all (a missing scope). */
+	/* NULL, or why no lookup can be made at all ("the token lacks ..."). */
 	const char *(*impossible)(struct settle *s);
 };
 

@@ -404,8 +404,7 @@ static void unknown(struct settle *st, const char *why)
 static const char *impossible(struct settle *st)
 {
 	(void)st;
-	return scope_covers(OP_JOB_GET, auth_scopes()) ? NULL
-		: "orchd cannot look it up: the token lacks OR.Jobs.Read or OR.Jobs";
+	return scope_lacks(OP_JOB_GET, auth_scopes());
 }
 
 static const struct settle_ops settle_ops = {lookup, resend, unknown, impossible};
@@ -437,10 +436,7 @@ void start_cancel(struct request *r)
 	release_all(s);
 }
 
-bool start_drop(struct request *r)
+bool start_only_waits(const struct request *r)
 {
-	if (!r->start.waiting)
-		return false;
-	start_cancel(r);
-	return true;
+	return r->start.waiting;
 }

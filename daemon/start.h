@@ -54,8 +54,9 @@ void start_init(void);
 void start_run(struct request *r);
 /* Takes r back wherever it is: no answer. */
 void start_cancel(struct request *r);
-/* r's client is gone: only a START that is down to its waits is dropped. */
-bool start_drop(struct request *r);
+/* Whether r is down to its waits (StartJobs was answered): nothing it does
+ * from now on has an effect, so it may be dropped when its client goes. */
+bool start_only_waits(const struct request *r);
 
 /* STATS: jobs started; ambiguous starts settled (found, or started again). */
 unsigned long start_jobs_started(void);
