@@ -184,6 +184,8 @@ bool request_allowed(const struct request *r, bool queue, const char *name, int 
 	return access_allowed(&r->peer, &a);
 }
 
+static void named(const struct proto_req *q, const char **path, int64_t *id, const char **name);
+
 /* One line per answer of the verbs that reach Orchestrator, with the
  * fields the verb told (r->facts) under journald. */
 static void log_answer(struct request *r, enum proto_code code, uint64_t us)
@@ -202,7 +204,13 @@ static void log_answer(struct request *r, enum proto_code code, uint64_t us)
 	else
 		subject = what;
 	snprintf(what, sizeof(what), "%s %lld", q->verb == PV_ITEM ? "item" : "job", (long long)q->job.id);
+	/* The message names the folder as the request did; the field, the
+	 * folder used. */
+	const char *path, *name;
+	int64_t id;
+	named(q, &path, &id, &name);
 	const char *folder = r->folder.path || r->folder.id > 0 ? folder_name(&r->folder, fb) : NULL;
+	const char *asked = id > 0 || path ? folder : NULL;
 	if (log_to_journal()) {
 		f[n++] = (struct log_field){"ORCHD_VERB", r->verb->name};
 		f[n++] = (struct log_field){"ORCHD_CODE", proto_code_name(code)};
@@ -220,7 +228,7 @@ static void log_answer(struct request *r, enum proto_code code, uint64_t us)
 						: q->verb == PV_ENQUEUE ? q->enq.reference : NULL};
 	}
 	log_fields(code == PC_OK ? LOG_INFO : LOG_NOTICE, f, n, "%s %s folder %s%s%s: %s (%llu us)",
-		   r->verb->name, subject, folder ? log_quote(q2, folder) : "(default)",
+		   r->verb->name, subject, asked ? log_quote(q2, asked) : "(default)",
 		   q->tag[0] ? " tag " : "", q->tag, proto_code_name(code), (unsigned long long)us);
 }
 
@@ -313,6 +321,14 @@ static bool access_first(struct request *r, pid_t pid)
 	int count = q->verb == PV_START ? q->start.count : 0;
 	if (request_allowed(r, queue, name, count))
 		return true;
+	const char *what = q->verb == PV_START ? "start" : q->verb == PV_ENQUEUE ? "add to queue"
+			 : q->verb == PV_STOP ? "stop job" : queue ? "read queue item" : "read job";
+	if (name)
+		request_log_denied("DENIED: uid %u pid %d may not %s %s", (unsigned)r->peer.uid, (int)pid,
+				   what, log_quote(qn, name));
+	else
+		request_log_denied("DENIED: uid %u pid %d may not %s %lld", (unsigned)r->peer.uid, (int)pid,
+				   what, (long long)q->job.id);
 	if (q->verb == PV_START)
 		snprintf(err, sizeof(err), "uid %u may not start \"%s\" in this folder%s: no [access] allow "
 			 "rule matches", (unsigned)r->peer.uid, name, count > 1 ? " with this count" : "");
@@ -320,12 +336,9 @@ static bool access_first(struct request *r, pid_t pid)
 		snprintf(err, sizeof(err), "uid %u may not add items to queue \"%s\" in this folder: no "
 			 "[access] allow rule \"queue:GLOB\" matches", (unsigned)r->peer.uid, name);
 	else
-		snprintf(err, sizeof(err), "uid %u may not %s %s %lld in this folder: no [access] allow rule "
-			 "%s matches", (unsigned)r->peer.uid, q->verb == PV_STOP ? "stop" : "read",
-			 queue ? "queue item" : "job", (long long)q->job.id,
+		snprintf(err, sizeof(err), "uid %u may not %s %lld in this folder: no [access] allow rule "
+			 "%s matches", (unsigned)r->peer.uid, what, (long long)q->job.id,
 			 queue ? "\"queue:GLOB\"" : "for processes");
-	request_log_denied("DENIED: uid %u pid %d: %s %s", (unsigned)r->peer.uid, (int)pid, r->verb->name,
-			   name ? log_quote(qn, name) : "(by id)");
 	request_answer(r, PC_DENIED, err);
 	return false;
 }
