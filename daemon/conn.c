@@ -1,5 +1,6 @@
 #include "conn.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,6 +279,15 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		if (c->in.len && !c->ending && !memchr(c->in.p, '\n', c->in.len))
 			buf_add(&c->in, "\n", 1);
 		conn_process(c);
+		if (conn_hung_up(c)) {
+			/* Gone, not half-closed: what it sent is taken (requests
+			 * with an effect run on), then it is closed, and what
+			 * has no effect is dropped. */
+			while (c->has_lines && !c->closing && !conn_blocked(c))
+				conn_process(c);
+			conn_close(c);
+			return;
+		}
 		conn_update(c);
 	} else if (n < 0) {
 		conn_close(c);
@@ -332,6 +342,20 @@ static void conn_maybe_end(struct conn *c)
 		conn_close(c);
 }
 
+
+bool conn_hung_up(struct conn *c)
+{
+	uv_os_fd_t fd;
+	struct pollfd p;
+
+	if (c->closing || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+		return false;
+	p.fd = fd;
+	p.events = 0;
+	p.revents = 0;
+	/* POLLHUP: both halves are shut, the peer closed its socket. */
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
 
 void conn_start(struct conn *c)
 {

@@ -57,6 +57,9 @@ void conn_process(struct conn *c);
 /* Hands c's answers to the socket, then conn_update (unless c closed). */
 void conn_write(struct conn *c);
 void conn_close(struct conn *c);
+/* True when the peer closed its socket entirely (not only its writing
+ * half, which still wants answers): nobody is left to answer. */
+bool conn_hung_up(struct conn *c);
 
 /* The server's side, for conn. */
 bool server_stopping(void);

@@ -159,20 +159,22 @@ static void on_connection(uv_pipe_t *p)
 	conn_start(c);
 }
 
-/* A connection is idle when it asks nothing and waits for nothing, or when
- * its answers have not moved (it does not read them). One waiting for
- * Orchestrator is never idle. */
+/* Every second: a connection whose peer is gone while its requests wait
+ * (one not read from, so its EOF was not seen) is closed, giving their
+ * places back. A connection is idle when it asks nothing and waits for
+ * nothing, or when its answers have not moved (it does not read them). One
+ * waiting for Orchestrator is never idle. */
 static void on_sweep(uv_timer_t *t)
 {
 	uint64_t now = uv_now(S.loop), limit = (uint64_t)S.opts.idle_timeout * 1000;
 	struct conn *c, *next;
 	(void)t;
 
-	if (!limit)
-		return;
 	for (c = LIST_FIRST(&S.conns); c; c = next) {
 		next = LIST_NEXT(c, link);
-		if ((c->pending == 0 || c->unwritten > 0) && now - c->active >= limit) {
+		if (c->pending > 0 && !c->reading && conn_hung_up(c)) {
+			conn_close(c);
+		} else if (limit && (c->pending == 0 || c->unwritten > 0) && now - c->active >= limit) {
 			log_info("server: closing a connection idle for %d s (pid %d)", S.opts.idle_timeout,
 				 (int)c->pid);
 			conn_close(c);

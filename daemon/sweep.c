@@ -14,6 +14,8 @@
  * query (docs/orchestrator.md section 8). */
 #define SWEEP_SINGLES_MAX 3
 #define SWEEP_CHUNK 50
+/* Folder paths whose id orchd learnt, kept for folders not swept yet. */
+#define SWEEP_KNOWN 64
 
 struct sweep_folder {
 	struct folder folder;          /* folder.path is path */
@@ -39,6 +41,11 @@ static struct {
 	bool stopping;
 	struct delayq due;             /* folders due for a query */
 	LIST_HEAD(, sweep_folder) folders;
+	struct {
+		char *path;
+		int64_t id;
+	} known[SWEEP_KNOWN];          /* a ring, the oldest replaced */
+	unsigned nknown;
 	unsigned long queries;
 } S;
 
@@ -94,6 +101,11 @@ void sweep_close(void)
 		folder_free(f);
 	}
 	delayq_close(&S.due);
+	for (unsigned i = 0; i < SWEEP_KNOWN; i++) {
+		free(S.known[i].path);
+		S.known[i].path = NULL;
+	}
+	S.nknown = 0;
 }
 
 unsigned long sweep_queries(void)
@@ -107,15 +119,33 @@ static bool names(const struct sweep_folder *sf, const struct folder *f)
 	       (f->path && sf->path && strcmp(sf->path, f->path) == 0);
 }
 
+/* Where path's learnt id is, or -1. */
+static int known_at(const char *path)
+{
+	for (unsigned i = 0; path && i < SWEEP_KNOWN && i < S.nknown; i++)
+		if (strcmp(S.known[i].path, path) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The id learnt for path, or 0. */
+static int64_t known_id(const char *path)
+{
+	int i = known_at(path);
+
+	return i < 0 ? 0 : S.known[i].id;
+}
+
 static struct sweep_folder *folder_of(const struct folder *f)
 {
 	struct sweep_folder *sf;
+	struct folder byid = {NULL, f->id > 0 ? f->id : known_id(f->path)};
 
 	LIST_FOREACH(sf, &S.folders, link)
-		if (names(sf, f))
+		if (names(sf, f) || (byid.id > 0 && names(sf, &byid)))
 			return sf;
 	sf = xcalloc(1, sizeof(*sf));
-	sf->folder.id = f->id;
+	sf->folder.id = byid.id;
 	sf->path = f->path ? xstrdup(f->path) : NULL;
 	sf->folder.path = sf->path;
 	TAILQ_INIT(&sf->jobs);
@@ -177,6 +207,14 @@ void sweep_learn(const char *path, int64_t id)
 {
 	struct sweep_folder *byid = NULL, *bypath = NULL, *f;
 	struct folder fid = {NULL, id}, fpath = {path, 0};
+
+	int k = known_at(path);
+	if (k < 0) {
+		k = (int)(S.nknown++ % SWEEP_KNOWN);
+		free(S.known[k].path);
+		S.known[k].path = xstrdup(path);
+	}
+	S.known[k].id = id;
 
 	LIST_FOREACH(f, &S.folders, link) {
 		if (!byid && names(f, &fid))
