@@ -797,6 +797,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                    "InputArguments": args, "JobPriority": si.get("JobPriority"),
                    "SpecificPriorityValue": si.get("SpecificPriorityValue"),
                    "RuntimeType": si.get("RuntimeType"),
+                   # The job's folder, as a JobDto carries it.
+                   "OrganizationUnitId": f.folders[folder], "OrganizationUnitFullyQualifiedName": folder,
                    "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             f.next_job_id += 1
             f.jobs.append(job)
