@@ -33,16 +33,21 @@ static void release_all(struct enqueue_req *q)
 	q->item = NULL;
 }
 
-/* r's one answer; nothing of r is touched after it (the reference lives
- * on for the answer's journal fields). */
+/* r's one answer; nothing of r is touched after it (the reference and
+ * the answer read live on for the answer's journal fields). */
 static void finish(struct request *r, enum proto_code code, const char *text)
 {
 	char *ref = r->enq.reference;
+	cJSON *json = r->enq.call.json, *item = r->enq.item;
 
 	r->enq.reference = NULL;
+	r->enq.call.json = NULL;
+	r->enq.item = NULL;
 	release_all(&r->enq);
 	request_answer(r, code, text);
 	free(ref);
+	cJSON_Delete(json);
+	cJSON_Delete(item);
 }
 
 static const char *queue_name(const struct request *r)

@@ -127,6 +127,8 @@ static void on_first_read(struct watch_req *w, enum proto_code code, const cJSON
 		watch_wait(&r->jv.wr, &r->folder, jb->id, jb->timeout ? jb->timeout : request_wait_timeout());
 	} else if (final) {
 		answer_job(r, job, ",\"stopping\":false");
+	} else if (request_stopping()) {
+		end(r, PC_SHUTDOWN, "orchd is stopping; the stop was not sent");
 	} else {
 		send_stop(r, job);
 	}
