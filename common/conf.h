@@ -19,7 +19,7 @@ enum conf_grant {
 };
 
 /* One [access] allow rule, "WHO GLOB [folder=FOLDERGLOB|folder=#ID] [max=N]"
- * (docs/protocol.md section 3), checked here for form: who is user:NAME, group:NAME, uid:N
+ * (docs/protocol.md section 3), checked for form (confrules.h): who is user:NAME, group:NAME, uid:N
  * or gid:N with N in 0..4294967294; a GLOB starting with "queue:" matches
  * queue names (queue set, the prefix dropped), any other process names. A
  * GLOB or FOLDERGLOB holding a space is written as a JSON string literal. */

@@ -1,12 +1,9 @@
 #include "auth.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "backoff.h"
 #include "enc.h"
@@ -14,6 +11,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "scopes.h"
+#include "tokenfile.h"
 
 #define AUTH_TERMINAL_RETRY_MS (300 * 1000)
 /* Once failing: one request per try, tries 2 s, 4, 8, ... 60 s apart. */
@@ -28,8 +26,6 @@ static struct {
 	char *token_url, *client_id, *scope;  /* our copies: a reload frees the conf */
 	void (*on_ready)(void);
 	char *secret;
-	char *refresh_path;           /* grant = refresh_token */
-	char *refresh_token;
 
 	char *token;
 	char *scopes;
@@ -41,8 +37,7 @@ static struct {
 	uint64_t fetch_started;       /* when the request in flight left */
 	uint64_t obtained_at;         /* when the current token's request left */
 	uint64_t next_try;            /* loop ms of the next attempt, after a failure */
-	int lock_fd;                  /* the token file, flocked while fetching */
-	uint64_t lock_since;
+	uint64_t lock_since;          /* the token file's lock (tokenfile.h) asked for */
 	uint64_t lock_wait_ms;        /* at most this long ([orchestrator] timeout) */
 	uv_timer_t lock_timer;
 	struct http_req req;
@@ -58,19 +53,10 @@ static struct {
 	char oauth_error[64];         /* "invalid_scope", ... with AF_OAUTH */
 	char fail_msg[512];
 	unsigned failures;            /* consecutive */
-	bool unsaved;                 /* refresh_token is a rotation not on disk yet */
 	unsigned long refreshes;
 } A;
 
 static void fetch(void);
-
-static void unlock(void)
-{
-	if (A.lock_fd >= 0) {
-		close(A.lock_fd);
-		A.lock_fd = -1;
-	}
-}
 
 static void flush_waiters(void)
 {
@@ -122,32 +108,6 @@ static void schedule(uint64_t ms)
 	uv_timer_start(&A.timer, on_timer, ms, 0);
 }
 
-/* Reads the refresh token from the locked file. Returns 0, or -1 with why
- * and *temporary telling whether trying again later may help. */
-static int read_refresh_token(char *why, size_t whylen, bool *temporary)
-{
-	char *t = file_read_fd(A.lock_fd, 64 * 1024);
-
-	if (!t) {
-		*temporary = errno_temporary(errno);
-		snprintf(why, whylen, *temporary ? "cannot read the refresh token in %s (%s)"
-				     : "no refresh token in %s (%s): run \"orchd login\" once, then reload",
-			 A.refresh_path, strerror(errno));
-		return -1;
-	}
-	t[strcspn(t, " \t\r\n")] = '\0';
-	if (!t[0]) {
-		*temporary = false;
-		secret_free(t);
-		snprintf(why, whylen, "refresh token file %s is empty: run \"orchd login\" once, then reload",
-			 A.refresh_path);
-		return -1;
-	}
-	secret_free(A.refresh_token);
-	A.refresh_token = t;
-	return 0;
-}
-
 /* Records a failed token request and decides when to try again. */
 static void fail(enum proto_code code, bool terminal, enum auth_failure kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -164,7 +124,7 @@ static void fail(enum proto_code code, bool terminal, enum auth_failure kind, co
 	A.fail_code = code;
 	A.failures++;
 	A.fetching = false;
-	unlock();
+	tokenfile_unlock();
 	uint64_t delay = terminal ? AUTH_TERMINAL_RETRY_MS
 				  : backoff_doubling(A.failures - 1, AUTH_RETRY_BASE_MS, AUTH_RETRY_CAP_MS,
 						     rand32());
@@ -239,23 +199,17 @@ static void on_token(struct http_req *r)
 	}
 	switch (oauth_read(r->status, r->resp.p, r->resp.len, &oa)) {
 	case OAUTH_TOKEN:
-		if (A.refresh_path && oa.refresh_token &&
-		    (!A.refresh_token || strcmp(oa.refresh_token, A.refresh_token) != 0)) {
-			/* The old refresh token is dead from now on: keep the new one
-			 * in memory whatever happens, and on disk before going on. */
-			secret_free(A.refresh_token);
-			A.refresh_token = xstrdup(oa.refresh_token);
-			if (file_write_atomic(A.refresh_path, A.refresh_token) != 0) {
-				A.unsaved = true;
-				fail(PC_AUTH, false, AF_SAVE,
-				     "cannot save the rotated refresh token to %s: %s; the new access token "
-				     "is not used (fail closed) until it can be saved",
-				     A.refresh_path, strerror(errno));
-				goto out;
-			}
+		/* The old refresh token is dead from now on: keep the new one in
+		 * memory whatever happens, and on disk before going on. */
+		if (tokenfile_path() && oa.refresh_token && tokenfile_rotate(oa.refresh_token) != 0) {
+			fail(PC_AUTH, false, AF_SAVE,
+			     "cannot save the rotated refresh token to %s: %s; the new access token "
+			     "is not used (fail closed) until it can be saved",
+			     tokenfile_path(), strerror(errno));
+			goto out;
 		}
 		A.fetching = false;
-		unlock();
+		tokenfile_unlock();
 		use_token(oa.access_token, oa.expires_in, oa.scope);
 		break;
 	case OAUTH_ERROR: {
@@ -313,8 +267,10 @@ static void fetch_locked(void)
 {
 	struct buf b = {0};
 
-	if (A.refresh_path) {
-		int rc = A.lock_fd >= 0 ? 0 : file_lock(A.refresh_path, &A.lock_fd);
+	if (tokenfile_path()) {
+		char why[sizeof(A.fail_msg)];
+		enum auth_failure kind;
+		int rc = tokenfile_take(why, sizeof(why), &kind);
 		if (rc == 1 && uv_now(A.loop) - A.lock_since < A.lock_wait_ms) {
 			uv_timer_start(&A.lock_timer, on_lock_timer, AUTH_LOCK_POLL_MS, 0);
 			return;
@@ -322,42 +278,17 @@ static void fetch_locked(void)
 		if (rc == 1) {
 			fail(PC_UNAVAILABLE, false, AF_TEMPORARY,
 			     "the refresh token file %s stayed locked for %llu s (orchd check or orchd "
-			     "login?)", A.refresh_path, (unsigned long long)A.lock_wait_ms / 1000);
+			     "login?)", tokenfile_path(), (unsigned long long)A.lock_wait_ms / 1000);
 			return;
 		}
-		/* A missing file is fine when our own newest rotation is what goes
-		 * there: it is written below. */
-		if (rc < 0 && (errno != ENOENT || !A.unsaved)) {
-			bool temporary = errno_temporary(errno);
-			fail(temporary ? PC_UNAVAILABLE : PC_AUTH, !temporary,
-			     temporary ? AF_TEMPORARY : AF_NO_REFRESH_TOKEN,
-			     temporary ? "cannot open the refresh token file %s: %s"
-				       : "no refresh token in %s (%s): run \"orchd login\" once, then reload",
-			     A.refresh_path, strerror(errno));
-			return;
-		}
-		/* The file is the truth ("orchd login" or "orchd check" may have
-		 * rotated the token since), unless it is missing our own newest
-		 * rotation: then save that first, without spending it. */
-		char why[sizeof(A.fail_msg)];
-		bool temporary = false;
-		if (A.unsaved) {
-			if (file_write_atomic(A.refresh_path, A.refresh_token) != 0) {
-				fail(PC_AUTH, false, AF_SAVE,
-				     "cannot save the rotated refresh token to %s: %s; no access token is "
-				     "used until it can be saved (fail closed)",
-				     A.refresh_path, strerror(errno));
-				return;
-			}
-			A.unsaved = false;
-		} else if (read_refresh_token(why, sizeof(why), &temporary) != 0) {
-			fail(temporary ? PC_UNAVAILABLE : PC_AUTH, !temporary,
-			     temporary ? AF_TEMPORARY : AF_NO_REFRESH_TOKEN, "%s", why);
+		if (rc < 0) {
+			fail(kind == AF_TEMPORARY ? PC_UNAVAILABLE : PC_AUTH, kind == AF_NO_REFRESH_TOKEN,
+			     kind, "%s", why);
 			return;
 		}
 		enc_form_add(&b, "grant_type", "refresh_token");
 		enc_form_add(&b, "client_id", A.client_id);
-		enc_form_add(&b, "refresh_token", A.refresh_token);
+		enc_form_add(&b, "refresh_token", tokenfile_token());
 	} else {
 		enc_form_add(&b, "grant_type", "client_credentials");
 		enc_form_add(&b, "client_id", A.client_id);
@@ -383,16 +314,13 @@ static void configure(const struct conf *conf, char *secret)
 	free(A.token_url);
 	free(A.client_id);
 	free(A.scope);
-	free(A.refresh_path);
 	secret_free(A.secret);
 	A.token_url = xstrdup(conf->token_url);
 	A.client_id = xstrdup(conf->client_id);
 	A.scope = conf->scope ? xstrdup(conf->scope) : NULL;
 	A.secret = secret;
-	A.refresh_path = NULL;
 	A.lock_wait_ms = (uint64_t)conf->timeout * 1000;
-	if (conf->grant == GRANT_REFRESH_TOKEN)
-		A.refresh_path = xstrdup(conf->refresh_token_file);
+	tokenfile_use(conf->grant == GRANT_REFRESH_TOKEN ? conf->refresh_token_file : NULL);
 }
 
 void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void))
@@ -400,7 +328,6 @@ void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on
 	memset(&A, 0, sizeof(A));
 	A.loop = loop;
 	A.on_ready = on_ready;
-	A.lock_fd = -1;
 	TAILQ_INIT(&A.waiters);
 	uv_timer_init(loop, &A.timer);
 	uv_timer_init(loop, &A.flush_timer);
@@ -411,17 +338,9 @@ void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on
 
 void auth_reload(const struct conf *conf, char *secret)
 {
-	/* A rotation not saved yet belongs to the old file; keep trying it
-	 * only if the file stays the same. */
-	bool same_file = A.refresh_path && conf->grant == GRANT_REFRESH_TOKEN &&
-			 strcmp(conf->refresh_token_file, A.refresh_path) == 0;
-	if (A.unsaved && !same_file)
-		log_warn("auth: an unsaved rotated refresh token is dropped by the reload");
 	if (!A.fetching)
-		unlock();   /* (held only while fetching) */
-	configure(conf, secret);
-	if (!same_file)
-		A.unsaved = false;
+		tokenfile_unlock();   /* (held only while fetching) */
+	configure(conf, secret);  /* (an unsaved rotation: tokenfile_use) */
 	/* A fresh token proves the new settings; the current one stays in use
 	 * until it comes. A request already in flight finishes first. */
 	if (!A.fetching)
@@ -449,7 +368,7 @@ void auth_close(void)
 		w->queued = false;
 	}
 	http_cancel(&A.req);
-	unlock();
+	tokenfile_close();
 	uv_close((uv_handle_t *)&A.timer, NULL);
 	uv_close((uv_handle_t *)&A.flush_timer, NULL);
 	uv_close((uv_handle_t *)&A.lock_timer, NULL);
@@ -459,13 +378,11 @@ void auth_close(void)
 	free(A.token_url);
 	free(A.client_id);
 	free(A.scope);
-	secret_free(A.refresh_token);
 	secret_free(A.token);
 	free(A.scopes);
-	free(A.refresh_path);
 	buf_free(&A.req.resp);
 	A.headers = NULL;
-	A.body = A.secret = A.refresh_token = A.token = A.scopes = A.refresh_path = NULL;
+	A.body = A.secret = A.token = A.scopes = NULL;
 	A.token_url = A.client_id = A.scope = NULL;
 }
 

@@ -1,27 +1,21 @@
 #include "releases.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cache.h"
 #include "enc.h"
 #include "log.h"
 #include "orch.h"
+#include "relstate.h"
 
 /* A cached value is "KEY\nNAME" for a release, or "!MESSAGE" for a name
  * Orchestrator did not know (keys are GUIDs; names hold no control
  * characters). */
 #define NEGATIVE '!'
 #define SWEEP_MIN 256
-/* The state file: written this long after a change (changes come in
- * bursts), and entries older than this are not loaded. */
-#define SAVE_DELAY_MS 1000
-#define STATE_MAX_AGE_S (7 * 86400)
-#define STATE_MAX_BYTES (16 << 20)
 
 TAILQ_HEAD(rel_waiters, rel_wait);
 
@@ -54,9 +48,6 @@ static struct {
 	struct cache cache;
 	size_t sweep_at;             /* entries that trigger a sweep of expired ones */
 	unsigned long lookups, refreshes;
-	char *state_path;            /* [cache] state_file, or NULL */
-	bool dirty;                  /* changed since the last save */
-	uv_timer_t save_timer;
 } R;
 
 static void lookup_start(struct cache_entry *e, enum rel_kind kind, const struct folder *f,
@@ -76,19 +67,6 @@ static uint64_t grace_ms(void)
 	return R.ttl_ms / 4 > 1000 ? R.ttl_ms / 4 : 1000;
 }
 
-static void on_save_timer(uv_timer_t *t)
-{
-	(void)t;
-	releases_save();
-}
-
-static void changed(void)
-{
-	R.dirty = true;
-	if (R.state_path && !uv_is_active((uv_handle_t *)&R.save_timer))
-		uv_timer_start(&R.save_timer, on_save_timer, SAVE_DELAY_MS, 0);
-}
-
 static char *cache_key(enum rel_kind kind, const struct folder *f, const char *name)
 {
 	if (f->id > 0)
@@ -96,18 +74,77 @@ static char *cache_key(enum rel_kind kind, const struct folder *f, const char *n
 	return xasprintf("%cp:%s\n%s", kinds[kind].tag, f->path, name);
 }
 
-void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s)
+/* Reads back a cache key "<tag><i|p>:<folder>\n<name>". */
+static bool parse_key(const char *k, enum rel_kind *kind, struct folder *f, char **path,
+		      const char **name)
 {
-	R.loop = loop;
-	R.sweep_at = SWEEP_MIN;
-	cache_init(&R.cache);
-	uv_timer_init(loop, &R.save_timer);
-	releases_configure(ttl_s, negative_ttl_s);
+	const char *nl = strchr(k, '\n');
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(kinds) && kinds[i].tag != k[0]; i++)
+		;
+	if (i == ARRAY_LEN(kinds) || !nl || (k[1] != 'i' && k[1] != 'p') || k[2] != ':' || !nl[1])
+		return false;
+	*kind = (enum rel_kind)i;
+	*name = nl + 1;
+	*path = xstrndup(k + 3, (size_t)(nl - k - 3));
+	f->id = k[1] == 'i' ? strtoll(*path, NULL, 10) : 0;
+	f->path = k[1] == 'p' ? *path : NULL;
+	return k[1] == 'p' || f->id > 0;
 }
 
 static bool is_negative(const struct cache_entry *e)
 {
 	return e->value && e->value[0] == NEGATIVE;
+}
+
+/* What the state file keeps: release keys and queue ids, not the names
+ * Orchestrator did not know. */
+static bool is_positive(const struct cache_entry *e)
+{
+	return !is_negative(e);
+}
+
+/* Puts an entry read back from the state file in the cache: within its
+ * TTL as it is, past it for the grace while it is looked up again at
+ * once. Returns -1 when it is not used, else 1 when it is refreshed. */
+static int adopt(const char *key, const char *value, uint64_t age)
+{
+	uint64_t now = uv_now(R.loop);
+	enum rel_kind kind;
+	struct folder f;
+	char *fpath = NULL;
+	const char *name;
+	int stale = 0;
+
+	if (value[0] == NEGATIVE || !strchr(value, '\n') ||
+	    !parse_key(key, &kind, &f, &fpath, &name) || cache_find(&R.cache, key)) {
+		free(fpath);
+		return -1;
+	}
+	struct cache_entry *e = cache_upsert(&R.cache, key);
+	if (age < R.ttl_ms) {
+		cache_set(e, value, now, R.ttl_ms - age);
+		e->set_at = now - age;
+	} else {
+		/* Past its TTL: usable for the grace, refreshed at once (a
+		 * release gone since is caught by StartJobs' answer). */
+		cache_set(e, value, now, grace_ms());
+		e->set_at = now > R.ttl_ms ? now - R.ttl_ms : 0;
+		lookup_start(e, kind, &f, name, true);
+		stale = 1;
+	}
+	free(fpath);
+	return stale;
+}
+
+void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s)
+{
+	R.loop = loop;
+	R.sweep_at = SWEEP_MIN;
+	cache_init(&R.cache);
+	relstate_init(loop, &R.cache, is_positive, adopt);
+	releases_configure(ttl_s, negative_ttl_s);
 }
 
 static bool drop_negative(struct cache_entry *e, void *arg)
@@ -149,12 +186,9 @@ static bool cancel_lookup(struct cache_entry *e, void *arg)
 
 void releases_close(void)
 {
-	releases_save();
+	relstate_close();
 	cache_foreach(&R.cache, cancel_lookup, NULL);
 	cache_close(&R.cache);
-	uv_close((uv_handle_t *)&R.save_timer, NULL);
-	free(R.state_path);
-	R.state_path = NULL;
 }
 
 enum proto_code releases_cached(enum rel_kind kind, const struct folder *f, const char *process,
@@ -239,7 +273,7 @@ static void on_lookup(struct orch_call *c)
 			} else {
 				cache_set(e, NULL, 0, 0); /* a refreshed key: it is gone */
 			}
-			changed();
+			relstate_changed();
 		} else if (n > 1) {
 			code = PC_AMBIGUOUS;
 			snprintf(msg, sizeof(msg), "several %ss are named \"%s\" in folder \"%s\": rename one",
@@ -257,7 +291,7 @@ static void on_lookup(struct orch_call *c)
 			value = xasprintf("%s\n%s", kv, name);
 			cache_set(e, value, uv_now(R.loop), R.ttl_ms);
 			key = kv;
-			changed();
+			relstate_changed();
 		}
 	} else {
 		snprintf(msg, sizeof(msg), "%s", c->msg);
@@ -369,7 +403,7 @@ void releases_drop(enum rel_kind kind, const struct folder *f, const char *proce
 		e->value = NULL;
 		if (!e->user)
 			cache_remove(&R.cache, e);
-		changed();
+		relstate_changed();
 	}
 }
 
@@ -444,127 +478,7 @@ void releases_names(cJSON *arr, int max, releases_keep_fn *keep, void *ctx)
 	cache_foreach(&R.cache, add_name, &n);
 }
 
-/* ---- the state file: {"version":1,"entries":[{"k":KEY,"v":VALUE,"set":UNIX}]},
- * positive entries only (release keys and queue ids: no secret). */
-
-static bool save_one(struct cache_entry *e, void *arr)
-{
-	uint64_t now = uv_now(R.loop);
-
-	if (e->value && !is_negative(e) && e->expires > now) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "k", e->key);
-		cJSON_AddStringToObject(o, "v", e->value);
-		cJSON_AddNumberToObject(o, "set", (double)time(NULL) - (double)(now - e->set_at) / 1000.0);
-		cJSON_AddItemToArray(arr, o);
-	}
-	return false;
-}
-
-void releases_save(void)
-{
-	if (!R.state_path || !R.dirty)
-		return;
-	uv_timer_stop(&R.save_timer);
-	cJSON *root = cJSON_CreateObject();
-	cJSON_AddNumberToObject(root, "version", 1);
-	cache_foreach(&R.cache, save_one, cJSON_AddArrayToObject(root, "entries"));
-	char *text = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (file_write_atomic(R.state_path, text) != 0) {
-		log_warn("releases: cannot save %s: %s (the cache stays in memory)", R.state_path,
-			 strerror(errno));
-	} else {
-		R.dirty = false;
-	}
-	cJSON_free(text);
-}
-
-/* Reads back a cache key "<tag><i|p>:<folder>\n<name>". */
-static bool parse_key(const char *k, enum rel_kind *kind, struct folder *f, char **path,
-		      const char **name)
-{
-	const char *nl = strchr(k, '\n');
-	size_t i;
-
-	for (i = 0; i < ARRAY_LEN(kinds) && kinds[i].tag != k[0]; i++)
-		;
-	if (i == ARRAY_LEN(kinds) || !nl || (k[1] != 'i' && k[1] != 'p') || k[2] != ':' || !nl[1])
-		return false;
-	*kind = (enum rel_kind)i;
-	*name = nl + 1;
-	*path = xstrndup(k + 3, (size_t)(nl - k - 3));
-	f->id = k[1] == 'i' ? strtoll(*path, NULL, 10) : 0;
-	f->path = k[1] == 'p' ? *path : NULL;
-	return k[1] == 'p' || f->id > 0;
-}
-
-static void load(const char *path)
-{
-	char *text = file_read(path, STATE_MAX_BYTES);
-	cJSON *root = text ? cJSON_Parse(text) : NULL, *it;
-	uint64_t now = uv_now(R.loop);
-	double wall = (double)time(NULL);
-	int n = 0, stale = 0;
-
-	if (!text) {
-		if (errno != ENOENT)
-			log_warn("releases: cannot read %s: %s (starting with an empty cache)", path,
-				 strerror(errno));
-		free(text);
-		return;
-	}
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "entries")) {
-		const cJSON *k = cJSON_GetObjectItemCaseSensitive(it, "k");
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "v");
-		const cJSON *set = cJSON_GetObjectItemCaseSensitive(it, "set");
-		enum rel_kind kind;
-		struct folder f;
-		char *fpath = NULL;
-		const char *name;
-		if (!cJSON_IsString(k) || !cJSON_IsString(v) || !cJSON_IsNumber(set) ||
-		    v->valuestring[0] == NEGATIVE || !strchr(v->valuestring, '\n') ||
-		    !parse_key(k->valuestring, &kind, &f, &fpath, &name)) {
-			free(fpath);
-			continue;
-		}
-		double age_s = wall - set->valuedouble;
-		uint64_t age = age_s > 0 ? (uint64_t)(age_s * 1000) : 0;
-		if (age_s > STATE_MAX_AGE_S || age > now || cache_find(&R.cache, k->valuestring)) {
-			free(fpath);
-			continue;
-		}
-		struct cache_entry *e = cache_upsert(&R.cache, k->valuestring);
-		if (age < R.ttl_ms) {
-			cache_set(e, v->valuestring, now, R.ttl_ms - age);
-			e->set_at = now - age;
-		} else {
-			/* Past its TTL: usable for the grace, refreshed at once (a
-			 * release gone since is caught by StartJobs' answer). */
-			cache_set(e, v->valuestring, now, grace_ms());
-			e->set_at = now > R.ttl_ms ? now - R.ttl_ms : 0;
-			lookup_start(e, kind, &f, name, true);
-			stale++;
-		}
-		n++;
-		free(fpath);
-	}
-	cJSON_Delete(root);
-	free(text);
-	log_info("releases: %d entries read from %s (%d past their TTL, being refreshed)", n, path, stale);
-}
-
 void releases_state(const char *path)
 {
-	bool same = R.state_path && path && strcmp(R.state_path, path) == 0;
-
-	if (same)
-		return;
-	releases_save();
-	free(R.state_path);
-	R.state_path = path ? xstrdup(path) : NULL;
-	if (R.state_path) {
-		load(R.state_path);
-		changed();
-	}
+	relstate_use(path);
 }

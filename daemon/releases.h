@@ -74,11 +74,10 @@ void releases_drop(enum rel_kind kind, const struct folder *f, const char *name,
  * mode 0600 for a new file, a second after changes and at close), and what
  * path holds is read now: entries within their TTL are used as they are,
  * older ones (up to a week) are used for a grace while refreshed at once.
- * NULL: none. The same path again does nothing.
+ * NULL: none. The same path again does nothing. The file itself is
+ * relstate's (relstate.h).
  */
 void releases_state(const char *path);
-/* Writes the state file now if the cache changed since. */
-void releases_save(void);
 
 /* Adds to arr (a cJSON array) the names (as Orchestrator resolved them)
  * of up to max processes with a cached release key, each once, those keep
