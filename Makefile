@@ -16,9 +16,9 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GN
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/protojson.c common/text.c common/conf.c common/enc.c \
+COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/protojson.c common/text.c common/conf.c common/confrules.c common/enc.c \
 	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c common/folder.c
-DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/auth.c daemon/orch.c daemon/upkeep.c daemon/releases.c \
+DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/auth.c daemon/tokenfile.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/relstate.c \
 	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/jobverbs.c daemon/enqueue.c daemon/admit.c \
 	daemon/stats.c daemon/metrics.c daemon/request.c daemon/listener.c daemon/conn.c daemon/server.c daemon/notify.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c
@@ -97,7 +97,7 @@ $(BUILD)/tests/faults.so: tests/shim/faults.c
 	$(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 integ: all $(BUILD)/tests/faults.so
-	python3 tests/integ/run.py --build $(BUILD)
+	python3 tests/integ/run.py --build $(BUILD) -j 4
 
 # Every test: unit tests, then the integration tests against the fake
 # Orchestrator. The last line is the summary "N passed, N failed".
