@@ -6,6 +6,9 @@
 #include "util.h"
 
 #define ADMIT_BUCKETS 256
+/* Peers holding nothing are kept (one trigger after another from one peer
+ * costs no allocation) until there are this many. */
+#define ADMIT_KEEP 64
 
 /* One peer holding places: kept only while it holds some. */
 struct admit_use {
@@ -106,7 +109,7 @@ void admit_give(struct admit_use *u, int places, size_t bytes)
 	u->bytes -= bytes;
 	A.places -= places;
 	A.bytes -= bytes;
-	if (u->places == 0 && u->bytes == 0) {
+	if (u->places == 0 && u->bytes == 0 && A.npeers > ADMIT_KEEP) {
 		LIST_REMOVE(u, link);
 		free(u);
 		A.npeers--;
@@ -125,5 +128,12 @@ size_t admit_bytes(void)
 
 int admit_peers(void)
 {
-	return A.npeers;
+	int n = 0;
+
+	for (int i = 0; i < ADMIT_BUCKETS; i++) {
+		struct admit_use *u;
+		LIST_FOREACH(u, &A.peers[i], link)
+			n += u->places > 0;
+	}
+	return n;
 }

@@ -445,7 +445,7 @@ static void run_item(struct request *r)
 
 void enqueue_run(struct request *r)
 {
-	memset(&r->enq, 0, sizeof(r->enq));
+	/* r came zeroed from request_new. */
 	settle_begin(&r->enq.settle, &settle_ops, r);
 	if (r->preq.verb == PV_ENQUEUE)
 		run_enqueue(r);

@@ -198,22 +198,24 @@ static void on_auth(struct auth_wait *w, const char *token, unsigned gen, enum p
 /* The URL and folder header of c, from the endpoint table. */
 static void build(struct orch_call *c)
 {
-	const struct scope_endpoint *ep = scope_endpoint(c->ep);
-	const char *id = strstr(ep->path, "{Id}");
-	struct buf b = {0};
+	const char *path = scope_endpoint(c->ep)->path, *id = strchr(path, '{'); /* "{Id}" */
+	size_t nb = strlen(O.base), np = strlen(path), nq = c->query ? strlen(c->query) : 0;
+	/* One allocation of the size needed, no printf: every call pays it. */
+	char *u = xmalloc(nb + np + nq + 24), *p = mempcpy(u, O.base, nb);
 
-	buf_adds(&b, O.base);
 	if (id) {
-		buf_add(&b, ep->path, (size_t)(id - ep->path));
-		buf_printf(&b, "%lld%s", (long long)c->id, id + 4);
+		p = mempcpy(p, path, (size_t)(id - path));
+		p += sprintf(p, "%lld", (long long)c->id);
+		p = stpcpy(p, id + 4);
 	} else {
-		buf_adds(&b, ep->path);
+		p = mempcpy(p, path, np);
 	}
 	if (c->query) {
-		buf_add(&b, "?", 1);
-		buf_adds(&b, c->query);
+		*p++ = '?';
+		p = mempcpy(p, c->query, nq);
 	}
-	c->url = buf_steal(&b);
+	*p = '\0';
+	c->url = u;
 	if (c->folder.id > 0 || c->folder.path)
 		c->folder_hdr = enc_folder_header(c->folder.path, c->folder.id);
 }

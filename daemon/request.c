@@ -202,8 +202,8 @@ static void log_answer(struct request *r, enum proto_code code, uint64_t us)
 	else if (q->verb == PV_ENQUEUE)
 		subject = log_quote(q1, q->enq.queue);
 	else
-		subject = what;
-	snprintf(what, sizeof(what), "%s %lld", q->verb == PV_ITEM ? "item" : "job", (long long)q->job.id);
+		subject = what, snprintf(what, sizeof(what), "%s %lld", q->verb == PV_ITEM ? "item" : "job",
+					 (long long)q->job.id);
 	/* The message names the folder as the request did; the field, the
 	 * folder used. */
 	const char *path, *name;

@@ -37,10 +37,12 @@ unsigned long start_resolved(void)
 static void free_jobs(struct start_req *s)
 {
 	for (int i = 0; i < s->njobs; i++) {
-		free(s->jobs[i].key);
+		if (s->jobs[i].key != s->jobs[i].keybuf)
+			free(s->jobs[i].key);
 		free(s->jobs[i].record);
 	}
-	free(s->jobs);
+	if (s->jobs != &s->one)
+		free(s->jobs);
 	s->jobs = NULL;
 	s->njobs = 0;
 }
@@ -205,13 +207,16 @@ static bool take_jobs(struct start_req *s, const cJSON *resp)
 
 	if (!cJSON_IsArray(value) || n <= 0)
 		return false;
-	s->jobs = xcalloc((size_t)n, sizeof(*s->jobs));
+	/* One job (the usual START) is kept in place: no allocation. */
+	s->jobs = n == 1 ? memset(&s->one, 0, sizeof(s->one)) : xcalloc((size_t)n, sizeof(*s->jobs));
 	cJSON_ArrayForEach(it, value) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(it, "Key");
 		const char *state = jobrec_state(it);
 		s->jobs[i].id = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
-		s->jobs[i].key = xstrdup(cJSON_IsString(key) ? key->valuestring : "");
+		const char *k = cJSON_IsString(key) ? key->valuestring : "";
+		/* A Key is a GUID: it fits in place, no allocation per job. */
+		s->jobs[i].key = strlen(k) < sizeof(s->jobs[i].keybuf) ? strcpy(s->jobs[i].keybuf, k) : xstrdup(k);
 		snprintf(s->jobs[i].state, sizeof(s->jobs[i].state), "%s", state ? state : "");
 		i++;
 	}
@@ -414,7 +419,7 @@ void start_run(struct request *r)
 	struct start_req *s = &r->start;
 	const struct proto_start *st = &r->preq.start;
 
-	memset(s, 0, sizeof(*s));
+	/* r came zeroed from request_new. */
 	settle_begin(&s->settle, &settle_ops, r);
 	/* Orchestrator keeps the Reference on the job: with it an ambiguous
 	 * start can be looked up instead of replayed. */

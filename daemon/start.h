@@ -29,7 +29,8 @@ struct request;
 /* A job StartJobs made. */
 struct start_job {
 	int64_t id;
-	char *key;
+	char *key;                     /* keybuf, or allocated when longer */
+	char keybuf[40];
 	char state[32];
 	char *record;                  /* with wait: its final record (JSON) */
 	struct watch_req wait;
@@ -44,7 +45,8 @@ struct start_req {
 	struct settle settle;
 	struct rel_wait rw;
 	struct orch_call call;
-	struct start_job *jobs;        /* once StartJobs answered */
+	struct start_job *jobs;        /* once StartJobs answered: &one, or allocated */
+	struct start_job one;
 	int njobs, nleft;
 	bool waiting;                  /* only the waits are left */
 };
