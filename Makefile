@@ -169,7 +169,7 @@ VALGRIND_TESTS := drain_deadline,a_refused_collection,unknown_ids_among,wait_is_
 check-valgrind: deps all $(BUILD)/tests/faults.so
 	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
 	ORCHD_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
-		python3 tests/integ/run.py --build $(BUILD) -k $(VALGRIND_TESTS)
+		python3 tests/integ/run.py --build $(BUILD) -j 2 -k $(VALGRIND_TESTS)
 
 demo: deps all
 	python3 tests/demo.py --build $(BUILD)
