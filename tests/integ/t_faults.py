@@ -134,7 +134,7 @@ def release_gone_is_looked_up_again_once(env):
 @test
 def busy_when_queue_is_full(env):
     env.fake.add_release("P")
-    d = env.daemon(orchestrator={"max_queue": "2"})
+    d = env.daemon(orchestrator={"max_queue": "2", "max_queue_per_peer": "2"})
     ok_json(d.ask("START P"))
     env.fake.fault("start", delay=1.0, times=2)
     c = d.client()

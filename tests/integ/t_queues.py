@@ -174,7 +174,7 @@ def reset_before_the_add_sends_it_once_more_and_makes_one_item(env):
 @test
 def busy_when_too_many_enqueues_wait(env):
     env.fake.add_queue("Invoices")
-    d = queue_daemon(env, orchestrator={"max_queue": "2"})
+    d = queue_daemon(env, orchestrator={"max_queue": "2", "max_queue_per_peer": "2"})
     ok_json(d.ask("ENQUEUE Invoices"))
     env.fake.fault("queue_add", delay=1.0, times=2)
     c = d.client()
@@ -277,8 +277,10 @@ def queue_rules_allow_and_deny(env):
     sock = os.path.join(env.dir, "open.sock")
     d2 = queue_daemon(env, server={"socket": sock}, filename="open.conf", sock=sock)
     pid = ok_json(d2.ask(enqueue_json(queue="Payroll", content={"Salary": 99999})))["item"]["id"]
-    a = err(d.ask(f"ITEM {pid}"), "DENIED", "Payroll")
-    assert "99999" not in a and "reference" not in a
+    # DENIED names only what the request named (contract 1.2): the id, not
+    # the item's queue, content or reference.
+    a = err(d.ask(f"ITEM {pid}"), "DENIED", str(pid))
+    assert "Payroll" not in a and "99999" not in a and "reference" not in a
     assert "DENIED" in d.log()
     # A token that may add but not read queues: the rules see the name sent
     # only (no lookup it could not make), and the add goes ahead.

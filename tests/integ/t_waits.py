@@ -365,7 +365,7 @@ def a_wait_keeps_its_reads_across_sighup_and_takes_the_new_interval(env):
 @test
 def waits_count_against_max_queue(env):
     env.fake.add_release("P")
-    d = env.daemon(auth=JOBS, orchestrator={"max_queue": "3"})
+    d = env.daemon(auth=JOBS, orchestrator={"max_queue": "3", "max_queue_per_peer": "3"})
     jid = started_id(d)
     c = d.client(30)
     c.send("".join(f"@w{i} WAIT {jid}\n" for i in range(3)) + f"@j JOB {jid}\n@s START P\n")
