@@ -435,18 +435,22 @@ int login_run(const struct login_opts *o)
 	enc_form_add(&q, "state", L.state);
 	/* Some OpenID servers drop offline_access without an explicit consent. */
 	enc_form_add(&q, "prompt", "consent");
-	printf("Open this address in a browser and sign in:\n\n  %s%s%s\n\n", L.conf.authorize_url,
-	       strchr(L.conf.authorize_url, '?') ? "&" : "?", q.p);
-	fflush(stdout);
-	buf_free(&q);
-	free(challenge);
-	free(scope);
-
 	L.loop = uv_default_loop();
 	struct http_opts ho = {L.conf.ca_file, (long)L.conf.timeout * 1000, 4};
 	http_init(L.loop, &ho);
 	uv_timer_init(L.loop, &L.timeout);
 	uv_timer_init(L.loop, &L.closer);
+	/* Listening before the address is shown: a browser quicker than us
+	 * must not find the port closed. */
+	bool listening = !o->no_listen && listen_redirect(o->timeout_s > 0 ? o->timeout_s : 300) == 0;
+	if (o->no_listen || listening) {
+		printf("Open this address in a browser and sign in:\n\n  %s%s%s\n\n", L.conf.authorize_url,
+		       strchr(L.conf.authorize_url, '?') ? "&" : "?", q.p);
+		fflush(stdout);
+	}
+	buf_free(&q);
+	free(challenge);
+	free(scope);
 	if (o->no_listen) {
 		char line[8192];
 		printf("Then paste here the address the browser was sent to (it starts with %s):\n",
@@ -459,7 +463,7 @@ int login_run(const struct login_opts *o)
 			line[strcspn(line, "\r\n")] = '\0';
 			redirected(line);
 		}
-	} else if (listen_redirect(o->timeout_s > 0 ? o->timeout_s : 300) != 0) {
+	} else if (!listening) {
 		done(1);
 	} else {
 		printf("Waiting for the browser at %s ...\n", L.conf.redirect_uri);
