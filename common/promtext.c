@@ -26,7 +26,7 @@ static const struct family families[] = {
 	 {"cache", "lookups"}, 0},
 	{"orchd_release_refreshes_total", "counter", "Lookups made ahead of expiry, in the background.",
 	 {"cache", "refreshes"}, 0},
-	{"orchd_inflight", "gauge", "START, ENQUEUE and ITEM requests not answered yet.", {"inflight"}, 0},
+	{"orchd_inflight", "gauge", "Requests waiting on Orchestrator, not answered yet.", {"inflight"}, 0},
 	{"orchd_http_inflight", "gauge", "Requests to Orchestrator and Identity in libcurl.",
 	 {"http_inflight"}, 0},
 	{"orchd_upkeeps_total", "counter", "Requests sent to keep the idle connection open.", {"upkeeps"}, 0},
