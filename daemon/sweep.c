@@ -160,10 +160,18 @@ static bool collecting(const struct sweep_folder *f)
 	return f && f->n > SWEEP_SINGLES_MAX && budget_wait() != BUDGET_NEVER && !budget_paused();
 }
 
+/* f's next query within delay_ms, but never before its next sweep is due:
+ * a job's own poll (one read alone before its folder was swept, say)
+ * must not start a sweep early and spend the budget twice. */
 static void ensure_query(struct sweep_folder *f, uint64_t delay_ms)
 {
-	if (!f->querying)
-		delayq_within(&S.due, &f->next, delay_ms);
+	uint64_t now = uv_now(S.loop), due = f->cycle_at + S.poll_ms;
+
+	if (f->querying)
+		return;
+	if (f->cycle_at && f->chunks_left <= 0 && due > now + delay_ms)
+		delay_ms = due - now;
+	delayq_within(&S.due, &f->next, delay_ms);
 }
 
 static void add(struct sweep_folder *f, struct sweep_job *j)
