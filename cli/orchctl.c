@@ -1,7 +1,8 @@
 /*
  * orchctl: the command-line client of orchd's socket. Builds one request,
- * sends it, prints the answer for a person (or raw with --json), and exits
- * with a status per answer class so that scripts can branch on it.
+ * sends it, prints the answer for a person (or as JSON with --json), and
+ * exits with a status per answer class so that scripts can branch on it.
+ * Text from outside never drives the terminal: see termsafe.h.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "promtext.h"
 #include "proto.h"
+#include "termsafe.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -330,30 +332,32 @@ help:
 }
 
 /* Text from Orchestrator (a job's info, an error message) goes to a
- * terminal: its control characters (C0, DEL, and C1 such as CSI, which
- * some terminals obey) become '?', so no robot can move the cursor or
- * retitle the window. UTF-8 otherwise passes. */
-static void defang(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; p && *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-			p[0] = p[1] = '?';
-	}
-}
-
-/* Every string of o but outputs, which are printed as JSON (escaped,
- * then defanged: their text stays as the robot wrote it). */
+ * person's terminal: every string and key of o is defanged, so no robot can
+ * move the cursor, retitle the window or reorder the line. Outputs are left
+ * to print_output, which prints them as JSON (C0 escaped, the rest then
+ * defanged), so their text stays as the robot wrote it. */
 static void defang_json(cJSON *o)
 {
 	for (; o; o = o->next) {
+		if (o->string)
+			termsafe_defang(o->string);
 		if (o->string && strcmp(o->string, "output") == 0)
 			continue;
 		if (cJSON_IsString(o))
-			defang(o->valuestring);
+			termsafe_defang(o->valuestring);
 		defang_json(o->child);
 	}
+}
+
+/* An answer's text for --json: as orchd sent it, with the characters a
+ * terminal acts on written as \uXXXX (cJSON leaves DEL, C1 and bidi
+ * controls raw), so it is still the same JSON. */
+static void print_json(const char *text)
+{
+	char *safe = termsafe_json(text);
+
+	puts(safe);
+	free(safe);
 }
 
 static const char *field(const cJSON *o, const char *k)
@@ -369,7 +373,9 @@ static void print_output(const cJSON *out)
 	if (!cJSON_IsObject(out))
 		return;
 	char *s = cJSON_PrintUnformatted(out);
-	defang(s);
+	if (!s)
+		return;
+	termsafe_defang(s);
 	printf("  output: %s\n", s);
 	cJSON_free(s);
 }
@@ -483,7 +489,7 @@ static int print_answer(const char *cmd, char *answer, int json)
 		if (!json)
 			defang_json(o); /* for a person's terminal */
 		if (json) {
-			puts(answer + 3);
+			print_json(answer + 3);
 		} else if (cJSON_GetObjectItemCaseSensitive(o, "job")) {
 			print_job(o);
 		} else if (cJSON_GetObjectItemCaseSensitive(o, "item")) {
@@ -514,14 +520,14 @@ static int print_answer(const char *cmd, char *answer, int json)
 		const char *code = answer + 4;
 		enum proto_code c = proto_code_parse(code, strcspn(code, " "));
 		if (json) {
-			puts(answer);
+			print_json(answer);
 		} else {
-			defang(answer);
+			termsafe_defang(answer);
 			fprintf(stderr, "orchctl: %s\n", code);
 		}
 		return c < PC__COUNT ? EXIT_CODE_BASE + (int)c : 1;
 	}
-	defang(answer);
+	termsafe_defang(answer);
 	fprintf(stderr, "orchctl: unexpected answer: %s\n", answer);
 	return 1;
 }

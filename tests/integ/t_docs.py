@@ -88,7 +88,7 @@ def bash_completion_offers_commands_options_and_cached_processes(env):
         assert p.returncode == 0, p.stderr
         return [x for x in p.stdout.splitlines() if x]
     assert "enqueue" in complete("orchctl", "en") and "start" in complete("orchctl", "")
-    assert set(complete("orchctl", "-s", d.sock, "start", "")) == {"Invoice Bot", "Payroll"}
+    assert set(complete("orchctl", "-s", d.sock, "start", "")) == {"Invoice\\ Bot", "Payroll"}  # inserted quoted
     assert complete("orchctl", "-s", d.sock, "start", "Pay") == ["Payroll"]
     assert "--wait" in complete("orchctl", "start", "--w") and "--kill" in complete("orchctl", "stop", "--k")
     assert complete("orchctl", "enqueue", "Q", "--priority", "H") == ["High"]
