@@ -10,7 +10,8 @@
  * costs no allocation) until there are this many. */
 #define ADMIT_KEEP 64
 
-/* One peer holding places: kept only while it holds some. */
+/* One peer's account: freed when it holds nothing, once more than
+ * ADMIT_KEEP peers have one. */
 struct admit_use {
 	uid_t uid;
 	int places;

@@ -74,7 +74,7 @@ static void answer_item(struct request *r, const cJSON *item)
 	folder_json(&b, &r->folder);
 	buf_adds(&b, "}");
 	r->facts.item = true;
-	if (cJSON_IsNumber(id))
+	if (cJSON_IsNumber(id) && r->facts.nids == 0)
 		r->facts.ids[r->facts.nids++] = (long long)id->valuedouble;
 	r->facts.state = cJSON_IsString(status) ? status->valuestring : NULL;
 	finish(r, PC_OK, b.p);

@@ -258,6 +258,11 @@ void orch_call_reset(struct orch_call *c)
 	curl_slist_free_all(c->headers);
 	buf_free(&c->http.resp);
 	c->url = c->folder_hdr = c->query = c->body = NULL;
+	/* What one call said of itself is not the next one's. */
+	c->subject = NULL;
+	c->id = 0;
+	c->repeatable = false;
+	c->max_attempts = 0;
 	c->json = NULL;
 	c->headers = NULL;
 	c->reauthed = false;

@@ -63,12 +63,16 @@ void orch_close(void);
 /* The Orchestrator base URL, without trailing '/'. */
 const char *orch_base(void);
 
-/* Sends c; c->done is called exactly once, later, from the loop. */
+/* Sends c; c->done is called exactly once, later, from the loop (before
+ * orch_send returns only for a folder path that is not UTF-8, which proto
+ * and conf refuse first). */
 void orch_send(struct orch_call *c);
 /* Takes c back wherever it is (waiting for a token, in http); its done()
  * will not be called. Then resets it. */
 void orch_cancel(struct orch_call *c);
-/* Frees what c holds (query, body, json and its own), ready for reuse. */
+/* Frees what c holds (query, body, json and its own) and clears what
+ * describes one call (subject, id, repeatable, max_attempts), ready for
+ * reuse. */
 void orch_call_reset(struct orch_call *c);
 
 #endif

@@ -76,6 +76,11 @@ void request_shutdown(void)
 	Q.stopping = true;
 }
 
+bool request_gone(const struct request *r)
+{
+	return r->owner == NULL;
+}
+
 bool request_stopping(void)
 {
 	return Q.stopping;

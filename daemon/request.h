@@ -132,6 +132,8 @@ void request_answer(struct request *r, enum proto_code code, const char *text);
 bool request_allowed(const struct request *r, bool queue, const char *name, int count);
 /* A DENIED line for the log, rate-limited. */
 void request_log_denied(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether r's client is gone (r runs on for its effect). */
+bool request_gone(const struct request *r);
 /* Whether orchd is stopping (nothing new is sent). */
 bool request_stopping(void);
 /* wait_timeout: the seconds of a WAIT or a START that waits without its own. */

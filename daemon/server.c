@@ -228,6 +228,8 @@ void server_close(void)
 {
 	struct conn *c;
 
+	/* After the loop: the connections closed now were not drained. */
+	S.drained = NULL;
 	listener_close();
 	while ((c = LIST_FIRST(&S.conns)))
 		conn_close(c);

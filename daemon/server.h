@@ -35,7 +35,7 @@ void server_configure(const struct server_opts *opts);
 /*
  * Stops accepting and reading, and calls drained() once every request
  * received has been answered and written (or its client is gone). Ending
- * what is in flight is main's to drive (request, jobs, http).
+ * what is in flight is main's to drive (request, watch, settle, http).
  */
 void server_shutdown(void (*drained)(void));
 /* Closes everything left (after shutdown or on a forced exit). */

@@ -25,6 +25,7 @@ struct settle_timing settle_timing(int timeout_s)
 }
 
 static void on_due(struct delayq_item *it);
+static void settle_abort_why(const char *why);
 
 void settle_init(uv_loop_t *loop, struct settle_timing t)
 {
@@ -42,6 +43,8 @@ void settle_configure(struct settle_timing t)
 void settle_shutdown(void)
 {
 	S.stopping = true;
+	/* A lookup not sent yet is not sent now: UNKNOWN, with the reference. */
+	settle_abort_why("orchd is stopping and did not look it up");
 }
 
 void settle_close(void)
@@ -144,6 +147,8 @@ void settle_absent(struct settle *s)
 		unknown(s, "it was created, yet nothing was found with its reference");
 	} else if (s->resent) {
 		unknown(s, "it was sent again and that was ambiguous too");
+	} else if (S.stopping) {
+		unknown(s, "orchd is stopping and did not send it again");
 	} else if (++s->checks < SETTLE_CHECKS) {
 		settle_ambiguous(s, false);
 	} else {
@@ -153,10 +158,15 @@ void settle_absent(struct settle *s)
 	}
 }
 
-void settle_abort(void)
+static void settle_abort_why(const char *why)
 {
 	struct settle *s;
 
 	while ((s = TAILQ_FIRST(&S.waiting)))
-		unknown(s, "orchd stopped before it could look it up");
+		unknown(s, why);
+}
+
+void settle_abort(void)
+{
+	settle_abort_why("orchd stopped before it could look it up");
 }

@@ -64,8 +64,9 @@ struct settle_timing settle_timing(int timeout_s);
 
 void settle_init(uv_loop_t *loop, struct settle_timing t);
 void settle_configure(struct settle_timing t);
-/* From now on an ambiguous outcome is UNKNOWN at once, and a lookup due
- * takes a query only if one is free now. */
+/* Every settle waiting for a lookup is UNKNOWN now, and from now on an
+ * ambiguous outcome is UNKNOWN at once: nothing is looked up or sent again
+ * during the drain (a lookup in flight still ends it). */
 void settle_shutdown(void);
 /* The drain deadline: every settle waiting for a lookup is UNKNOWN now. */
 void settle_abort(void);

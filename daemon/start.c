@@ -194,18 +194,38 @@ static void wait_jobs(struct request *r)
 		s->jobs[i].wait.cb = on_waited;
 		s->jobs[i].wait.data = r;
 	}
-	/* A wait may end at once (SHUTDOWN): the others are set up first. */
-	for (int i = 0; i < s->njobs && s->waiting; i++)
+	/* watch answers later, from the loop, never in watch_wait. */
+	for (int i = 0; i < s->njobs; i++)
 		watch_wait(&s->jobs[i].wait, &r->folder, s->jobs[i].id, timeout);
 }
 
-/* The jobs of a StartJobs or lookup answer ("value": Id, Key, State). */
-static bool take_jobs(struct start_req *s, const cJSON *resp)
+/* Whether each job of value has a positive id of its own (a waited job is
+ * known by its id: two waits on one id, or on none, cannot be told apart). */
+static bool ids_usable(const cJSON *value)
+{
+	const cJSON *a, *b;
+
+	cJSON_ArrayForEach(a, value) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "Id");
+		if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9e15)
+			return false;
+		for (b = a->next; b; b = b->next)
+			if (cJSON_GetObjectItemCaseSensitive(b, "Id") &&
+			    cJSON_GetObjectItemCaseSensitive(b, "Id")->valuedouble == id->valuedouble)
+				return false;
+	}
+	return true;
+}
+
+/* The jobs of a StartJobs or lookup answer ("value": Id, Key, State);
+ * false when it names none, or (when they are to be waited for) not each
+ * by an id of its own. */
+static bool take_jobs(struct start_req *s, const cJSON *resp, bool waiting)
 {
 	const cJSON *it, *value = cJSON_GetObjectItemCaseSensitive(resp, "value");
 	int n = cJSON_GetArraySize(value), i = 0;
 
-	if (!cJSON_IsArray(value) || n <= 0)
+	if (!cJSON_IsArray(value) || n <= 0 || (waiting && !ids_usable(value)))
 		return false;
 	/* One job (the usual START) is kept in place: no allocation. */
 	s->jobs = n == 1 ? memset(&s->one, 0, sizeof(s->one)) : xcalloc((size_t)n, sizeof(*s->jobs));
@@ -225,10 +245,11 @@ static bool take_jobs(struct start_req *s, const cJSON *resp)
 	return true;
 }
 
-/* The jobs are known: answer, or wait for them. */
+/* The jobs are known: answer, or wait for them (not for a client that
+ * is gone: the wait has no effect). */
 static void started(struct request *r)
 {
-	if (r->preq.start.wait)
+	if (r->preq.start.wait && !request_gone(r))
 		wait_jobs(r);
 	else
 		answer_ok(r);
@@ -244,9 +265,11 @@ static void on_started(struct orch_call *c)
 	struct start_req *s = &r->start;
 
 	if (c->code == PC_OK) {
-		if (!take_jobs(s, c->json)) {
-			finish(r, PC_UNKNOWN, "Orchestrator accepted StartJobs but its answer lists no job: "
-					      "check the jobs of the process");
+		if (!take_jobs(s, c->json, r->preq.start.wait != 0)) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "Orchestrator accepted StartJobs but its answer lists no job "
+				 "(or none by an id to wait for): check the jobs of reference %s", s->reference);
+			finish(r, PC_UNKNOWN, msg);
 			return;
 		}
 		orch_call_reset(c);
@@ -356,7 +379,7 @@ static void on_looked_up(struct orch_call *c)
 		settle_ops.unknown(&s->settle, m);
 		return;
 	}
-	if (take_jobs(s, c->json)) {
+	if (take_jobs(s, c->json, r->preq.start.wait != 0)) {
 		/* It was created: the answer that was lost, found again. */
 		log_info("start: reference %s: the ambiguous start did create the job", log_quote(q, s->reference));
 		J.resolved++;

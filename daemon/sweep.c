@@ -29,6 +29,7 @@ struct sweep_folder {
 	int chunks_left;               /* in the current sweep */
 	struct delayq_item next;       /* the next query */
 	bool querying;
+	bool merged;                   /* into the folder of its id: known by nothing */
 	struct orch_call call;
 	LIST_ENTRY(sweep_folder) link;
 };
@@ -115,8 +116,8 @@ unsigned long sweep_queries(void)
 
 static bool names(const struct sweep_folder *sf, const struct folder *f)
 {
-	return (f->id > 0 && sf->folder.id == f->id) ||
-	       (f->path && sf->path && strcmp(sf->path, f->path) == 0);
+	return !sf->merged && ((f->id > 0 && sf->folder.id == f->id) ||
+	       (f->path && sf->path && strcmp(sf->path, f->path) == 0));
 }
 
 /* Where path's learnt id is, or -1. */
@@ -237,16 +238,22 @@ void sweep_learn(const char *path, int64_t id)
 		bypath->folder.id = id;
 		return;
 	}
-	/* One folder: the path's jobs join the id's sweep. */
+	/* One folder: the path's jobs join the id's sweep, and the path's
+	 * folder, now empty, is known by nothing (a query of it in flight
+	 * frees it when it ends). */
 	struct sweep_job *j;
 	while ((j = TAILQ_FIRST(&bypath->jobs))) {
-		sweep_leave(j);
+		TAILQ_REMOVE(&bypath->jobs, j, link);
+		bypath->n--;
 		add(byid, j);
 	}
+	bypath->cursor = bypath->topup = NULL;
+	bypath->merged = true;
 	if (!byid->path) {
 		byid->path = xstrdup(path);
 		byid->folder.path = byid->path;
 	}
+	folder_free(bypath);
 }
 
 static void on_collected(struct orch_call *c);

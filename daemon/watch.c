@@ -214,6 +214,8 @@ static void on_read_due(struct delayq_item *it)
 {
 	struct watched *j = container_of(it, struct watched, next);
 
+	if (W.stopping)
+		return;  /* its requests end SHUTDOWN from the timeout queue */
 	if (j->output_read || (TAILQ_EMPTY(&W.paced) && take_token())) {
 		send_read(j);
 		return;
@@ -245,8 +247,10 @@ static void on_read(struct orch_call *c)
 		job = c->json;
 		state = jobrec_state(job);
 		if (!cJSON_IsObject(job) || !state) {
-			/* A proxy's page, say: worth reading again at the next poll. */
+			/* A proxy's page, say: worth reading again at the next poll,
+			 * and never kept as the job's last read. */
 			code = PC_UNAVAILABLE;
+			job = NULL;
 			snprintf(msg, sizeof(msg), "Orchestrator's answer for job %lld has no State",
 				 (long long)j->sj.id);
 		} else {
@@ -282,7 +286,7 @@ static void on_read(struct orch_call *c)
 		uint64_t d = j->polls < WATCH_EARLY_READS ? (uint64_t)WATCH_FIRST_MS << j->polls : W.poll_ms;
 		j->polls++;
 		sweep_poll(&j->sj, d < W.poll_ms ? d : W.poll_ms);
-	} else if (!TAILQ_EMPTY(&j->reqs)) {
+	} else if (!TAILQ_EMPTY(&j->reqs) && !W.stopping) {
 		want_read(j, 0); /* a read request that came during this read */
 	}
 	maybe_free(j);
@@ -355,13 +359,13 @@ static void on_timeout(struct delayq_item *it)
 	struct watched *j = w->job;
 	char msg[256];
 
-	if (w->from_last && !j->last) {
+	if (w->from_last && !j->last && !W.stopping) {
 		/* The waits ended meanwhile: a read of its own, then. */
 		w->from_last = false;
 		want_read(j, 0);
 		return;
 	}
-	if (w->from_last) {
+	if (w->from_last && j->last) {
 		cJSON *job = cJSON_Parse(j->last);
 		detach(w);
 		w->cb(w, PC_OK, job, NULL);

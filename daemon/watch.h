@@ -68,9 +68,11 @@ void watch_shutdown(void);
 void watch_close(void);
 
 /* w->cb is called exactly once, later, from the loop, with the next read
- * of job id in folder f; with recent, the last read of a job being waited
- * for will do (at most poll_interval old: what a new WAIT needs for its
- * access check, so that many waiters cost no read each). */
+ * of job id in folder f; with recent, the last single read of a job being
+ * waited for will do (what a new WAIT needs for its access check, so that
+ * many waiters cost no read each; in a swept folder it may be older than
+ * poll_interval: the process of a job does not change). A callback must not
+ * free another request's watch_req. */
 void watch_read(struct watch_req *w, const struct folder *f, int64_t id, bool recent);
 /* w->cb is called exactly once, later, from the loop: with the job once a
  * read shows it final, or TIMEOUT after timeout_s seconds. */
