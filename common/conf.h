@@ -75,6 +75,7 @@ struct conf {
 	int negative_ttl;     /* seconds a NOT_FOUND name is remembered; 0 = never */
 	char *state_file;     /* release keys across restarts; default
 			       * $STATE_DIRECTORY/releases, else none */
+	int max_entries;      /* keys cached (and saved) at most */
 
 	/* [metrics] */
 	char *metrics_listen; /* "HOST:PORT" (an IP literal, [v6] bracketed) or a

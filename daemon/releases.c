@@ -74,25 +74,6 @@ static char *cache_key(enum rel_kind kind, const struct folder *f, const char *n
 	return xasprintf("%cp:%s\n%s", kinds[kind].tag, f->path, name);
 }
 
-/* Reads back a cache key "<tag><i|p>:<folder>\n<name>". */
-static bool parse_key(const char *k, enum rel_kind *kind, struct folder *f, char **path,
-		      const char **name)
-{
-	const char *nl = strchr(k, '\n');
-	size_t i;
-
-	for (i = 0; i < ARRAY_LEN(kinds) && kinds[i].tag != k[0]; i++)
-		;
-	if (i == ARRAY_LEN(kinds) || !nl || (k[1] != 'i' && k[1] != 'p') || k[2] != ':' || !nl[1])
-		return false;
-	*kind = (enum rel_kind)i;
-	*name = nl + 1;
-	*path = xstrndup(k + 3, (size_t)(nl - k - 3));
-	f->id = k[1] == 'i' ? strtoll(*path, NULL, 10) : 0;
-	f->path = k[1] == 'p' ? *path : NULL;
-	return k[1] == 'p' || f->id > 0;
-}
-
 static bool is_negative(const struct cache_entry *e)
 {
 	return e->value && e->value[0] == NEGATIVE;
@@ -105,24 +86,30 @@ static bool is_positive(const struct cache_entry *e)
 	return !is_negative(e);
 }
 
-/* Puts an entry read back from the state file in the cache: within its
- * TTL as it is, past it for the grace while it is looked up again at
- * once. Returns -1 when it is not used, else 1 when it is refreshed. */
-static int adopt(const char *key, const char *value, uint64_t age)
+/* Puts a checked entry read back from the state file in the cache: within
+ * its TTL as it is, past it for the grace while it is looked up again at
+ * once. Returns -1 when it is not used (a spelling of its key is cached
+ * already), else 1 when it is refreshed. */
+static int adopt(const struct statefile_entry *se, uint64_t age)
 {
+	struct folder f = {se->folder_path, se->folder_id};
 	uint64_t now = uv_now(R.loop);
-	enum rel_kind kind;
-	struct folder f;
-	char *fpath = NULL;
-	const char *name;
+	size_t i = 0;
 	int stale = 0;
 
-	if (value[0] == NEGATIVE || !strchr(value, '\n') ||
-	    !parse_key(key, &kind, &f, &fpath, &name) || cache_find(&R.cache, key)) {
-		free(fpath);
+	while (i < ARRAY_LEN(kinds) && kinds[i].tag != se->kind)
+		i++;
+	if (i == ARRAY_LEN(kinds))
+		return -1;
+	enum rel_kind kind = (enum rel_kind)i;
+	char *key = cache_key(kind, &f, se->name);
+	if (cache_find(&R.cache, key)) {
+		free(key);
 		return -1;
 	}
 	struct cache_entry *e = cache_upsert(&R.cache, key);
+	char *value = xasprintf("%s\n%s", se->key, se->resolved);
+	free(key);
 	if (age < R.ttl_ms) {
 		cache_set(e, value, now, R.ttl_ms - age);
 		e->set_at = now - age;
@@ -131,10 +118,10 @@ static int adopt(const char *key, const char *value, uint64_t age)
 		 * release gone since is caught by StartJobs' answer). */
 		cache_set(e, value, now, grace_ms());
 		e->set_at = now > R.ttl_ms ? now - R.ttl_ms : 0;
-		lookup_start(e, kind, &f, name, true);
+		lookup_start(e, kind, &f, se->name, true);
 		stale = 1;
 	}
-	free(fpath);
+	free(value);
 	return stale;
 }
 
@@ -142,9 +129,14 @@ void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s)
 {
 	R.loop = loop;
 	R.sweep_at = SWEEP_MIN;
-	cache_init(&R.cache);
+	cache_init(&R.cache, 0);
 	relstate_init(loop, &R.cache, is_positive, adopt);
 	releases_configure(ttl_s, negative_ttl_s);
+}
+
+void releases_limit(size_t max_entries)
+{
+	cache_set_max(&R.cache, max_entries);
 }
 
 static bool drop_negative(struct cache_entry *e, void *arg)
@@ -327,6 +319,7 @@ static void on_lookup(struct orch_call *c)
 		cache_remove(&R.cache, e);
 	orch_call_reset(&lk->call);
 	lookup_free(lk);
+	cache_trim(&R.cache);   /* entries kept over max_entries by their lookups */
 	sweep();
 
 	struct rel_wait *w;

@@ -14,10 +14,17 @@
  * so no request after the first of a name waits for a lookup while its key
  * is fresh or being refreshed. A key nobody uses expires at its TTL. A
  * refresh that fails keeps the key for a quarter TTL more at most (logged).
+ *
+ * Names and folder paths are keys with ASCII letters folded (design 4b;
+ * Orchestrator matches names without case): case variants of one name share
+ * one entry and one lookup, the Name Orchestrator resolved being what the
+ * access rules are asked again with. At most [cache] max_entries keys are
+ * kept, the least recently used going first (common/cache.h).
  */
 #ifndef ORCHD_RELEASES_H
 #define ORCHD_RELEASES_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <uv.h>
@@ -49,6 +56,9 @@ struct rel_wait {
 void releases_init(uv_loop_t *loop, unsigned ttl_s, unsigned negative_ttl_s);
 /* New TTLs; the names remembered as unknown are forgotten. */
 void releases_configure(unsigned ttl_s, unsigned negative_ttl_s);
+/* [cache] max_entries: at most that many keys, the least recently used
+ * going first (now, when there are more); 0, as after init: no cap. */
+void releases_limit(size_t max_entries);
 /* Cancels the lookups in flight (their waiters are not called) and frees
  * the cache. */
 void releases_close(void);

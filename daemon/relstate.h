@@ -3,16 +3,19 @@
  * restart starts with the release keys and queue ids it had instead of a
  * lookup for each (docs/protocol.md section 4, "Release cache").
  *
- * The file is {"version":1,"entries":[{"k":KEY,"v":VALUE,"set":UNIX}]}:
- * a cache entry's key and value, and the wall-clock time its value was
- * set. Only the unexpired entries the owner's keep function accepts are
- * written (positive ones: release keys and queue ids, no secret), atomically
- * (file_write_atomic: mode 0600 for a new file), a second after a change
- * (changes come in bursts) and at close. Reading it back hands each
- * well-formed entry at most a week old to the owner's adopt function with
- * its age; what the entry becomes is the owner's decision. A file that
- * cannot be read or written is logged and otherwise ignored: the cache
- * works in memory without it.
+ * The file's form and the checks of each entry are statefile's
+ * (common/statefile.h). Only the unexpired entries the owner's keep function
+ * accepts are written (positive ones: release keys and queue ids, no
+ * secret), the least recently used first, the most recently used that fit
+ * in 16 MiB (the most that is read back), atomically (file_write_atomic:
+ * mode 0600 for a new file), a second after a change (changes come in
+ * bursts) and at close. Reading it back (design 4b) happens only when the
+ * file is a regular file owned by orchd's effective uid and not writable by
+ * group or others; then each checked entry at most a week old, of the last
+ * max_entries (the cache's cap), goes to the owner's adopt function; what it
+ * becomes is the owner's decision. A file not trusted, not a state file, or
+ * that cannot be read or written, and each bad entry, is logged with why and
+ * otherwise ignored: the cache works in memory without it.
  *
  * The cache, the form of its keys and values, and the TTLs are the
  * owner's (releases.c); this module only walks the cache to save it.
@@ -25,14 +28,15 @@
 #include <uv.h>
 
 #include "cache.h"
+#include "statefile.h"
 
 /* Whether e, an entry with a value, belongs in the file. */
 typedef bool relstate_keep_fn(const struct cache_entry *e);
-/* Takes an entry read back from the file, its value set age_ms ago (never
- * more than a week, never before the loop's clock began). Returns -1 when
- * it is not used (malformed, or the key is cached already), 0 when used as
- * it is, 1 when used while being looked up again (past its TTL). */
-typedef int relstate_adopt_fn(const char *key, const char *value, uint64_t age_ms);
+/* Takes a checked entry read back from the file, its value set age_ms ago
+ * (never more than a week, never before the loop's clock began). Returns -1
+ * when it is not used (its key is cached already), 0 when used as it is, 1
+ * when used while being looked up again (past its TTL). */
+typedef int relstate_adopt_fn(const struct statefile_entry *e, uint64_t age_ms);
 
 /* Starts with no file; saves walk cache, with keep, and reads go to adopt. */
 void relstate_init(uv_loop_t *loop, struct cache *cache, relstate_keep_fn *keep,
