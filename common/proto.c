@@ -86,6 +86,45 @@ static enum proto_code check_text(const char *what, const char *s, char *err, si
 	return PC_OK;
 }
 
+/* Orchestrator may resolve "." and ".." or skip empty segments, while an
+ * [access] folder= glob sees the text: a path is accepted only when both can
+ * read it one way, each segment a folder's name. */
+const char *proto_folder_fault(const char *path)
+{
+	if (path[0] == '/')
+		return "starts with '/'";
+	if (path[0] && path[strlen(path) - 1] == '/')
+		return "ends with '/'";
+	for (const char *seg = path;; seg++) {
+		size_t n = strcspn(seg, "/");
+		if (n == 0)
+			return "has an empty segment (\"//\")";
+		if (n == 1 && seg[0] == '.')
+			return "has a \".\" segment";
+		if (n == 2 && seg[0] == '.' && seg[1] == '.')
+			return "has a \"..\" segment";
+		seg += n;
+		if (!*seg)
+			return NULL;
+	}
+}
+
+/* Checks a folder path from a request: a name (check_text), and a path that
+ * names each folder once, so that a folder= rule matches the folder
+ * Orchestrator will use ("Shared/../HR" must not pass as Shared's). */
+static enum proto_code check_folder(const char *path, char *err, size_t errlen)
+{
+	enum proto_code rc = check_text("folder", path, err, errlen);
+	const char *fault = rc == PC_OK ? proto_folder_fault(path) : NULL;
+
+	if (fault)
+		return proto_bad(err, errlen,
+				 "folder %s: write the path from the top folder down, e.g. Shared/Finance, "
+				 "without a leading or trailing '/' and with no empty, \".\" or \"..\" segment; "
+				 "nothing was sent", fault);
+	return rc;
+}
+
 /*
  * Reads one word of the short form at *pp: a bare word (no blank, no '"') or
  * a JSON string literal. Returns a new string, or NULL with err set.
@@ -182,13 +221,9 @@ static enum proto_code parse_start(const char *p, const char *end, struct proto_
 		return rc;
 	if ((rc = check_text("process name", st->process, err, errlen)) != PC_OK)
 		return rc;
-	if (st->folder && (rc = check_text("folder", st->folder, err, errlen)) != PC_OK)
+	if (st->folder && (rc = check_folder(st->folder, err, errlen)) != PC_OK)
 		return rc;
 	if (st->reference && (rc = check_reference(st->reference, err, errlen)) != PC_OK)
-		return rc;
-	if (st->runtime && (rc = check_text("runtime", st->runtime, err, errlen)) != PC_OK)
-		return rc;
-	if (st->strategy && (rc = check_text("strategy", st->strategy, err, errlen)) != PC_OK)
 		return rc;
 	return PC_OK;
 }
@@ -253,7 +288,7 @@ static enum proto_code parse_job(const char *p, const char *end, enum proto_verb
 			free(words[i]);
 	}
 	if (rc == PC_OK && jb->folder)
-		rc = check_text("folder", jb->folder, err, errlen);
+		rc = check_folder(jb->folder, err, errlen);
 	return rc;
 }
 
@@ -283,7 +318,7 @@ static enum proto_code parse_enqueue(const char *p, const char *end, struct prot
 		return rc;
 	if ((rc = check_text("queue name", q->queue, err, errlen)) != PC_OK)
 		return rc;
-	if (q->folder && (rc = check_text("folder", q->folder, err, errlen)) != PC_OK)
+	if (q->folder && (rc = check_folder(q->folder, err, errlen)) != PC_OK)
 		return rc;
 	if (q->reference && (rc = check_reference(q->reference, err, errlen)) != PC_OK)
 		return rc;

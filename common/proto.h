@@ -80,8 +80,8 @@ struct proto_start {
 	char *priority;        /* "Low", "Normal" or "High" */
 	int priority_value;    /* SpecificPriorityValue 1..100, 0 if not given */
 	char *reference;
-	char *runtime;
-	char *strategy;
+	char *runtime;         /* one of the definition's RuntimeType values */
+	char *strategy;        /* one of the definition's Strategy values */
 	int wait;              /* 0: answer at Pending; -1: wait (the default timeout); N: wait N s */
 };
 
@@ -93,7 +93,7 @@ struct proto_enqueue {
 	char *content;         /* SpecificContent: a serialized JSON object, NULL: none */
 	char *reference;
 	char *priority;        /* "Low", "Normal" or "High" */
-	char *defer, *due;     /* ISO 8601 */
+	char *defer, *due;     /* RFC 3339 date-times with their zone, as sent */
 };
 
 struct proto_req {
@@ -128,6 +128,12 @@ void proto_answer(struct buf *out, const char *tag, enum proto_code code, const 
 
 /* The HELP answer's JSON. */
 const char *proto_help_json(void);
+
+/* Why a folder path would not name one folder plainly ("starts with '/'",
+ * "has a \"..\" segment", ...), or NULL when it does: a path with a leading
+ * or trailing '/', an empty, "." or ".." segment is refused, since a folder=
+ * rule would see one folder and Orchestrator might resolve another. */
+const char *proto_folder_fault(const char *path);
 
 /* True when s has a control character (U+0000..U+001F, U+007F). */
 bool proto_has_ctl(const char *s, size_t len);

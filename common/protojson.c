@@ -107,15 +107,55 @@ static enum proto_code take_object(cJSON *it, const char *key, size_t max, char 
 	return PC_OK;
 }
 
-/* An ISO 8601 date or time, copied to *out: a bad one is refused before
- * anything is sent. */
+/* "defer", "due": written as the RFC 3339 date-time Orchestrator's
+ * definition asks for (text_rfc3339), or refused before anything is sent. */
 static enum proto_code take_date(cJSON *it, const char *key, char **out, char *err, size_t errlen)
 {
-	if (!cJSON_IsString(it) || !text_iso8601_valid(it->valuestring))
+	char sent[TEXT_DATETIME_MAX];
+	enum text_date td = cJSON_IsString(it) ? text_rfc3339(it->valuestring, sent) : TEXT_DATE_BAD;
+
+	if (td == TEXT_DATE_NO_ZONE)
 		return proto_bad(err, errlen,
-				 "\"%s\" must be an ISO 8601 date or time, e.g. \"2026-12-01T10:00:00Z\"", key);
-	*out = xstrdup(it->valuestring);
+				 "\"%s\" has no zone: add Z for UTC or an offset such as +01:00, "
+				 "e.g. \"2026-12-01T10:00:00Z\"; nothing was sent", key);
+	if (td != TEXT_DATE_OK)
+		return proto_bad(err, errlen,
+				 "\"%s\" must be an ISO 8601 date (\"2026-12-01\", sent as midnight UTC) or "
+				 "date-time with its zone (\"2026-12-01T10:00:00Z\", \"2026-12-01T10:00+01:00\")", key);
+	*out = xstrdup(sent);
 	return PC_OK;
+}
+
+/* The enums of Orchestrator's v20 definition (StartProcessDto) that START
+ * passes on: each value in the definition's order and exact spelling. */
+static const char *const strategies[] = {"All", "Specific", "RobotCount", "JobsCount", "ModernJobsCount"};
+static const char *const runtimes[] = {
+	"NonProduction", "Attended", "Unattended", "Development", "Studio", "RpaDeveloper",
+	"StudioX", "CitizenDeveloper", "Headless", "StudioPro", "RpaDeveloperPro", "TestAutomation",
+	"AutomationCloud", "Serverless", "AutomationKit", "ServerlessTestAutomation",
+	"AutomationCloudTestAutomation", "AttendedStudioWeb", "Hosting", "AssistantWeb",
+	"ProcessOrchestration", "AgentService", "AppTest", "PerformanceTest",
+};
+
+/* A string that must be one of the n values of an enum (exact spelling):
+ * what Orchestrator does with an unlisted value is not defined, and it
+ * would only tell after StartJobs was sent; the refusal names them all. */
+static enum proto_code take_enum(cJSON *it, const char *key, const char *const *values, size_t n,
+				 const char *dto, char **out, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n && cJSON_IsString(it); i++) {
+		if (strcmp(it->valuestring, values[i]) == 0) {
+			*out = xstrdup(values[i]);
+			return PC_OK;
+		}
+	}
+	struct buf all = {0};
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&all, "%s%s", i ? ", " : "", values[i]);
+	proto_bad(err, errlen, "\"%s\" must be one of %s (the %s values of Orchestrator's v20 definition, "
+			       "spelled exactly so); nothing was sent", key, all.p, dto);
+	buf_free(&all);
+	return PC_BAD_REQUEST;
 }
 
 enum proto_code protojson_start(const char *p, const char *end, struct proto_start *st,
@@ -157,9 +197,11 @@ enum proto_code protojson_start(const char *p, const char *end, struct proto_sta
 		} else if (strcmp(k, "reference") == 0) {
 			rc = take_string(it, k, &st->reference, err, errlen);
 		} else if (strcmp(k, "runtime") == 0) {
-			rc = take_string(it, k, &st->runtime, err, errlen);
+			rc = take_enum(it, k, runtimes, ARRAY_LEN(runtimes), "RuntimeType", &st->runtime, err,
+				       errlen);
 		} else if (strcmp(k, "strategy") == 0) {
-			rc = take_string(it, k, &st->strategy, err, errlen);
+			rc = take_enum(it, k, strategies, ARRAY_LEN(strategies), "Strategy", &st->strategy, err,
+				       errlen);
 		} else if (strcmp(k, "wait") == 0) {
 			if (cJSON_IsBool(it))
 				st->wait = cJSON_IsTrue(it) ? -1 : 0;

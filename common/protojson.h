@@ -4,8 +4,10 @@
  * request parser. proto_parse() reads the line (tag, verb, short forms) and
  * hands this half the text from the '{' to the end of the line, which must
  * be one JSON object and nothing after it but blanks, no key twice, every
- * key known for the verb and every value of its type and within its limits.
- * The checks both forms share (names, references) are proto's, made after.
+ * key known for the verb and every value of its type and within its limits:
+ * runtime and strategy one of the values Orchestrator's v20 definition
+ * enumerates, defer and due made RFC 3339 date-times. The checks both forms
+ * share (names, folder paths, references) are proto's, made after.
  *
  * Each function returns PC_OK, or PC_BAD_REQUEST with a message for a
  * person in err; what it filled in is owned by the request either way

@@ -1,6 +1,7 @@
 #include "text.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Decodes one UTF-8 sequence at s; returns its length, 0 if ill-formed. */
@@ -71,9 +72,16 @@ static int two(const char *s)
 	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0' : -1;
 }
 
-bool text_iso8601_valid(const char *s)
+/*
+ * Orchestrator's definition types queue dates as RFC 3339 date-times, which
+ * need seconds and a zone; people write dates alone or leave the seconds out.
+ * Those two are completed here, since their meaning is plain; a missing zone
+ * is not guessed (the host's zone and Orchestrator's may differ).
+ */
+enum text_date text_rfc3339(const char *s, char out[TEXT_DATETIME_MAX])
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	const char *in = s;
 	/* Each field is read only once the ones before it matched: no read
 	 * past the terminating NUL. */
 	int y1 = two(s), y2 = y1 >= 0 ? two(s + 2) : -1;
@@ -81,35 +89,44 @@ bool text_iso8601_valid(const char *s)
 	int d = m >= 0 && s[7] == '-' ? two(s + 8) : -1;
 
 	if (d < 0)
-		return false;
+		return TEXT_DATE_BAD;
 	int y = y1 * 100 + y2;
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
-		return false;
+		return TEXT_DATE_BAD;
 	s += 10;
-	if (!*s)
-		return true;
+	if (!*s) {
+		snprintf(out, TEXT_DATETIME_MAX, "%.10sT00:00:00Z", in);
+		return TEXT_DATE_OK;
+	}
 	int hh = *s == 'T' ? two(s + 1) : -1;
 	int mm = hh >= 0 && s[3] == ':' ? two(s + 4) : -1;
 	if (hh > 23 || mm < 0 || mm > 59)
-		return false;
+		return TEXT_DATE_BAD;
 	s += 6;
-	if (*s == ':') {
+	bool seconds = *s == ':';
+	if (seconds) {
 		if (two(s + 1) < 0 || two(s + 1) > 59)
-			return false;
+			return TEXT_DATE_BAD;
 		s += 3;
 		if (*s == '.') {
 			size_t n = strspn(s + 1, "0123456789");
 			if (n < 1 || n > 9)
-				return false;
+				return TEXT_DATE_BAD;
 			s += 1 + n;
 		}
 	}
-	if (*s == 'Z')
-		return s[1] == '\0';
-	if (*s == '+' || *s == '-') {
+	const char *zone = s;
+	if (*s == 'Z') {
+		if (s[1])
+			return TEXT_DATE_BAD;
+	} else if (*s == '+' || *s == '-') {
 		int oh = two(s + 1), om = oh >= 0 && s[3] == ':' ? two(s + 4) : -1;
-		return oh <= 14 && om >= 0 && om <= 59 && s[6] == '\0';
+		if (oh > 14 || om < 0 || om > 59 || s[6])
+			return TEXT_DATE_BAD;
+	} else {
+		return *s ? TEXT_DATE_BAD : TEXT_DATE_NO_ZONE;
 	}
-	return *s == '\0';
+	snprintf(out, TEXT_DATETIME_MAX, "%.*s%s%s", (int)(zone - in), in, seconds ? "" : ":00", zone);
+	return TEXT_DATE_OK;
 }

@@ -1,8 +1,8 @@
 /*
  * text: checks of text from peers against the standards it must follow, as
  * pure functions of the bytes: UTF-8 well-formedness, the length Orchestrator
- * (.NET) gives a string, ISO 8601 dates. What the protocol itself refuses
- * (control characters, its limits) is proto's.
+ * (.NET) gives a string, dates written as RFC 3339 date-times. What the
+ * protocol itself refuses (control characters, its limits) is proto's.
  */
 #ifndef ORCHD_TEXT_H
 #define ORCHD_TEXT_H
@@ -17,9 +17,23 @@ bool text_utf8_valid(const char *s, size_t len);
  * each ill-formed byte counts as one U+FFFD. */
 size_t text_utf16_len(const char *s, size_t len);
 
-/* True when s is an ISO 8601 date (YYYY-MM-DD) or date and time
- * (YYYY-MM-DDTHH:MM[:SS[.fraction]] with Z or +-HH:MM, or none), each field in
- * range (February 29 only in leap years). */
-bool text_iso8601_valid(const char *s);
+/* The longest date-time text_rfc3339 writes, its NUL included:
+ * "YYYY-MM-DDTHH:MM:SS.fffffffff+hh:mm". */
+#define TEXT_DATETIME_MAX 36
+
+enum text_date {
+	TEXT_DATE_OK,
+	TEXT_DATE_BAD,       /* not an ISO 8601 date or date-time, or a field out of range */
+	TEXT_DATE_NO_ZONE,   /* a well-formed date-time without Z or an offset */
+};
+
+/*
+ * Writes s as the RFC 3339 date-time Orchestrator's definition asks for: a
+ * date (YYYY-MM-DD) becomes midnight UTC (YYYY-MM-DDT00:00:00Z); a date-time
+ * (YYYY-MM-DDTHH:MM[:SS[.fraction]] with Z or +-hh:mm) is kept, with ":00"
+ * added when it has no seconds. Each field is checked in range (February 29
+ * only in leap years). out is written only on TEXT_DATE_OK.
+ */
+enum text_date text_rfc3339(const char *s, char out[TEXT_DATETIME_MAX]);
 
 #endif

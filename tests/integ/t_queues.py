@@ -50,7 +50,7 @@ def enqueue_both_forms_hold_exactly_what_was_sent(env):
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["item"]["reference"] == "inv-43"
     item = env.fake.items[-1]
-    assert item["SpecificContent"] == {"InvoiceId": 43} and item["Priority"] == "Low" and item["DeferDate"] == "2026-12-03"
+    assert item["SpecificContent"] == {"InvoiceId": 43} and item["Priority"] == "Low" and item["DeferDate"] == "2026-12-03T00:00:00Z"
     p = orchctl(d, "enqueue", "Invoices", "--folder", "Shared/Finance")
     assert p.returncode == 0 and "(queue Invoices): New, reference orchd-" in p.stdout, (p.stdout, p.stderr)
     assert orchctl(d, "enqueue", "Invoices", "--priority", "2").returncode == 2

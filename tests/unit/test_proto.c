@@ -16,9 +16,9 @@ static enum proto_code parse(const char *line, struct proto_req *r, char *err)
 static void expect_bad(const char *line, const char *words)
 {
 	struct proto_req r;
-	char err[256];
+	char err[512]; /* the daemon's size: a refusal naming an enum's values is long */
 
-	assert_int_equal(parse(line, &r, err), PC_BAD_REQUEST);
+	assert_int_equal(proto_parse(line, strlen(line), &r, err, sizeof(err)), PC_BAD_REQUEST);
 	if (words && !strstr(err, words))
 		fail_msg("\"%s\": error \"%s\" lacks \"%s\"", line, err, words);
 	proto_req_free(&r);
@@ -135,7 +135,7 @@ static void test_queue_verbs(void **state)
 	assert_string_equal(r.enq.reference, "inv-42");
 	assert_string_equal(r.enq.priority, "High");
 	assert_string_equal(r.enq.defer, "2026-12-01T10:00:00Z");
-	assert_string_equal(r.enq.due, "2026-12-02");
+	assert_string_equal(r.enq.due, "2026-12-02T00:00:00Z"); /* a date alone: midnight UTC */
 	proto_req_free(&r);
 	assert_int_equal(parse("ITEM 991 Shared", &r, err), PC_OK);
 	assert_int_equal(r.verb, PV_ITEM);
@@ -179,6 +179,108 @@ static void test_queue_verbs(void **state)
 	assert_int_equal(proto_parse(big, strlen(big), &r, err, 256), PC_BAD_REQUEST);
 	assert_non_null(strstr(err, "256001 characters"));
 	proto_req_free(&r);
+}
+
+/* Folder paths name each folder: no ".", "..", or empty segment, no leading
+ * or trailing '/', in every verb and both forms (issue 20). */
+static void test_folder_paths(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	expect_bad("START P Shared/../HR", "\"..\" segment");
+	expect_bad("START {\"process\":\"P\",\"folder\":\"Shared/./HR\"}", "\".\" segment");
+	expect_bad("START P ..", "\"..\" segment");
+	expect_bad("JOB 1 Shared//HR", "empty segment");
+	expect_bad("JOB {\"id\":1,\"folder\":\"Shared/HR/..\"}", "\"..\" segment");
+	expect_bad("WAIT 1 /Shared", "starts with '/'");
+	expect_bad("WAIT {\"id\":1,\"folder\":\"Shared/\"}", "ends with '/'");
+	expect_bad("STOP 1 Shared/ kill", "ends with '/'");
+	expect_bad("STOP {\"id\":1,\"folder\":\"./Shared\",\"kill\":true}", "\".\" segment");
+	expect_bad("ENQUEUE Q Shared/../../HR", "\"..\" segment");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"folder\":\"Shared//\"}", "ends with '/'");
+	expect_bad("ITEM 1 /", "starts with '/'");
+	expect_bad("ITEM {\"id\":1,\"folder\":\"a//b\"}", "empty segment");
+	expect_bad("JOB 1 Shared/../HR", "nothing was sent");
+	/* Dots within a name are a name. */
+	assert_int_equal(parse("START P \"Shared/.hidden/a..b/.../My .. Folder\"", &r, err), PC_OK);
+	assert_string_equal(r.start.folder, "Shared/.hidden/a..b/.../My .. Folder");
+	proto_req_free(&r);
+	assert_int_equal(parse("ENQUEUE {\"queue\":\"Q\",\"folder\":\"..x/x..\"}", &r, err), PC_OK);
+	proto_req_free(&r);
+}
+
+/* runtime and strategy take exactly the values of the v20 definition's
+ * enums (RuntimeType, StartProcessDto Strategy), spelled as it does. */
+static void test_enums(void **state)
+{
+	static const char *const runtimes[] = {
+		"NonProduction", "Attended", "Unattended", "Development", "Studio", "RpaDeveloper",
+		"StudioX", "CitizenDeveloper", "Headless", "StudioPro", "RpaDeveloperPro", "TestAutomation",
+		"AutomationCloud", "Serverless", "AutomationKit", "ServerlessTestAutomation",
+		"AutomationCloudTestAutomation", "AttendedStudioWeb", "Hosting", "AssistantWeb",
+		"ProcessOrchestration", "AgentService", "AppTest", "PerformanceTest",
+	};
+	static const char *const strategies[] = {"All", "Specific", "RobotCount", "JobsCount", "ModernJobsCount"};
+	struct proto_req r;
+	char err[512], line[256], all[512] = "";
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]); i++) {
+		snprintf(line, sizeof(line), "START {\"process\":\"P\",\"runtime\":\"%s\"}", runtimes[i]);
+		assert_int_equal(proto_parse(line, strlen(line), &r, err, sizeof(err)), PC_OK);
+		assert_string_equal(r.start.runtime, runtimes[i]);
+		proto_req_free(&r);
+		strcat(strcat(all, i ? ", " : ""), runtimes[i]);
+	}
+	for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {
+		snprintf(line, sizeof(line), "START {\"process\":\"P\",\"strategy\":\"%s\"}", strategies[i]);
+		assert_int_equal(proto_parse(line, strlen(line), &r, err, sizeof(err)), PC_OK);
+		assert_string_equal(r.start.strategy, strategies[i]);
+		proto_req_free(&r);
+	}
+	/* The refusal names every allowed value, in the definition's order. */
+	expect_bad("START {\"process\":\"P\",\"runtime\":\"Robot\"}", all);
+	expect_bad("START {\"process\":\"P\",\"runtime\":\"Robot\"}", "\"runtime\" must be one of");
+	expect_bad("START {\"process\":\"P\",\"strategy\":\"Whatever\"}",
+		   "\"strategy\" must be one of All, Specific, RobotCount, JobsCount, ModernJobsCount");
+	expect_bad("START {\"process\":\"P\",\"runtime\":\"unattended\"}", "Unattended"); /* exact case */
+	expect_bad("START {\"process\":\"P\",\"strategy\":\"modernjobscount\"}", "ModernJobsCount");
+	expect_bad("START {\"process\":\"P\",\"runtime\":\"BusinessRule\"}", "RuntimeType"); /* not in v20 */
+	expect_bad("START {\"process\":\"P\",\"runtime\":\"Unattended \"}", "must be one of");
+	expect_bad("START {\"process\":\"P\",\"runtime\":\"\"}", "must be one of");
+	expect_bad("START {\"process\":\"P\",\"strategy\":3}", "must be one of");
+}
+
+/* defer and due are sent as RFC 3339 date-times: a date alone is midnight
+ * UTC, a time without seconds gets them, a time without a zone is refused. */
+static void test_queue_dates(void **state)
+{
+	static const char *const sent[][2] = {
+		{"2026-12-01", "2026-12-01T00:00:00Z"},
+		{"2026-12-01T10:00Z", "2026-12-01T10:00:00Z"},
+		{"2026-12-01T10:00+01:00", "2026-12-01T10:00:00+01:00"},
+		{"2026-12-01T10:00:05Z", "2026-12-01T10:00:05Z"},
+		{"2024-02-29T23:59:59.1234567-08:00", "2024-02-29T23:59:59.1234567-08:00"},
+	};
+	struct proto_req r;
+	char err[256], line[256];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		snprintf(line, sizeof(line), "ENQUEUE {\"queue\":\"Q\",\"defer\":\"%s\",\"due\":\"%s\"}",
+			 sent[i][0], sent[i][0]);
+		assert_int_equal(parse(line, &r, err), PC_OK);
+		assert_string_equal(r.enq.defer, sent[i][1]);
+		assert_string_equal(r.enq.due, sent[i][1]);
+		proto_req_free(&r);
+	}
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"defer\":\"2026-12-01T10:00\"}", "\"defer\" has no zone");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"due\":\"2026-12-01T10:00:00\"}", "\"due\" has no zone");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"due\":\"2026-12-01T10:00:00.5\"}", "add Z");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"defer\":\"2026-12-01T10:00:00z\"}", "ISO 8601");
+	expect_bad("ENQUEUE {\"queue\":\"Q\",\"defer\":\"2026-12-01T10Z\"}", "ISO 8601");
 }
 
 static void test_short_form(void **state)
@@ -358,7 +460,8 @@ int main(void)
 		cmocka_unit_test(test_job_verbs),    cmocka_unit_test(test_queue_verbs),
 		cmocka_unit_test(test_json_form),    cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_tags),         cmocka_unit_test(test_nul_byte),
-		cmocka_unit_test(test_answers),
+		cmocka_unit_test(test_answers),      cmocka_unit_test(test_folder_paths),
+		cmocka_unit_test(test_enums),        cmocka_unit_test(test_queue_dates),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Unit tests of the text checks: UTF-8, UTF-16 length, ISO 8601 (common/text.c). */
+/* Unit tests of the text checks: UTF-8, UTF-16 length, RFC 3339 date-times (common/text.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,26 +42,43 @@ static void test_utf16_len(void **state)
 	assert_int_equal(text_utf16_len("\xf0\x9f\x98", 3), 3);
 }
 
-static void test_iso8601(void **state)
+/* A date or date-time in, the RFC 3339 date-time sent out (issue 20). */
+static void test_rfc3339(void **state)
 {
 	(void)state;
-	static const char *good[] = {
-		"2026-12-01", "2026-12-01T10:00", "2026-12-01T10:00:00Z", "2024-02-29T23:59:59.1234567+05:30",
-		"2026-12-01T00:00:00-08:00", "2000-02-29T01:02:03", "2026-12-01T10:00Z",
+	static const char *const sent[][2] = {
+		{"2026-12-01", "2026-12-01T00:00:00Z"},
+		{"2000-02-29", "2000-02-29T00:00:00Z"},
+		{"2026-12-01T10:00Z", "2026-12-01T10:00:00Z"},
+		{"2026-12-01T10:00-08:00", "2026-12-01T10:00:00-08:00"},
+		{"2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z"},
+		{"2024-02-29T23:59:59.1234567+05:30", "2024-02-29T23:59:59.1234567+05:30"},
+		{"9999-12-31T23:59:59.123456789+14:00", "9999-12-31T23:59:59.123456789+14:00"}, /* the longest */
 	};
-	static const char *bad_dates[] = {
+	static const char *const no_zone[] = {
+		"2026-12-01T10:00", "2000-02-29T01:02:03", "2026-12-01T10:00:00.123",
+	};
+	static const char *const bad[] = {
 		"", "2026", "2026-12", "2026-13-01", "2026-00-10", "2026-02-29", "1900-02-29", "2026-04-31",
 		"2026-12-01T", "2026-12-01T24:00", "2026-12-01T10:60", "2026-12-01T10:00:61",
 		"2026-12-01T10:00:00.", "2026-12-01T10:00:00Zx", "2026-12-01T10:00:00+5:00",
 		"2026-12-01T10:00:00+15:00", "2026-12-01 10:00:00", "26-12-01", "2026-12-01T10:00:00+05:3",
-		"0000-01-01", "2026-1-01", "2026-12-01T10:00:00.1234567890Z",
+		"0000-01-01", "2026-1-01", "2026-12-01T10:00:00.1234567890Z", "2026-12-01T10Z",
+		"2026-12-01T10:00.5Z", "2026-12-01T10:00:00z", "2026-12-01Z", "2026-12-01T10:00:00+0100",
 	};
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		if (!text_iso8601_valid(good[i]))
-			fail_msg("\"%s\" refused", good[i]);
-	for (size_t i = 0; i < sizeof(bad_dates) / sizeof(bad_dates[0]); i++)
-		if (text_iso8601_valid(bad_dates[i]))
-			fail_msg("\"%s\" accepted", bad_dates[i]);
+	char out[TEXT_DATETIME_MAX];
+
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		if (text_rfc3339(sent[i][0], out) != TEXT_DATE_OK)
+			fail_msg("\"%s\" refused", sent[i][0]);
+		assert_string_equal(out, sent[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(no_zone) / sizeof(no_zone[0]); i++)
+		if (text_rfc3339(no_zone[i], out) != TEXT_DATE_NO_ZONE)
+			fail_msg("\"%s\" not refused for its missing zone", no_zone[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (text_rfc3339(bad[i], out) != TEXT_DATE_BAD)
+			fail_msg("\"%s\" not refused as malformed", bad[i]);
 }
 
 int main(void)
@@ -69,7 +86,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_utf16_len),
-		cmocka_unit_test(test_iso8601),
+		cmocka_unit_test(test_rfc3339),
 	};
 	return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
