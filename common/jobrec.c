@@ -1,5 +1,6 @@
 #include "jobrec.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "enc.h"
@@ -46,6 +47,39 @@ static void add_number(struct buf *b, const char *name, const cJSON *v)
 		buf_adds(b, "null");
 }
 
+/* How deeply v nests (a scalar is 1), counted no further than limit: an
+ * output can nest as deeply as cJSON parses (1,000 levels). */
+static int depth(const cJSON *v, int limit)
+{
+	const cJSON *c;
+	int d = 0;
+
+	if (limit <= 1)
+		return 1;
+	cJSON_ArrayForEach(c, v) {
+		int k = depth(c, limit - 1);
+		if (k > d)
+			d = k;
+		if (d + 1 >= limit)
+			break;
+	}
+	return d + 1;
+}
+
+/* o compact when it is an object at most JOBREC_MAX_DEPTH deep, else null:
+ * orchd's answer wraps a record in a few more levels, and a client reading
+ * it with cJSON (orchctl) refuses more than 1,000 in all. */
+static void add_shallow_object(struct buf *b, const cJSON *o)
+{
+	if (cJSON_IsObject(o) && depth(o, JOBREC_MAX_DEPTH + 1) <= JOBREC_MAX_DEPTH) {
+		char *s = cJSON_PrintUnformatted(o);
+		buf_adds(b, s);
+		cJSON_free(s);
+	} else {
+		buf_adds(b, "null");
+	}
+}
+
 void jobrec_append(struct buf *b, const cJSON *job)
 {
 	buf_adds(b, "{");
@@ -60,13 +94,7 @@ void jobrec_append(struct buf *b, const cJSON *job)
 	const char *out = str(job, "OutputArguments");
 	cJSON *parsed = out ? cJSON_Parse(out) : NULL;
 	buf_adds(b, ",\"output\":");
-	if (cJSON_IsObject(parsed)) {
-		char *s = cJSON_PrintUnformatted(parsed);
-		buf_adds(b, s);
-		cJSON_free(s);
-	} else {
-		buf_adds(b, "null");
-	}
+	add_shallow_object(b, parsed);
 	cJSON_Delete(parsed);
 	add_str(b, "created", str(job, "CreationTime"));
 	add_str(b, "started", str(job, "StartTime"));
@@ -78,8 +106,8 @@ void jobrec_append(struct buf *b, const cJSON *job)
 		buf_adds(b, ",\"error\":{\"code\":");
 		if (cJSON_IsString(code))
 			enc_json_str(b, code->valuestring);
-		else if (cJSON_IsNumber(code))
-			buf_printf(b, "%.17g", code->valuedouble);
+		else if (cJSON_IsNumber(code) && isfinite(code->valuedouble))
+			buf_printf(b, "%.17g", code->valuedouble); /* 1e999 parses as inf: no JSON */
 		else
 			buf_adds(b, "null");
 		add_str(b, "title", str(e, "Title"));
@@ -96,13 +124,7 @@ static void add_object(struct buf *b, const char *name, const cJSON *v)
 	const cJSON *o = parsed ? parsed : v;
 
 	buf_printf(b, ",\"%s\":", name);
-	if (cJSON_IsObject(o)) {
-		char *s = cJSON_PrintUnformatted(o);
-		buf_adds(b, s);
-		cJSON_free(s);
-	} else {
-		buf_adds(b, "null");
-	}
+	add_shallow_object(b, o);
 	cJSON_Delete(parsed);
 }
 

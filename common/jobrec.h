@@ -11,6 +11,11 @@
 
 #include "util.h"
 
+/* An output (a job's OutputArguments, an item's Output) nesting deeper
+ * than this is given as null, so that the answer holding it stays readable
+ * by JSON parsers with a depth limit (cJSON's is 1,000). */
+#define JOBREC_MAX_DEPTH 512
+
 /* Successful, Faulted and Stopped; anything else (Suspended, Resumed, a
  * state this code does not know) is not final. */
 bool jobrec_final(const char *state);
