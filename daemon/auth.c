@@ -24,7 +24,7 @@ TAILQ_HEAD(auth_list, auth_wait);
 static struct {
 	uv_loop_t *loop;
 	char *token_url, *client_id, *scope;  /* our copies: a reload frees the conf */
-	void (*on_ready)(void);
+	void (*on_outcome)(void);     /* after each request's outcome */
 	char *secret;
 
 	char *token;
@@ -135,6 +135,8 @@ static void fail(enum proto_code code, bool terminal, enum auth_failure kind, co
 		log_err("auth: %s (next attempt in %llu s)", A.fail_msg,
 			(unsigned long long)(delay + 999) / 1000);
 		schedule(delay);
+		if (A.on_outcome)
+			A.on_outcome();
 	}
 	flush_waiters();
 }
@@ -174,8 +176,8 @@ static void use_token(const char *access, double expires_in, const char *scope)
 		}
 		free(want);
 	}
-	if (A.on_ready)
-		A.on_ready();
+	if (A.on_outcome)
+		A.on_outcome();
 	flush_waiters();
 }
 
@@ -323,11 +325,11 @@ static void configure(const struct conf *conf, char *secret)
 	tokenfile_use(conf->grant == GRANT_REFRESH_TOKEN ? conf->refresh_token_file : NULL);
 }
 
-void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void))
+void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_outcome)(void))
 {
 	memset(&A, 0, sizeof(A));
 	A.loop = loop;
-	A.on_ready = on_ready;
+	A.on_outcome = on_outcome;
 	TAILQ_INIT(&A.waiters);
 	uv_timer_init(loop, &A.timer);
 	uv_timer_init(loop, &A.flush_timer);

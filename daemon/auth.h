@@ -46,8 +46,11 @@ struct auth_wait {
 };
 
 /* Takes ownership of secret (may be NULL). Starts fetching a token at once.
- * on_ready, if set, is called after every token obtained. */
-void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_ready)(void));
+ * on_outcome, if set, is called after every token request's outcome, a
+ * token obtained or a failure (auth_last_error() says which), but not when
+ * the daemon is stopping; it may be called from auth_init itself (a missing
+ * refresh token file fails at once). */
+void auth_init(uv_loop_t *loop, const struct conf *conf, char *secret, void (*on_outcome)(void));
 void auth_close(void);
 /* Takes new settings and secret (owned); fetches a token with them while
  * the current one stays in use. */

@@ -337,7 +337,7 @@ static int daemon_main(const char *path)
 	struct http_opts ho = http_opts(&M.conf);
 	http_init(M.loop, &ho);
 	M.up = UP_HTTP;
-	auth_init(M.loop, &M.conf, secret, notify_ready);
+	auth_init(M.loop, &M.conf, secret, notify_token_outcome);
 	M.up = UP_AUTH;
 	orch_init(M.conf.url);
 	M.up = UP_ORCH;

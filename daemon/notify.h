@@ -1,6 +1,7 @@
 /*
- * notify: what orchd tells systemd (sd_notify(3)): READY once it can serve
- * (or has said why not), STATUS= kept current, WATCHDOG=1 from a loop timer
+ * notify: what orchd tells systemd (sd_notify(3)): READY once it listens
+ * and its first token request has an outcome, good or bad (STATUS= says
+ * which), STATUS= kept current, WATCHDOG=1 from a loop timer
  * (a stuck loop stops the pings and gets orchd restarted), RELOADING and
  * STOPPING; and the socket systemd passed (socket activation). Without
  * systemd every call is harmless.
@@ -19,8 +20,9 @@ void notify_init(uv_loop_t *loop);
 void notify_start(void);
 void notify_close(void);
 
-/* The first token attempt has an outcome: READY=1, once. */
-void notify_ready(void);
+/* A token request has an outcome (auth's callback): READY=1 after the
+ * first one once orchd listens (notify_start), STATUS= after each. */
+void notify_token_outcome(void);
 /* STATUS= now, if it changed. */
 void notify_status(void);
 /* SIGHUP: RELOADING=1 now; then READY=1 with what came of it. */

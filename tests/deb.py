@@ -38,7 +38,8 @@ def main():
     p = run("dpkg", "-i", deb)
     check("dpkg -i installs it", p.returncode == 0, p.stderr)
     want = ["/usr/bin/orchd", "/usr/bin/orchctl", "/lib/systemd/system/orchd.service",
-            "/lib/systemd/system/orchd.socket", "/usr/lib/sysusers.d/orchd.conf",
+            "/lib/systemd/system/orchd.socket", "/lib/systemd/system/orchd@.service",
+            "/lib/systemd/system/orchd@.socket", "/usr/lib/sysusers.d/orchd.conf",
             "/usr/lib/tmpfiles.d/orchd.conf", "/etc/orchd/orchd.conf",
             "/usr/share/man/man8/orchd.8.gz", "/usr/share/man/man5/orchd.conf.5.gz",
             "/usr/share/man/man1/orchctl.1.gz", "/usr/share/man/man7/orchd-protocol.7.gz",

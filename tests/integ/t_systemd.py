@@ -42,19 +42,42 @@ def notify_ready_status_watchdog_reload_stopping(env):
 
 
 @test
-def no_token_at_start_status_says_why_and_ready_comes_later(env):
+def no_token_at_start_ready_after_the_first_attempt_status_says_why(env):
+    # Contract 1.2: READY=1 once orchd listens and its first token request
+    # has an outcome, good or bad (a READY that waited for a token made
+    # systemd time the start out and restart orchd in a loop).
     env.fake.add_release("P")
     env.fake.fault("token", status=503, times=None)
     n = harness.Notify(env.dir)
     try:
         d = env.daemon(env={"NOTIFY_SOCKET": n.path}, wait_ready=False)
         d.wait_ready()
-        assert n.first(lambda m: "STATUS=waiting for an access token: Identity answered HTTP 503" in m)
+        t_ready, _ = n.first(lambda m: "READY=1" in m, 10)
+        token_time = [e["time"] for e in env.fake.log if e["endpoint"] == "token"][0]
+        assert t_ready > token_time, "READY=1 before the first token request had an outcome"
+        assert n.first(lambda m: "STATUS=no access token: Identity answered HTTP 503" in m, 5)
         err(d.ask("START P", timeout=30), "UNAVAILABLE", "503")
-        assert not [m for m in n.texts() if "READY=1" in m]
         env.fake.faults.clear()
-        assert n.first(lambda m: "READY=1" in m, 40)      # retried with backoff
+        assert n.first(lambda m: m.startswith("STATUS=serving"), 40)      # retried with backoff
         ok_json(d.ask("START P"))
+        assert len([m for m in n.texts() if "READY=1" in m]) == 1
+    finally:
+        n.close()
+
+
+@test
+def refused_secret_ready_with_status_err_auth(env):
+    env.fake.add_release("P")
+    n = harness.Notify(env.dir)
+    try:
+        d = env.daemon(env={"NOTIFY_SOCKET": n.path}, wait_ready=False,
+                       auth={"client_secret_file": env.write("wrong", "not-the-secret\n")})
+        assert n.first(lambda m: "READY=1" in m, 10), "no READY=1 with a refused secret"
+        assert n.first(lambda m: m.startswith("STATUS=token refused: invalid_client; "
+                                              "check client_id and the secret"), 5)
+        d.wait_ready()
+        err(d.ask("START P"), "AUTH", "invalid_client")
+        assert d.proc.poll() is None
     finally:
         n.close()
 
