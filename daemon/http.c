@@ -327,6 +327,19 @@ void http_configure(const struct http_opts *o)
 	H.pool_cap = o->max_inflight;
 }
 
+/* Each connection costs a descriptor, and orchd's main reserved max_conns
+ * of them: at the cap curl closes an idle connection to open a new one, and
+ * it keeps no more idle ones warm than the cap. HTTP/2 needs one; an
+ * HTTP/1.1 upstream opens one per request in flight, and each costs a TLS
+ * context, hence at most HTTP_POOL_CONNS warm. */
+void http_cap_conns(int max_conns)
+{
+	long warm = max_conns > 0 && max_conns < HTTP_POOL_CONNS ? max_conns : HTTP_POOL_CONNS;
+
+	curl_multi_setopt(H.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_conns);
+	curl_multi_setopt(H.multi, CURLMOPT_MAXCONNECTS, warm);
+}
+
 /* Frees the idle handles no request needed for a whole period: the pool
  * follows the load down after a burst (an idle handle holds ~50 KiB). */
 static void on_trim(uv_timer_t *t)
@@ -353,9 +366,7 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 	uv_unref((uv_handle_t *)&H.trim_timer);
 	H.multi = curluv_init(loop, check_done);
 	curl_multi_setopt(H.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-	/* Idle connections kept warm. HTTP/2 needs one; an HTTP/1.1 upstream
-	 * opens one per request in flight, and each costs a TLS context. */
-	curl_multi_setopt(H.multi, CURLMOPT_MAXCONNECTS, (long)HTTP_POOL_CONNS);
+	http_cap_conns(0);
 }
 
 void http_form_post(struct http_req *r, const char *url, const char *body,

@@ -70,6 +70,9 @@ struct http_req {
 void http_init(uv_loop_t *loop, const struct http_opts *opts);
 /* Changes the options for requests submitted from now on. */
 void http_configure(const struct http_opts *opts);
+/* Caps the connections curl holds open, idle ones included, at max_conns
+ * (0: no cap): a request over it waits in curl for one. */
+void http_cap_conns(int max_conns);
 /* Aborts everything still pending (their done() is not called) and frees the
  * multi handle; the loop must then be run once to close the handles. */
 void http_close(void);

@@ -7,14 +7,15 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "httphead.h"
 #include "log.h"
 #include "promtext.h"
 #include "stats.h"
 #include "util.h"
 
-#define METRICS_CONNS 16
 #define METRICS_HEAD_MAX 8192
-#define METRICS_TIMEOUT_MS 5000
+#define METRICS_HEAD_MS 1000     /* for the whole request head */
+#define METRICS_WRITE_MS 5000    /* for the answer to leave */
 
 struct mconn {
 	union {
@@ -25,9 +26,9 @@ struct mconn {
 	uv_timer_t timer;
 	uv_write_t wr;
 	struct buf in, out;
-	bool answered;
+	bool answered;               /* a whole request came (or a head too long) */
 	int closing;                 /* handles still to close */
-	LIST_ENTRY(mconn) link;
+	TAILQ_ENTRY(mconn) link;     /* oldest first */
 };
 
 static struct {
@@ -38,7 +39,7 @@ static struct {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} l;
-	LIST_HEAD(, mconn) conns;
+	TAILQ_HEAD(, mconn) conns;
 	int nconns;
 	char *path;                  /* the Unix socket, removed at close */
 	unsigned long scrapes;
@@ -59,7 +60,7 @@ static void conn_close(struct mconn *c)
 {
 	if (c->closing)
 		return;
-	LIST_REMOVE(c, link);
+	TAILQ_REMOVE(&X.conns, c, link);
 	X.nconns--;
 	c->closing = 2;
 	uv_close((uv_handle_t *)&c->h.stream, on_conn_closed);
@@ -83,6 +84,7 @@ static void reply(struct mconn *c, const char *status, const char *type, const c
 
 	c->answered = true;
 	uv_read_stop(&c->h.stream);
+	uv_timer_start(&c->timer, on_timeout, METRICS_WRITE_MS, 0);
 	buf_printf(&c->out, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			    "Connection: close\r\n\r\n", status, type, n);
 	buf_add(&c->out, body, n);
@@ -92,21 +94,9 @@ static void reply(struct mconn *c, const char *status, const char *type, const c
 		conn_close(c);
 }
 
-/* The request head is in: GET /metrics (a query string is ignored). */
-static void handle(struct mconn *c)
+/* The request head is in and asks for the metrics. */
+static void serve(struct mconn *c)
 {
-	const char *p = c->in.p;
-
-	if (strncmp(p, "GET ", 4) != 0) {
-		reply(c, "405 Method Not Allowed", "text/plain; charset=utf-8", "GET /metrics\n");
-		return;
-	}
-	p = strchr(p, ' ') + 1;
-	size_t n = strcspn(p, " ?");
-	if (n != 8 || strncmp(p, "/metrics", 8) != 0) {
-		reply(c, "404 Not Found", "text/plain; charset=utf-8", "GET /metrics\n");
-		return;
-	}
 	cJSON *stats = stats_object(NULL, NULL);
 	struct buf text = {0};
 	promtext_from_stats(&text, stats);
@@ -135,18 +125,45 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (c->answered || n == 0)
 		return;
 	buf_add(&c->in, b->base, (size_t)n);
-	buf_add(&c->in, "", 1); /* NUL-terminated for the string functions */
-	c->in.len--;
-	if (strstr(c->in.p, "\r\n\r\n") || strstr(c->in.p, "\n\n"))
-		handle(c);
-	else if (c->in.len > METRICS_HEAD_MAX)
+	switch (httphead_parse(c->in.p, c->in.len, METRICS_HEAD_MAX)) {
+	case HTTPHEAD_MORE:
+		break;
+	case HTTPHEAD_METRICS:
+		serve(c);
+		break;
+	case HTTPHEAD_NOT_FOUND:
+		reply(c, "404 Not Found", "text/plain; charset=utf-8", "GET /metrics\n");
+		break;
+	case HTTPHEAD_NOT_ALLOWED:
+		reply(c, "405 Method Not Allowed", "text/plain; charset=utf-8", "GET /metrics\n");
+		break;
+	case HTTPHEAD_TOO_LONG:
 		reply(c, "431 Request Header Fields Too Large", "text/plain; charset=utf-8", "too long\n");
+		break;
+	}
+}
+
+/* All connections are taken: the oldest one still without a whole request
+ * makes room, so that connections held open without asking (or asking
+ * slowly) cannot keep a scraper out. False when every one is being
+ * answered (each ends within METRICS_WRITE_MS). */
+static bool make_room(void)
+{
+	struct mconn *c;
+
+	TAILQ_FOREACH(c, &X.conns, link)
+		if (!c->answered) {
+			conn_close(c);
+			return true;
+		}
+	return false;
 }
 
 static void on_connection(uv_stream_t *l, int status)
 {
 	if (status < 0)
 		return;
+	bool full = X.nconns >= METRICS_CONNS && !make_room();
 	struct mconn *c = xcalloc(1, sizeof(*c));
 	if (X.is_pipe)
 		uv_pipe_init(X.loop, &c->h.pipe, 0);
@@ -155,13 +172,13 @@ static void on_connection(uv_stream_t *l, int status)
 	c->h.stream.data = c;
 	uv_timer_init(X.loop, &c->timer);
 	c->timer.data = c;
-	LIST_INSERT_HEAD(&X.conns, c, link);
+	TAILQ_INSERT_TAIL(&X.conns, c, link);
 	X.nconns++;
-	if (uv_accept(l, &c->h.stream) != 0 || X.nconns > METRICS_CONNS) {
+	if (uv_accept(l, &c->h.stream) != 0 || full) {
 		conn_close(c);  /* over the bound: closed at once */
 		return;
 	}
-	uv_timer_start(&c->timer, on_timeout, METRICS_TIMEOUT_MS, 0);
+	uv_timer_start(&c->timer, on_timeout, METRICS_HEAD_MS, 0);
 	uv_read_start(&c->h.stream, on_alloc, on_read);
 }
 
@@ -172,7 +189,7 @@ int metrics_init(uv_loop_t *loop, const struct conf *conf, char *err, size_t err
 
 	memset(&X, 0, sizeof(X));
 	X.loop = loop;
-	LIST_INIT(&X.conns);
+	TAILQ_INIT(&X.conns);
 	if (!where)
 		return 0;
 	X.is_pipe = where[0] == '/';
@@ -207,8 +224,8 @@ int metrics_init(uv_loop_t *loop, const struct conf *conf, char *err, size_t err
 
 void metrics_close(void)
 {
-	while (!LIST_EMPTY(&X.conns))
-		conn_close(LIST_FIRST(&X.conns));
+	while (!TAILQ_EMPTY(&X.conns))
+		conn_close(TAILQ_FIRST(&X.conns));
 	if (X.listening)
 		uv_close((uv_handle_t *)&X.l.stream, NULL);
 	X.listening = false;
@@ -216,6 +233,11 @@ void metrics_close(void)
 		unlink(X.path);
 	free(X.path);
 	X.path = NULL;
+}
+
+int metrics_descriptors(const struct conf *conf)
+{
+	return conf->metrics_listen ? 1 + METRICS_CONNS : 0;
 }
 
 unsigned long metrics_scrapes(void)
