@@ -65,7 +65,7 @@ bool conn_hung_up(struct conn *c);
 bool server_stopping(void);
 void server_dirty(struct conn *c);      /* c has answers to write this iteration */
 void server_backlog(struct conn *c);    /* c has lines for the next iteration */
-void server_forget(struct conn *c);     /* c is closing: off every list */
+void server_forget(struct conn *c);     /* c is closing: off every list, its place free */
 void server_gone(void);                 /* a connection was freed */
 void server_request_freed(void);
 

@@ -47,8 +47,6 @@ void server_request_freed(void)
 
 void server_gone(void)
 {
-	S.nconns--;
-	stats_clients(-1);
 	check_drained();
 }
 
@@ -97,6 +95,11 @@ void server_forget(struct conn *c)
 		c->backlogged = false;
 	}
 	LIST_REMOVE(c, link);
+	/* Its place is free now: uv_close has closed the descriptor, and a
+	 * client waiting to connect must not find max_clients taken by one
+	 * whose close callback has not run yet. */
+	S.nconns--;
+	stats_clients(-1);
 }
 
 /* Runs after the poll phase of every iteration with answers to send or

@@ -209,10 +209,10 @@ def _nofile(n):
 @test
 def max_clients_clamped_below_the_descriptor_limit(env):
     d = env.daemon(orchestrator={"max_inflight": "16"}, preexec=_nofile(300))
-    assert "max_clients 1024 is more than the descriptor limit (300)" in d.log() and "using 220" in d.log()
+    assert "max_clients 1024 is more than the descriptor limit (300)" in d.log() and "using 252" in d.log()
     a = d.client()
     assert wait_for(lambda: ok_json(a.ask("STATS"))["clients"] == 1)
-    clients = [d.client() for _ in range(219)]
+    clients = [d.client() for _ in range(251)]
     assert clients[-1].ask("PING") == 'OK {"pong":true}'
     extra = d.client()
     err(extra.line(), "BUSY", "max_clients")
