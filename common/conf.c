@@ -56,6 +56,7 @@ static const struct key keys[] = {
 	INT("cache", "release_ttl", release_ttl, 0, 86400 * 365),
 	INT("cache", "negative_ttl", negative_ttl, 0, 86400),
 	STR("cache", "state_file", state_file),
+	INT("cache", "max_entries", max_entries, 1, 1000000),
 	STR("metrics", "listen", metrics_listen),
 	INT("metrics", "allow_remote", metrics_allow_remote, 0, 1),
 	INT("jobs", "poll_interval", poll_interval, 1, 300),
@@ -356,6 +357,10 @@ static void validate(struct loader *l)
 			 "scope: offline_access cannot be asked with client_credentials (Identity answers invalid_scope)");
 	if (c->folder && proto_has_ctl(c->folder, strlen(c->folder)))
 		conf_err(l, line_of(l, "folder"), "folder contains a control character");
+	else if (c->folder && proto_folder_fault(c->folder))
+		conf_err(l, line_of(l, "folder"), "folder %s: write the path from the top folder down, e.g. Shared/Finance, "
+			 "without a leading or trailing '/' and with no empty, \".\" or \"..\" segment",
+			 proto_folder_fault(c->folder));
 	if (c->ca_file && access(c->ca_file, R_OK) != 0)
 		conf_err(l, line_of(l, "ca_file"), "ca_file \"%s\": %s", c->ca_file, strerror(errno));
 
@@ -401,6 +406,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->release_ttl = 600;
 	c->keepalive = 25;
 	c->negative_ttl = 30;
+	c->max_entries = 10000;
 	c->poll_interval = 5;
 	c->wait_timeout = 3600;
 	c->max_single_reads = 5;

@@ -27,6 +27,7 @@
 #include "budget.h"
 #include "check.h"
 #include "conf.h"
+#include "fdlimit.h"
 #include "http.h"
 #include "log.h"
 #include "login.h"
@@ -193,32 +194,6 @@ static struct http_opts http_opts(const struct conf *c)
 	return (struct http_opts){c->ca_file, (long)c->timeout * 1000, c->max_inflight};
 }
 
-/* Every client costs a descriptor, as does every request in curl: at
- * EMFILE nothing works, the token file included. The soft limit is raised
- * to the hard one, and max_clients kept below what is left. */
-static void clamp_clients(struct conf *c)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur == RLIM_INFINITY)
-		return;
-	long long room = (long long)rl.rlim_cur - c->max_inflight - 64;
-	if (c->max_clients > room) {
-		int n = room > 1 ? (int)room : 1;
-		log_warn("max_clients %d is more than the descriptor limit (%llu) allows with max_inflight "
-			 "%d: using %d; raise LimitNOFILE= to allow more", c->max_clients,
-			 (unsigned long long)rl.rlim_cur, c->max_inflight, n);
-		c->max_clients = n;
-	}
-}
-
 static void log_lines(int prio, const char *prefix, const char *text)
 {
 	char *copy = xstrdup(text), *save = NULL;
@@ -250,13 +225,15 @@ static void reload(void)
 	if ((nc.metrics_listen || M.conf.metrics_listen) &&
 	    (!nc.metrics_listen || !M.conf.metrics_listen || strcmp(nc.metrics_listen, M.conf.metrics_listen) != 0))
 		log_warn("reload: [metrics] listen takes effect at the next restart");
-	clamp_clients(&nc);
+	int conns = fdlimit_clamp(&nc);
 	struct http_opts ho = http_opts(&nc);
 	http_configure(&ho);
+	http_cap_conns(conns);
 	orch_close();
 	orch_init(nc.url);
 	upkeep_configure(&nc);
 	releases_configure((unsigned)nc.release_ttl, (unsigned)nc.negative_ttl);
+	releases_limit((size_t)nc.max_entries);
 	releases_state(nc.state_file);
 	budget_configure(nc.list_budget);
 	settle_configure(settle_timing(nc.timeout));
@@ -320,7 +297,7 @@ static int daemon_main(const char *path)
 		return 1;
 	}
 
-	clamp_clients(&M.conf);
+	int conns = fdlimit_clamp(&M.conf);
 	M.loop = uv_default_loop();
 	uv_signal_init(M.loop, &M.sigterm);
 	uv_signal_init(M.loop, &M.sigint);
@@ -336,6 +313,7 @@ static int daemon_main(const char *path)
 	/* Each module after what it uses. */
 	struct http_opts ho = http_opts(&M.conf);
 	http_init(M.loop, &ho);
+	http_cap_conns(conns);
 	M.up = UP_HTTP;
 	auth_init(M.loop, &M.conf, secret, notify_token_outcome);
 	M.up = UP_AUTH;
@@ -346,6 +324,7 @@ static int daemon_main(const char *path)
 	budget_init(M.loop, M.conf.list_budget);
 	M.up = UP_BUDGET;
 	releases_init(M.loop, (unsigned)M.conf.release_ttl, (unsigned)M.conf.negative_ttl);
+	releases_limit((size_t)M.conf.max_entries);
 	/* After auth: entries past their TTL are looked up at once. */
 	releases_state(M.conf.state_file);
 	M.up = UP_RELEASES;
