@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import socket
 import threading
 import time
@@ -58,14 +59,15 @@ class Env:
     def reset(self):
         """The fake as every scenario expects it."""
         self.fake.faults.clear()
+        self.fake.job_plan = None
         self.fake.add_app("app", self.secret, ["OR.Jobs.Write", "OR.Execution.Read", "OR.Jobs.Read"])
         if not self.fake.releases:
             self.fake.add_release("P")
         self.last_journal = ""
 
-    def conf(self, client_id="app", sock="/run/orchd/orchd.sock"):
+    def conf(self, client_id="app", sock="/run/orchd/orchd.sock", scope="OR.Jobs.Write OR.Execution.Read"):
         return (f"[orchestrator]\nurl = {self.fake.url}\nfolder = Shared\nca_file = {CA}\n"
-                f"[auth]\nclient_id = {client_id}\nscope = OR.Jobs.Write OR.Execution.Read\n"
+                f"[auth]\nclient_id = {client_id}\nscope = {scope}\n"
                 f"[server]\nsocket = {sock}\n")
 
     def setup(self, root, run):
@@ -411,7 +413,65 @@ def instance_for_a_second_tenant(env, name):
         assert "/etc/orchd/second.conf" in c.prop("orchd@second.service", "ExecStart")
 
 
+def timer_example_runs_a_process(env, name):
+    """The examples an admin copies from the package (docs/clients.md, "A
+    systemd timer instead of a cron script"): orchd-run@.timer for a process
+    whose name holds a space starts orchd-run@.service, whose orchctl start
+    --wait ends the unit as the job ends: success for Successful, exit 4
+    for Faulted. (The timer fires 2 s after it starts through a drop-in, not
+    at the example's 07:00.) Waiting reads the job: the scope holds
+    OR.Jobs.Read."""
+    process = "Invoice Bot"
+    if not any(r["Name"] == process for r in env.fake.releases):
+        env.fake.add_release(process)
+    env.fake.job_plan = [(1.0, {"State": "Successful"})]
+    with env.boot(name) as c:
+        c.write("/etc/orchd/orchd.conf", env.conf(scope="OR.Jobs.Write OR.Execution.Read OR.Jobs.Read"), 0o640,
+                "root:orchd")
+        c.ok("cp /usr/share/doc/orchd/examples/orchd-run@.service /usr/share/doc/orchd/examples/orchd-run@.timer "
+             "/etc/systemd/system/ && mkdir -p /etc/systemd/system/orchd-run@.timer.d && "
+             "printf '[Timer]\\nOnActiveSec=2s\\nAccuracySec=100ms\\n' "
+             "> /etc/systemd/system/orchd-run@.timer.d/soon.conf && systemctl daemon-reload")
+        timer = c.ok(f"systemd-escape --template=orchd-run@.timer {shlex.quote(process)}").strip()
+        service = timer[:-len(".timer")] + ".service"
+        unit = shlex.quote(service)
+
+        def ran(after):
+            """The service's run after invocation after: (Result,
+            ExecMainStatus) once it has ended."""
+            inv = c.prop(unit, "InvocationID")
+            if inv and inv != after and c.prop(unit, "ActiveState") in ("inactive", "failed"):
+                return c.prop(unit, "Result"), c.prop(unit, "ExecMainStatus")
+
+        def started(before):
+            return [j for j in env.fake.jobs[before:] if j["ReleaseName"] == process]
+
+        jobs_before = len(env.fake.jobs)
+        c.ok(f"systemctl enable --now {shlex.quote(timer)}")
+        assert wait_for(lambda: started(jobs_before), 20), \
+            f"no StartJobs for {process!r} within 20 s of enabling {timer}: " \
+            f"{c.sh(f'systemctl status --no-pager {shlex.quote(timer)} {unit}').stdout}"
+        outcome = wait_for(lambda: ran(""), 20)
+        log = c.sh(f"journalctl -b --no-pager -o cat -u {unit}").stdout
+        assert outcome == ("success", "0"), f"{service} after a Successful job: {outcome}; its journal:\n{log}"
+        assert len(started(jobs_before)) == 1, started(jobs_before)
+
+        # The next run's job faults: the unit fails with orchctl's exit 4,
+        # and its journal says why.
+        env.fake.job_plan = [(1.0, {"State": "Faulted", "Info": "Invoice 42 not found"})]
+        first = c.prop(unit, "InvocationID")
+        jobs_before = len(env.fake.jobs)
+        c.ok(f"systemctl restart {shlex.quote(timer)}")
+        assert wait_for(lambda: started(jobs_before), 20), f"{timer} did not fire again"
+        outcome = wait_for(lambda: ran(first), 20)
+        log = c.sh(f"journalctl -b --no-pager -o cat -u {unit}").stdout
+        assert outcome == ("exit-code", "4"), f"{service} after a Faulted job: {outcome}; its journal:\n{log}"
+        assert c.prop(unit, "ActiveState") == "failed"
+        assert "Invoice 42 not found" in log, log
+
+
 ALL = [readme_install_and_configure, member_connects_right_after_boot, ready_and_status_with_a_good_secret,
        refused_secret_ready_err_auth_no_restarts, journal_fields, reload_keeps_pid_and_refuses_a_broken_config,
        secret_rotation_under_load, watchdog_restarts_a_stuck_daemon, stop_answers_starts_in_flight,
-       units_start_without_warnings, hardening_applied, instance_for_a_second_tenant]
+       units_start_without_warnings, hardening_applied, instance_for_a_second_tenant,
+       timer_example_runs_a_process]
