@@ -74,7 +74,8 @@ def main():
         if root:
             shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(certdir, ignore_errors=True)
-    log(f"{passed} passed, {failed} failed ({time.time() - t0:.0f} s)")
+    log(f"scenarios took {time.time() - t0:.0f} s")
+    log(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
 
