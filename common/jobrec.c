@@ -1,6 +1,7 @@
 #include "jobrec.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "enc.h"
@@ -173,4 +174,34 @@ long long jobrec_item_queue(const cJSON *item)
 long long jobrec_folder_id(const cJSON *job)
 {
 	return id_of(job, "OrganizationUnitId");
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+bool jobrec_ids_usable(const cJSON *value)
+{
+	int n = cJSON_GetArraySize(value), i = 0;
+	double *ids = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*ids));
+	const cJSON *it;
+	bool ok = true;
+
+	cJSON_ArrayForEach(it, value) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
+		if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9e15) {
+			ok = false;
+			break;
+		}
+		ids[i++] = id->valuedouble;
+	}
+	/* Sorted, a repeated id sits beside itself (a START may make 10,000). */
+	qsort(ids, (size_t)i, sizeof(*ids), cmp_id);
+	for (int k = 1; ok && k < i; k++)
+		ok = ids[k] != ids[k - 1];
+	free(ids);
+	return ok;
 }

@@ -36,6 +36,11 @@ const char *jobrec_process(const cJSON *job);
 /* The job's folder id (OrganizationUnitId), or 0. */
 long long jobrec_folder_id(const cJSON *job);
 
+/* Whether each job of a list (StartJobs' or a lookup's "value") has a
+ * positive id of its own: a waited job is known by its id, so two jobs on
+ * one id, or one without, cannot be waited for. */
+bool jobrec_ids_usable(const cJSON *value);
+
 /*
  * Appends the record of a queue item (a QueueItemDto: Id, Key, Status,
  * Reference, Output, ProcessingException) to b as one JSON object: id, key,

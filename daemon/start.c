@@ -199,24 +199,6 @@ static void wait_jobs(struct request *r)
 		watch_wait(&s->jobs[i].wait, &r->folder, s->jobs[i].id, timeout);
 }
 
-/* Whether each job of value has a positive id of its own (a waited job is
- * known by its id: two waits on one id, or on none, cannot be told apart). */
-static bool ids_usable(const cJSON *value)
-{
-	const cJSON *a, *b;
-
-	cJSON_ArrayForEach(a, value) {
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "Id");
-		if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9e15)
-			return false;
-		for (b = a->next; b; b = b->next)
-			if (cJSON_GetObjectItemCaseSensitive(b, "Id") &&
-			    cJSON_GetObjectItemCaseSensitive(b, "Id")->valuedouble == id->valuedouble)
-				return false;
-	}
-	return true;
-}
-
 /* The jobs of a StartJobs or lookup answer ("value": Id, Key, State);
  * false when it names none, or (when they are to be waited for) not each
  * by an id of its own. */
@@ -225,7 +207,7 @@ static bool take_jobs(struct start_req *s, const cJSON *resp, bool waiting)
 	const cJSON *it, *value = cJSON_GetObjectItemCaseSensitive(resp, "value");
 	int n = cJSON_GetArraySize(value), i = 0;
 
-	if (!cJSON_IsArray(value) || n <= 0 || (waiting && !ids_usable(value)))
+	if (!cJSON_IsArray(value) || n <= 0 || (waiting && !jobrec_ids_usable(value)))
 		return false;
 	/* One job (the usual START) is kept in place: no allocation. */
 	s->jobs = n == 1 ? memset(&s->one, 0, sizeof(s->one)) : xcalloc((size_t)n, sizeof(*s->jobs));

@@ -388,3 +388,23 @@ def waits_count_against_max_queue(env):
     assert [j["state"] for j in a["jobs"]] == ["Successful"] * 5
     assert ok_json(d.ask(f"JOB {jid}"))["job"]["state"] == "Successful"
     assert ok_json(d.ask("STATS"))["inflight"] == 0
+
+
+@test
+def a_start_to_wait_for_jobs_without_ids_of_their_own_is_unknown(env):
+    # A StartJobs answer (a proxy's, a bug's) whose jobs carry no Id, or one
+    # Id twice: orchd cannot wait for them (a waited job is known by its
+    # id; two waits on one job freed each other under ASan). It answers
+    # UNKNOWN with the reference, and stays well.
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    ok_json(d.ask("START P"))                                 # P's key is cached
+    env.fake.fault("start", status=201, body={"value": [{"State": "Pending"}, {"State": "Pending"}]})
+    err(d.ask('START {"process":"P","count":2,"wait":30,"reference":"r-1"}', timeout=10),
+        "UNKNOWN", "r-1")
+    env.fake.fault("start", status=201, body={"value": [{"Id": 7, "State": "Pending"},
+                                                        {"Id": 7, "State": "Pending"}]})
+    err(d.ask('START {"process":"P","count":2,"wait":30,"reference":"r-2"}', timeout=10),
+        "UNKNOWN", "r-2")
+    assert ok_json(d.ask("PING"))["pong"] is True
+    assert ok_json(d.ask("STATS"))["inflight"] == 0
