@@ -577,3 +577,23 @@ def settling_lookups_come_before_sweeps(env):
     assert len(queries("Reference eq")) == 1, env.fake.counts
     assert len(queries("Id in (")) == 1, f"{len(queries('Id in ('))} sweeps for one folder named two ways"
     c.close()
+
+
+@test
+def a_start_to_wait_for_whose_client_left_during_startjobs_waits_for_nobody(env):
+    # The client is gone before StartJobs answered: the job is started (its
+    # effect), but nobody is waited for: the places are given back at once
+    # and no job read follows.
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS)
+    ok_json(d.ask("START P"))                                 # P's key is cached
+    env.fake.fault("start", delay=2.0)
+    c = d.client()
+    c.send('START {"process":"P","count":3,"wait":600}\n')
+    assert wait_for(lambda: stats(d)["pending"]["places"] == 3, 5)
+    c.close()
+    assert wait_for(lambda: len(env.fake.jobs) == 4, 10), env.fake.counts
+    assert wait_for(lambda: stats(d)["pending"]["places"] == 0 and stats(d)["inflight"] == 0, 2), stats(d)
+    reads = env.fake.count("job_get") + env.fake.count("jobs_query")
+    time.sleep(3)
+    assert env.fake.count("job_get") + env.fake.count("jobs_query") == reads, env.fake.counts

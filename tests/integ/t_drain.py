@@ -169,3 +169,27 @@ def a_failed_start_cleans_up_after_itself(env):
     assert first.ask("PING") == 'OK {"pong":true}'
     assert first.stop() == 0
     assert_clean(first.log())
+
+
+@test
+def sigterm_answers_a_settling_start_unknown_at_once(env):
+    # An ambiguous START whose lookup by Reference is not due yet (twice
+    # timeout away): SIGTERM answers it UNKNOWN with its reference at once;
+    # nothing is looked up or started again during the drain.
+    env.fake.add_release("P")
+    d = env.daemon(auth=JOBS, orchestrator={"timeout": "5"}, server={"drain_timeout": "30"})
+    ok_json(d.ask("START P"))
+    env.fake.fault("start", status=502)                       # nothing created: ambiguous
+    c = d.client(30)
+    c.send('START {"process":"P","reference":"drain-1"}\n')
+    assert wait_for(lambda: env.fake.count("start") == 2, 5)
+    time.sleep(1.5)                                           # the first lookup found nothing
+    sent = dict(env.fake.counts)
+    d.term()
+    t0 = time.time()
+    a = c.line(10)
+    assert a.startswith("ERR UNKNOWN") and "drain-1" in a, a
+    assert time.time() - t0 < 2, time.time() - t0
+    assert d.stop(10) == 0
+    assert env.fake.count("start") == sent.get("start", 0), env.fake.counts
+    assert env.fake.count("jobs_query") == sent.get("jobs_query", 0), env.fake.counts
