@@ -29,7 +29,8 @@ static void release_all(struct enqueue_req *q)
 	orch_call_reset(&q->call);
 	free(q->queue_id);
 	cJSON_Delete(q->item);
-	q->queue_id = NULL;
+	free(q->why);
+	q->queue_id = q->why = NULL;
 	q->item = NULL;
 }
 
@@ -148,7 +149,8 @@ static char *add_body(const struct proto_enqueue *e, const char *reference)
 /* An add that may have happened: settled by its Reference. */
 static void ambiguous(struct request *r, struct orch_call *c, const char *why, bool exists)
 {
-	snprintf(r->enq.why, sizeof(r->enq.why), "%s", why);
+	free(r->enq.why);
+	r->enq.why = xstrdup(why);
 	orch_call_reset(c);
 	settle_ambiguous(&r->enq.settle, exists);
 }
@@ -191,7 +193,8 @@ static void on_added(struct orch_call *c)
 	} else if (resent) {
 		/* After a resend the first send's fate is open: only a lookup
 		 * could tell, and the second send was refused. */
-		snprintf(q->why, sizeof(q->why), "%s", c->msg);
+		free(q->why);
+		q->why = xstrdup(c->msg);
 		orch_call_reset(c);
 		settle_ops.unknown(&q->settle, "the second send was refused");
 	} else {
@@ -308,7 +311,7 @@ static void unknown(struct settle *st, const char *why)
 
 	snprintf(msg, sizeof(msg),
 		 "%s; the item may or may not be in queue \"%s\": check reference %s before adding it "
-		 "again (%s)", r->enq.why, queue_name(r), r->enq.reference, why);
+		 "again (%s)", r->enq.why ? r->enq.why : "", queue_name(r), r->enq.reference, why);
 	finish(r, PC_UNKNOWN, msg);
 }
 

@@ -33,7 +33,7 @@ struct enqueue_req {
 	/* Private. */
 	char *reference;               /* the client's, or made here */
 	char *queue_id;                /* the queue's Id, for lookups */
-	char why[512];                 /* why the add was ambiguous */
+	char *why;                     /* why the add was ambiguous, once it was */
 	char subject[40];              /* "queue item 991" */
 	cJSON *item;                   /* ITEM: read, waiting for its queue's name */
 	struct settle settle;

@@ -52,7 +52,10 @@ static void release_all(struct start_req *s)
 	orch_call_reset(&s->call);
 	free(s->release);
 	free(s->reference);
-	s->release = s->reference = NULL;
+	free(s->why);
+	free(s->waits);
+	s->release = s->reference = s->why = NULL;
+	s->waits = NULL;
 	free_jobs(s);
 }
 
@@ -159,9 +162,9 @@ static void end_wait(struct request *r, enum proto_code code, const char *why)
 	for (int i = 0; i < s->njobs; i++) {
 		if (s->jobs[i].record)
 			continue;
-		const char *st = watch_state(&s->jobs[i].wait);
+		const char *st = watch_state(s->jobs[i].wait);
 		buf_printf(&b, " %lld (%s)", (long long)s->jobs[i].id, st[0] ? st : "not read yet");
-		watch_cancel(&s->jobs[i].wait);
+		watch_cancel(s->jobs[i].wait);
 	}
 	finish(r, code, b.p);
 	buf_free(&b);
@@ -170,7 +173,7 @@ static void end_wait(struct request *r, enum proto_code code, const char *why)
 static void on_waited(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
 {
 	struct request *r = w->data;
-	struct start_job *j = container_of(w, struct start_job, wait);
+	struct start_job *j = &r->start.jobs[w - r->start.waits];
 
 	if (code != PC_OK) {
 		end_wait(r, code, code == PC_TIMEOUT ? "the wait ran out of time" : msg);
@@ -190,13 +193,15 @@ static void wait_jobs(struct request *r)
 
 	s->waiting = true;
 	s->nleft = s->njobs;
+	s->waits = xcalloc((size_t)s->njobs, sizeof(*s->waits));
 	for (int i = 0; i < s->njobs; i++) {
-		s->jobs[i].wait.cb = on_waited;
-		s->jobs[i].wait.data = r;
+		s->jobs[i].wait = &s->waits[i];
+		s->waits[i].cb = on_waited;
+		s->waits[i].data = r;
 	}
 	/* watch answers later, from the loop, never in watch_wait. */
 	for (int i = 0; i < s->njobs; i++)
-		watch_wait(&s->jobs[i].wait, &r->folder, s->jobs[i].id, timeout);
+		watch_wait(s->jobs[i].wait, &r->folder, s->jobs[i].id, timeout);
 }
 
 /* The jobs of a StartJobs or lookup answer ("value": Id, Key, State);
@@ -270,7 +275,8 @@ static void on_started(struct orch_call *c)
 		return;
 	}
 	if (c->code == PC_UNKNOWN) {
-		snprintf(s->why, sizeof(s->why), "%s", c->msg);
+		free(s->why);
+		s->why = xstrdup(c->msg);
 		orch_call_reset(c);
 		settle_ambiguous(&s->settle, false);
 		return;
@@ -407,7 +413,7 @@ static void unknown(struct settle *st, const char *why)
 
 	snprintf(msg, sizeof(msg),
 		 "%s; the job may or may not exist: check reference %s before starting it again (%s)",
-		 r->start.why, r->start.reference, why);
+		 r->start.why ? r->start.why : "", r->start.reference, why);
 	finish(r, PC_UNKNOWN, msg);
 }
 
@@ -441,7 +447,7 @@ void start_cancel(struct request *r)
 	releases_cancel(&s->rw);
 	orch_cancel(&s->call);
 	for (int i = 0; s->waiting && i < s->njobs; i++)
-		watch_cancel(&s->jobs[i].wait);
+		watch_cancel(s->jobs[i].wait);
 	s->waiting = false;
 	release_all(s);
 }

@@ -33,7 +33,7 @@ struct start_job {
 	char keybuf[40];
 	char state[32];
 	char *record;                  /* with wait: its final record (JSON) */
-	struct watch_req wait;
+	struct watch_req *wait;        /* with wait: in start_req's waits */
 };
 
 struct start_req {
@@ -41,12 +41,13 @@ struct start_req {
 	char *reference;               /* the client's, or made here */
 	char *release;
 	bool release_retried;
-	char why[512];                 /* why the start was ambiguous */
+	char *why;                     /* why the start was ambiguous, once it was */
 	struct settle settle;
 	struct rel_wait rw;
 	struct orch_call call;
 	struct start_job *jobs;        /* once StartJobs answered: &one, or allocated */
 	struct start_job one;
+	struct watch_req *waits;       /* with wait: one per job */
 	int njobs, nleft;
 	bool waiting;                  /* only the waits are left */
 };
