@@ -192,7 +192,10 @@ bool jobrec_ids_usable(const cJSON *value)
 
 	cJSON_ArrayForEach(it, value) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
-		if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9e15) {
+		/* Whole ids only: start.c keeps an int64_t, so 4711.25 and
+		 * 4711.75 would be one id. */
+		if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9e15 ||
+		    id->valuedouble != (double)(long long)id->valuedouble) {
 			ok = false;
 			break;
 		}

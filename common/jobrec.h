@@ -37,8 +37,8 @@ const char *jobrec_process(const cJSON *job);
 long long jobrec_folder_id(const cJSON *job);
 
 /* Whether each job of a list (StartJobs' or a lookup's "value") has a
- * positive id of its own: a waited job is known by its id, so two jobs on
- * one id, or one without, cannot be waited for. */
+ * positive whole id of its own: a waited job is known by its id, so two
+ * jobs on one id, or one without, cannot be waited for. */
 bool jobrec_ids_usable(const cJSON *value);
 
 /*

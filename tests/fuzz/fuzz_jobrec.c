@@ -58,21 +58,11 @@ static void check_record(const cJSON *rec)
 		__builtin_trap();
 }
 
-/* daemon/start.c's ids_usable: each job has a positive id of its own. */
-static bool ids_usable(const cJSON *value)
+static int cmp_int64(const void *a, const void *b)
 {
-	const cJSON *a, *b;
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
-	cJSON_ArrayForEach(a, value) {
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "Id");
-		if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9e15)
-			return false;
-		for (b = a->next; b; b = b->next)
-			if (cJSON_GetObjectItemCaseSensitive(b, "Id") &&
-			    cJSON_GetObjectItemCaseSensitive(b, "Id")->valuedouble == id->valuedouble)
-				return false;
-	}
-	return true;
+	return x < y ? -1 : x > y;
 }
 
 /* A StartJobs or lookup answer walked as daemon/start.c's take_jobs does
@@ -83,7 +73,7 @@ static void walk_collection(const cJSON *resp, bool waiting)
 	const cJSON *it, *value = cJSON_GetObjectItemCaseSensitive(resp, "value");
 	int n = cJSON_GetArraySize(value), i = 0;
 
-	if (!cJSON_IsArray(value) || n <= 0 || (waiting && !ids_usable(value)))
+	if (!cJSON_IsArray(value) || n <= 0 || (waiting && !jobrec_ids_usable(value)))
 		return;
 	struct {
 		int64_t id;
@@ -101,8 +91,6 @@ static void walk_collection(const cJSON *resp, bool waiting)
 		 * this copy converts only what int64_t holds, so the run goes on. */
 		jobs[i].id = cJSON_IsNumber(id) && id->valuedouble > -9e18 && id->valuedouble < 9e18
 				     ? (int64_t)id->valuedouble : 0;
-		if (waiting && jobs[i].id < 1)
-			__builtin_trap(); /* a waited job is known by its id */
 		const char *k = cJSON_IsString(key) ? key->valuestring : "";
 		jobs[i].key = strlen(k) < sizeof(jobs[i].keybuf) ? strcpy(jobs[i].keybuf, k) : xstrdup(k);
 		snprintf(jobs[i].state, sizeof(jobs[i].state), "%s", state ? state : "");
@@ -110,6 +98,15 @@ static void walk_collection(const cJSON *resp, bool waiting)
 			check_record(it);
 		i++;
 	}
+	/* A waited job is known by its id: each its own, as start.c keeps it. */
+	int64_t *ids = xcalloc((size_t)n, sizeof(*ids));
+	for (int j = 0; j < i; j++)
+		ids[j] = jobs[j].id;
+	qsort(ids, (size_t)i, sizeof(*ids), cmp_int64);
+	for (int j = 0; waiting && j < i; j++)
+		if (ids[j] < 1 || (j > 0 && ids[j] == ids[j - 1]))
+			__builtin_trap();
+	free(ids);
 	for (int j = 0; j < i; j++)
 		if (jobs[j].key != jobs[j].keybuf)
 			free(jobs[j].key);
