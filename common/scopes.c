@@ -20,6 +20,9 @@
 #define P_QUEUE_ITEM P_QUEUE_ITEMS "({Id})"
 #define P_QUEUE_DEFS "/odata/QueueDefinitions"
 #define P_FOLDERS "/odata/Folders"
+#define P_ATTACHMENTS "/odata/Attachments"
+#define P_ATTACHMENT P_ATTACHMENTS "({Key})"
+#define P_ROBOT_LOGS "/odata/RobotLogs"
 
 static const struct scope_endpoint endpoints[EP__COUNT] = {
 	[EP_RELEASES] = {"GET", P_RELEASES, OP_RELEASES},
@@ -32,6 +35,9 @@ static const struct scope_endpoint endpoints[EP__COUNT] = {
 	[EP_QUEUE_ITEM] = {"GET", P_QUEUE_ITEM, OP_QUEUE_READ},
 	[EP_QUEUE_DEFS] = {"GET", P_QUEUE_DEFS, OP_QUEUE_DEFS},
 	[EP_FOLDERS] = {"GET", P_FOLDERS, OP_FOLDERS},
+	[EP_ATTACHMENTS] = {"POST", P_ATTACHMENTS, OP_ATTACH_CREATE},
+	[EP_ATTACHMENT] = {"GET", P_ATTACHMENT, OP_ATTACH_READ},
+	[EP_ROBOT_LOGS] = {"GET", P_ROBOT_LOGS, OP_LOGS},
 };
 
 static const struct scope_rule rules[OP__COUNT] = {
@@ -48,6 +54,13 @@ static const struct scope_rule rules[OP__COUNT] = {
 			   "Transactions.View"},
 	[OP_QUEUE_DEFS] = {"look up a queue", "GET " P_QUEUE_DEFS,
 			   {"OR.Queues", "OR.Queues.Read"}, "Queues.View"},
+	/* There is no OR.BlobFiles scope: attachments are a folder's. */
+	[OP_ATTACH_CREATE] = {"send a big input (over 10,000 characters)", "POST " P_ATTACHMENTS,
+			      {"OR.Folders", "OR.Folders.Write"}, "Jobs.Create or BlobFiles.Create"},
+	[OP_ATTACH_READ] = {"read a big output (OutputFile)", "GET " P_ATTACHMENTS,
+			    {"OR.Folders", "OR.Folders.Read"}, "Jobs.View or BlobFiles.View"},
+	[OP_LOGS] = {"read a job's robot logs", "GET " P_ROBOT_LOGS,
+		     {"OR.Monitoring", "OR.Monitoring.Read"}, "Logs.View"},
 };
 
 const struct scope_endpoint *scope_endpoint(enum scope_ep ep)

@@ -18,6 +18,9 @@ enum scope_op {
 	OP_QUEUE_ADD,   /* add a queue item */
 	OP_QUEUE_READ,  /* read queue items */
 	OP_QUEUE_DEFS,  /* look up a queue by name or id */
+	OP_ATTACH_CREATE, /* create an attachment for a big input (InputFile) */
+	OP_ATTACH_READ, /* read an attachment: a big output (OutputFile) */
+	OP_LOGS,        /* read a job's robot logs */
 	OP__COUNT
 };
 
@@ -33,12 +36,16 @@ enum scope_ep {
 	EP_QUEUE_ITEM,  /* GET QueueItems({Id}) */
 	EP_QUEUE_DEFS,  /* GET QueueDefinitions?$filter=... */
 	EP_FOLDERS,     /* GET Folders */
+	EP_ATTACHMENTS, /* POST Attachments */
+	EP_ATTACHMENT,  /* GET Attachments({Key}) */
+	EP_ROBOT_LOGS,  /* GET RobotLogs?$filter=... */
 	EP__COUNT
 };
 
 struct scope_endpoint {
 	const char *method;      /* "GET" or "POST" */
-	const char *path;        /* from the Orchestrator base; "{Id}" stands for an id */
+	const char *path;        /* from the Orchestrator base; "{Id}" stands for an id,
+				  * "{Key}" for a GUID */
 	enum scope_op op;        /* the scope it needs */
 };
 

@@ -10,7 +10,6 @@
 #include "util.h"
 
 #define CLOCK_STEP_S 60.0          /* "set" may be this far in the future */
-#define GUID_LEN 36
 
 /* A positive integer in decimal, without sign or leading zero, that fits a
  * JSON number exactly (Orchestrator's ids are int64, in practice far less). */
@@ -22,19 +21,6 @@ static bool positive_id(const char *s, long long *out)
 		return false;
 	if (out)
 		*out = strtoll(s, NULL, 10);
-	return true;
-}
-
-/* 8-4-4-4-12 hexadecimal digits, as Orchestrator writes a release Key. */
-static bool guid(const char *s)
-{
-	if (strlen(s) != GUID_LEN)
-		return false;
-	for (size_t i = 0; i < GUID_LEN; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	}
 	return true;
 }
 
@@ -87,7 +73,7 @@ static const char *check(const cJSON *it, double now, char **kbuf, char **vbuf,
 	if (!split(*vbuf, &resolved))
 		return "its value is not <key>\\n<name>";
 	key = *vbuf;
-	if (e->kind == 'r' ? !guid(key) : !positive_id(key, NULL))
+	if (e->kind == 'r' ? !util_is_guid(key) : !positive_id(key, NULL))
 		return e->kind == 'r' ? "its release key is not a GUID" : "its queue id is not a positive integer";
 	if (!text_ok(resolved))
 		return "its resolved name is empty or holds a control character";

@@ -47,6 +47,10 @@ uint32_t rand32(void);
 /* "orchd-" and 96 random bits in hex: a Reference unique enough to find a
  * job or queue item by (new allocation). */
 char *new_reference(void);
+/* Whether s is a GUID as Orchestrator writes one (a release Key, an
+ * attachment Id, a JobKey): 8-4-4-4-12 hexadecimal digits, nothing else, so
+ * that it can go into a URL as it is. */
+bool util_is_guid(const char *s);
 
 /* Overwrites and frees a string that held a secret. NULL is fine. */
 void secret_free(char *s);

@@ -259,10 +259,12 @@ static void check_scopes(void)
 {
 	const char *granted = auth_scopes();
 	static const enum scope_op needed[] = {OP_RELEASES, OP_START_JOBS, OP_JOB_GET, OP_STOP_JOBS,
-					       OP_QUEUE_ADD, OP_QUEUE_READ};
+					       OP_QUEUE_ADD, OP_QUEUE_READ, OP_ATTACH_CREATE,
+					       OP_ATTACH_READ, OP_LOGS};
 	static const char *const names[] = {
 		[OP_RELEASES] = "lookup", [OP_START_JOBS] = "start", [OP_JOB_GET] = "read job",
 		[OP_STOP_JOBS] = "stop job", [OP_QUEUE_ADD] = "add item", [OP_QUEUE_READ] = "read item",
+		[OP_ATTACH_CREATE] = "big input", [OP_ATTACH_READ] = "big output", [OP_LOGS] = "logs",
 	};
 	static const char *const without[] = {
 		[OP_JOB_GET] = "; without it JOB, WAIT and START with wait answer SCOPE, and a start whose "
@@ -271,6 +273,11 @@ static void check_scopes(void)
 		[OP_QUEUE_ADD] = "; without it ENQUEUE answers SCOPE",
 		[OP_QUEUE_READ] = "; without it ITEM answers SCOPE, and an ENQUEUE whose answer was lost is "
 				  "answered UNKNOWN instead of being looked up",
+		[OP_ATTACH_CREATE] = "; without it a START whose input is over 10,000 characters answers "
+				     "SCOPE (smaller inputs are unaffected)",
+		[OP_ATTACH_READ] = "; without it a job whose output is in an OutputFile is answered with "
+				   "output null and output_file",
+		[OP_LOGS] = "; without it LOGS answers SCOPE",
 	};
 
 	step("scopes", granted[0] ? ST_OK : ST_WARN, "the token holds: %s",
@@ -284,7 +291,8 @@ static void check_scopes(void)
 			step(name, ST_OK, "%s (%s) is covered", r->what, r->endpoint);
 		else
 			/* Reading and stopping jobs are not needed to start them (a
-			 * warning); queues are for those who use them (skip). */
+			 * warning); queues, attachments and logs are for those who
+			 * use them (skip). */
 			step(name, without[op] ? (op >= OP_QUEUE_ADD ? ST_SKIP : ST_WARN) : ST_FAIL,
 			     "to %s (%s) add scope %s or %s to the external app and to [auth] scope "
 			     "(Orchestrator permission %s)%s",
@@ -294,8 +302,13 @@ static void check_scopes(void)
 	/* Which of the optional verbs this token allows, for people and --json. */
 	bool read = scope_covers(OP_JOB_GET, granted), stop = scope_covers(OP_STOP_JOBS, granted);
 	bool add = scope_covers(OP_QUEUE_ADD, granted), item = scope_covers(OP_QUEUE_READ, granted);
-	step("optional verbs", ST_OK, "JOB, WAIT, START with wait: %s; STOP: %s; ENQUEUE: %s; ITEM: %s",
-	     read ? "yes" : "no", stop ? "yes" : "no", add ? "yes" : "no", item ? "yes" : "no");
+	bool bigin = scope_covers(OP_ATTACH_CREATE, granted), bigout = scope_covers(OP_ATTACH_READ, granted);
+	bool logs = scope_covers(OP_LOGS, granted);
+	step("optional verbs", ST_OK,
+	     "JOB, WAIT, START with wait: %s; STOP: %s; ENQUEUE: %s; ITEM: %s; big inputs: %s; "
+	     "big outputs: %s; LOGS: %s",
+	     read ? "yes" : "no", stop ? "yes" : "no", add ? "yes" : "no", item ? "yes" : "no",
+	     bigin ? "yes" : "no", bigout ? "yes" : "no", logs ? "yes" : "no");
 	/* Least privilege: what no operation of orchd's needs. */
 	char *s = xstrdup(granted), *save = NULL;
 	struct buf unused = {0};

@@ -198,15 +198,21 @@ static void on_auth(struct auth_wait *w, const char *token, unsigned gen, enum p
 /* The URL and folder header of c, from the endpoint table. */
 static void build(struct orch_call *c)
 {
-	const char *path = scope_endpoint(c->ep)->path, *id = strchr(path, '{'); /* "{Id}" */
+	const char *path = scope_endpoint(c->ep)->path, *id = strchr(path, '{'); /* "{Id}", "{Key}" */
 	size_t nb = strlen(O.base), np = strlen(path), nq = c->query ? strlen(c->query) : 0;
+	size_t nk = c->key ? strlen(c->key) : 0;
 	/* One allocation of the size needed, no printf: every call pays it. */
-	char *u = xmalloc(nb + np + nq + 24), *p = mempcpy(u, O.base, nb);
+	char *u = xmalloc(nb + np + nq + nk + 24), *p = mempcpy(u, O.base, nb);
 
 	if (id) {
 		p = mempcpy(p, path, (size_t)(id - path));
-		p += sprintf(p, "%lld", (long long)c->id);
-		p = stpcpy(p, id + 4);
+		if (id[1] == 'K') {
+			p = mempcpy(p, c->key, nk);
+			p = stpcpy(p, id + 5);
+		} else {
+			p += sprintf(p, "%lld", (long long)c->id);
+			p = stpcpy(p, id + 4);
+		}
 	} else {
 		p = mempcpy(p, path, np);
 	}
@@ -261,6 +267,7 @@ void orch_call_reset(struct orch_call *c)
 	/* What one call said of itself is not the next one's. */
 	c->subject = NULL;
 	c->id = 0;
+	c->key = NULL;
 	c->repeatable = false;
 	c->max_attempts = 0;
 	c->json = NULL;

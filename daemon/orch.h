@@ -29,6 +29,8 @@ struct orch_call {
 	/* Set by the caller; orch_call_reset() frees query and body. */
 	enum scope_ep ep;      /* what is called: the URL and the scope it needs */
 	int64_t id;            /* the {Id} of the endpoint's path */
+	const char *key;       /* the {Key} of the endpoint's path: a GUID the caller
+				* checked (common/util.h util_is_guid); outlives the call */
 	char *query;           /* what follows '?', URL-encoded, or NULL */
 	struct folder folder;  /* the folder header (none for neither path nor id);
 				* the path must outlive the call */
