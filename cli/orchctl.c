@@ -29,6 +29,7 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  start PROCESS [--folder PATH | --folder-id N] [--input JSON|@FILE] [--count N]\n"
 		"        [--priority Low|Normal|High|1..100] [--reference R] [--runtime TYPE]\n"
+		"        [--entry-point PATH] [--run-as-me] [--stop-after S] [--kill-after S]\n"
 		"        [--wait [--timeout S]] [--json]            --wait: answer once every job is final\n"
 		"  job ID [--folder PATH | --folder-id N] [--json]     one job's record\n"
 		"  wait ID [--folder ...] [--timeout S] [--json]      until the job is final\n"
@@ -194,6 +195,20 @@ static int start_option(cJSON *req, int opt, const char *arg)
 	case 'R':
 		cJSON_AddStringToObject(req, "runtime", arg);
 		break;
+	case 'e':
+		cJSON_AddStringToObject(req, "entry_point", arg);
+		break;
+	case 'M':
+		cJSON_AddTrueToObject(req, "run_as_me");
+		break;
+	case 'S':
+	case 'k':
+		/* orchd checks the upper bound, and says it. */
+		if ((n = positive(arg)) < 0)
+			return die_usage(opt == 'S' ? "--stop-after wants a positive number of seconds"
+						    : "--kill-after wants a positive number of seconds");
+		cJSON_AddNumberToObject(req, opt == 'S' ? "stop_after" : "kill_after", (double)n);
+		break;
 	case 'W':
 		if (!cJSON_GetObjectItemCaseSensitive(req, "wait"))
 			cJSON_AddTrueToObject(req, "wait");
@@ -265,6 +280,10 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 		{"priority", required_argument, NULL, 'p'},
 		{"reference", required_argument, NULL, 'r'},
 		{"runtime", required_argument, NULL, 'R'},
+		{"entry-point", required_argument, NULL, 'e'},
+		{"run-as-me", no_argument, NULL, 'M'},
+		{"stop-after", required_argument, NULL, 'S'},
+		{"kill-after", required_argument, NULL, 'k'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"kill", no_argument, NULL, 'K'},
 		{"wait", no_argument, NULL, 'W'},
@@ -279,7 +298,7 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 	const char *jobverb = strcmp(cmd, "job") == 0 ? "JOB" : strcmp(cmd, "wait") == 0 ? "WAIT"
 			      : strcmp(cmd, "stop") == 0 ? "STOP" : strcmp(cmd, "item") == 0 ? "ITEM" : NULL;
 	/* Which options each command takes (besides --json and --help). */
-	const char *takes = start ? "fFinprRTW" : enqueue ? "fFcprDU" : "";
+	const char *takes = start ? "fFinprRTWeMSk" : enqueue ? "fFcprDU" : "";
 	char *line = NULL;
 	int opt;
 

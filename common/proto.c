@@ -195,6 +195,7 @@ static enum proto_code parse_start(const char *p, const char *end, struct proto_
 	enum proto_code rc;
 
 	st->count = 1;
+	st->run_as_me = -1;
 	if (p == end)
 		return proto_bad(err, errlen, "START needs a process name: START <process> [<folder>]");
 	if (*p == '{') {
@@ -225,6 +226,13 @@ static enum proto_code parse_start(const char *p, const char *end, struct proto_
 		return rc;
 	if (st->reference && (rc = check_reference(st->reference, err, errlen)) != PC_OK)
 		return rc;
+	if (st->entry_point) {
+		if ((rc = check_text("entry_point", st->entry_point, err, errlen)) != PC_OK)
+			return rc;
+		if (text_utf16_len(st->entry_point, strlen(st->entry_point)) > PROTO_ENTRY_POINT_MAX)
+			return proto_bad(err, errlen, "\"entry_point\" is longer than %d characters",
+					 PROTO_ENTRY_POINT_MAX);
+	}
 	return PC_OK;
 }
 
@@ -398,6 +406,7 @@ void proto_req_free(struct proto_req *req)
 	free(st->reference);
 	free(st->runtime);
 	free(st->strategy);
+	free(st->entry_point);
 	memset(st, 0, sizeof(*st));
 	free(req->job.folder);
 	memset(&req->job, 0, sizeof(req->job));

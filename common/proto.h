@@ -21,6 +21,8 @@
 #define PROTO_COUNT_MAX 10000
 #define PROTO_INPUT_DEPTH 32      /* nesting levels of InputArguments */
 #define PROTO_ID_MAX 9007199254740991.0 /* ids are JSON numbers: exact up to 2^53 - 1 */
+#define PROTO_ENTRY_POINT_MAX 512 /* characters of EntryPointPath (JobDto's maxLength) */
+#define PROTO_AFTER_MAX 31536000  /* seconds of stop_after and kill_after: a year */
 
 /* Answer codes. The names (proto_code_name) are the stable wire contract. */
 enum proto_code {
@@ -82,6 +84,10 @@ struct proto_start {
 	char *reference;
 	char *runtime;         /* one of the definition's RuntimeType values */
 	char *strategy;        /* one of the definition's Strategy values */
+	char *entry_point;     /* EntryPointPath: the workflow to run instead of the main one */
+	int run_as_me;         /* RunAsMe: 1 or 0, -1 when not given (not sent) */
+	int stop_after;        /* StopProcessExpression: seconds 1..PROTO_AFTER_MAX, 0: not given */
+	int kill_after;        /* KillProcessExpression: seconds, as stop_after */
 	int wait;              /* 0: answer at Pending; -1: wait (the default timeout); N: wait N s */
 };
 

@@ -202,6 +202,17 @@ enum proto_code protojson_start(const char *p, const char *end, struct proto_sta
 		} else if (strcmp(k, "strategy") == 0) {
 			rc = take_enum(it, k, strategies, ARRAY_LEN(strategies), "Strategy", &st->strategy, err,
 				       errlen);
+		} else if (strcmp(k, "entry_point") == 0) {
+			rc = take_string(it, k, &st->entry_point, err, errlen);
+		} else if (strcmp(k, "run_as_me") == 0) {
+			if (!cJSON_IsBool(it))
+				rc = proto_bad(err, errlen, "\"run_as_me\" must be true or false");
+			st->run_as_me = cJSON_IsTrue(it);
+		} else if (strcmp(k, "stop_after") == 0 || strcmp(k, "kill_after") == 0) {
+			int *secs = k[0] == 's' ? &st->stop_after : &st->kill_after;
+			if (!(*secs = (int)json_id(it, PROTO_AFTER_MAX)))
+				rc = proto_bad(err, errlen, "\"%s\" must be whole seconds from 1 to %d (a year)", k,
+					       PROTO_AFTER_MAX);
 		} else if (strcmp(k, "wait") == 0) {
 			if (cJSON_IsBool(it))
 				st->wait = cJSON_IsTrue(it) ? -1 : 0;
@@ -210,7 +221,8 @@ enum proto_code protojson_start(const char *p, const char *end, struct proto_sta
 					       PROTO_WAIT_MAX);
 		} else {
 			rc = proto_bad(err, errlen,
-				       "unknown key \"%.64s\" (known: process, folder, input, count, priority, reference, runtime, strategy, wait)",
+				       "unknown key \"%.64s\" (known: process, folder, input, count, priority, reference, runtime, "
+				       "strategy, entry_point, run_as_me, stop_after, kill_after, wait)",
 				       k);
 		}
 		if (rc != PC_OK)

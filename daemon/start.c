@@ -96,6 +96,17 @@ static char *start_body(const struct proto_start *st, const char *release, const
 		buf_adds(&b, ",\"RuntimeType\":");
 		enc_json_str(&b, st->runtime);
 	}
+	if (st->entry_point) {
+		buf_adds(&b, ",\"EntryPointPath\":");
+		enc_json_str(&b, st->entry_point);
+	}
+	if (st->run_as_me >= 0)
+		buf_adds(&b, st->run_as_me ? ",\"RunAsMe\":true" : ",\"RunAsMe\":false");
+	/* Strings in the definition, whole seconds in its description. */
+	if (st->stop_after)
+		buf_printf(&b, ",\"StopProcessExpression\":\"%d\"", st->stop_after);
+	if (st->kill_after)
+		buf_printf(&b, ",\"KillProcessExpression\":\"%d\"", st->kill_after);
 	buf_adds(&b, "}}");
 	return buf_steal(&b);
 }

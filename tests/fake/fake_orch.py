@@ -787,6 +787,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     raise ValueError
             except ValueError:
                 return 400, {"message": "InputArguments is not a JSON object", "errorCode": 1000}
+        # The options of StartProcessDto (v20), typed as the definition types them.
+        ep = si.get("EntryPointPath")
+        if ep is not None and (not isinstance(ep, str) or len(ep) > 512):
+            return 400, {"message": "EntryPointPath must be a string of at most 512 characters",
+                         "errorCode": 1000}
+        if "RunAsMe" in si and not isinstance(si["RunAsMe"], bool):
+            return 400, {"message": "RunAsMe must be a boolean", "errorCode": 1000}
+        for k in ("StopProcessExpression", "KillProcessExpression"):
+            if k in si and not isinstance(si[k], str):
+                return 400, {"message": f"{k} must be a string", "errorCode": 1000}
         ref = si.get("Reference")
         if ref is not None and len(ref) > 128:
             return 400, {"message": "Reference is too long", "errorCode": 1000}
@@ -796,7 +806,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                    "Reference": ref, "ReleaseName": rel[0]["Name"], "folder": folder,
                    "InputArguments": args, "JobPriority": si.get("JobPriority"),
                    "SpecificPriorityValue": si.get("SpecificPriorityValue"),
-                   "RuntimeType": si.get("RuntimeType"),
+                   "RuntimeType": si.get("RuntimeType"), "EntryPointPath": ep,
+                   "RunAsMe": si.get("RunAsMe"),
+                   "StopProcessExpression": si.get("StopProcessExpression"),
+                   "KillProcessExpression": si.get("KillProcessExpression"),
                    # The job's folder, as a JobDto carries it.
                    "OrganizationUnitId": f.folders[folder], "OrganizationUnitFullyQualifiedName": folder,
                    "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -64,6 +64,16 @@ def protocol_doc_names_every_code_verb_and_key(env):
             assert f".It {number}\n{name}" in man["orchctl.1"], f"orchctl(1) lacks exit {number} {name}"
     for cmd in ("check", "login", "scopes"):
         assert f".It Cm {cmd}" in man["orchd.8"], f"orchd(8) lacks {cmd}"
+    # Every key of the JSON forms (the parser's own "known:" lists) is in
+    # protocol.md and in orchd-protocol(7).
+    pj = open(os.path.join(top, "common", "protojson.c")).read()
+    known = set()
+    for lst in re.findall(r'known: ([a-z_, "\n\t]+)\)', pj):
+        known |= {k for k in re.findall(r"[a-z_]+", lst)}
+    assert {"process", "entry_point", "kill_after", "queue", "due"} <= known, known
+    for k in sorted(known):
+        assert f"`{k}`" in doc, f"docs/protocol.md lacks the key {k}"
+        assert re.search(rf'(\.Li {k}\b|"{k}":)', man["orchd-protocol.7"]), f"orchd-protocol(7) lacks the key {k}"
 
 
 @test
