@@ -255,6 +255,35 @@ static void test_enums(void **state)
 
 /* defer and due are sent as RFC 3339 date-times: a date alone is midnight
  * UTC, a time without seconds gets them, a time without a zone is refused. */
+/* START's options of 1.2: absent is not false; bounds before sending. */
+static void test_start_options(void **state)
+{
+	struct proto_req r;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(parse("START P", &r, err), PC_OK);
+	assert_null(r.start.entry_point);
+	assert_int_equal(r.start.run_as_me, -1);
+	assert_int_equal(r.start.stop_after, 0);
+	proto_req_free(&r);
+	assert_int_equal(parse("START {\"process\":\"P\",\"run_as_me\":false}", &r, err), PC_OK);
+	assert_int_equal(r.start.run_as_me, 0);
+	proto_req_free(&r);
+	assert_int_equal(parse("START {\"process\":\"P\",\"entry_point\":\"Flows/A.xaml\",\"run_as_me\":true,"
+			       "\"stop_after\":31536000,\"kill_after\":1}", &r, err), PC_OK);
+	assert_string_equal(r.start.entry_point, "Flows/A.xaml");
+	assert_int_equal(r.start.run_as_me, 1);
+	assert_int_equal(r.start.stop_after, 31536000);
+	assert_int_equal(r.start.kill_after, 1);
+	proto_req_free(&r);
+	expect_bad("START {\"process\":\"P\",\"stop_after\":31536001}", "\"stop_after\" must be whole seconds");
+	expect_bad("START {\"process\":\"P\",\"kill_after\":0.5}", "\"kill_after\" must be whole seconds");
+	expect_bad("START {\"process\":\"P\",\"run_as_me\":null}", "\"run_as_me\" must be true or false");
+	expect_bad("START {\"process\":\"P\",\"entry_point\":\"\"}", "entry_point");
+	expect_bad("START {\"process\":\"P\",\"entry_point\":\"a\\u007fb\"}", "entry_point");
+}
+
 static void test_queue_dates(void **state)
 {
 	static const char *const sent[][2] = {
@@ -462,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_tags),         cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_answers),      cmocka_unit_test(test_folder_paths),
 		cmocka_unit_test(test_enums),        cmocka_unit_test(test_queue_dates),
+		cmocka_unit_test(test_start_options),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
