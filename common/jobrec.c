@@ -156,14 +156,18 @@ void jobrec_item_append(struct buf *b, const cJSON *item, bool details)
 	buf_adds(b, "}");
 }
 
+long long jobrec_id(const cJSON *v)
+{
+	/* The range first: only then is the cast defined. */
+	return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 9007199254740992.0 &&
+			       v->valuedouble == (double)(long long)v->valuedouble
+		       ? (long long)v->valuedouble : 0;
+}
+
 /* A positive integer id field of o, or 0. */
 static long long id_of(const cJSON *o, const char *name)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 9e15 &&
-			       v->valuedouble == (double)(long long)v->valuedouble
-		       ? (long long)v->valuedouble : 0;
+	return jobrec_id(cJSON_GetObjectItemCaseSensitive(o, name));
 }
 
 long long jobrec_item_queue(const cJSON *item)
@@ -191,15 +195,14 @@ bool jobrec_ids_usable(const cJSON *value)
 	bool ok = true;
 
 	cJSON_ArrayForEach(it, value) {
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
 		/* Whole ids only: start.c keeps an int64_t, so 4711.25 and
 		 * 4711.75 would be one id. */
-		if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9e15 ||
-		    id->valuedouble != (double)(long long)id->valuedouble) {
+		long long id = jobrec_id(cJSON_GetObjectItemCaseSensitive(it, "Id"));
+		if (!id) {
 			ok = false;
 			break;
 		}
-		ids[i++] = id->valuedouble;
+		ids[i++] = (double)id;
 	}
 	/* Sorted, a repeated id sits beside itself (a START may make 10,000). */
 	qsort(ids, (size_t)i, sizeof(*ids), cmp_id);

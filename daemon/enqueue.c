@@ -75,8 +75,8 @@ static void answer_item(struct request *r, const cJSON *item)
 	folder_json(&b, &r->folder);
 	buf_adds(&b, "}");
 	r->facts.item = true;
-	if (cJSON_IsNumber(id) && r->facts.nids == 0)
-		r->facts.ids[r->facts.nids++] = (long long)id->valuedouble;
+	if (jobrec_id(id) && r->facts.nids == 0)
+		r->facts.ids[r->facts.nids++] = jobrec_id(id);
 	r->facts.state = cJSON_IsString(status) ? status->valuestring : NULL;
 	finish(r, PC_OK, b.p);
 	buf_free(&b);

@@ -53,7 +53,10 @@ static void read_error(struct orch_call *c, const char *what)
 	cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
 	cJSON *det = cJSON_GetObjectItemCaseSensitive(err, "details");
 
-	c->error_code = cJSON_IsNumber(ec) ? (long)ec->valuedouble : -1;
+	/* Orchestrator's codes are small; anything else is no code (and a
+	 * cast of -1e300 would be undefined). */
+	c->error_code = cJSON_IsNumber(ec) && ec->valuedouble >= 0 && ec->valuedouble < 1e9
+				? (long)ec->valuedouble : -1;
 	snprintf(c->msg, sizeof(c->msg), "%s: HTTP %ld, errorCode %ld: %s%s%s", what, c->status,
 		 c->error_code,
 		 cJSON_IsString(m) ? m->valuestring : "(no message)",

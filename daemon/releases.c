@@ -7,6 +7,7 @@
 
 #include "cache.h"
 #include "enc.h"
+#include "jobrec.h"
 #include "log.h"
 #include "orch.h"
 #include "relstate.h"
@@ -243,9 +244,8 @@ static void on_lookup(struct orch_call *c)
 		cJSON *nm = cJSON_GetObjectItemCaseSensitive(rel, "Name");
 		/* A release Key is a GUID string; a queue's Id is kept in decimal. */
 		const char *kv = cJSON_IsString(k) ? k->valuestring : NULL;
-		if (cJSON_IsNumber(k) && k->valuedouble >= 1 && k->valuedouble < 9e15 &&
-		    k->valuedouble == (double)(long long)k->valuedouble) {
-			snprintf(idbuf, sizeof(idbuf), "%lld", (long long)k->valuedouble);
+		if (jobrec_id(k)) {
+			snprintf(idbuf, sizeof(idbuf), "%lld", jobrec_id(k));
 			kv = idbuf;
 		}
 		if (n == 0) {

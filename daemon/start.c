@@ -127,7 +127,11 @@ static char *answer_text(struct request *r)
 			buf_adds(&b, j->record);
 			continue;
 		}
-		buf_printf(&b, "{\"id\":%lld,\"key\":", (long long)j->id);
+		/* 0: Orchestrator gave no id that is one (1e300, 4711.5). */
+		if (j->id)
+			buf_printf(&b, "{\"id\":%lld,\"key\":", (long long)j->id);
+		else
+			buf_adds(&b, "{\"id\":null,\"key\":");
 		enc_json_str(&b, j->key ? j->key : "");
 		buf_adds(&b, ",\"state\":");
 		enc_json_str(&b, j->state);
@@ -231,7 +235,7 @@ static bool take_jobs(struct start_req *s, const cJSON *resp, bool waiting)
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(it, "Key");
 		const char *state = jobrec_state(it);
-		s->jobs[i].id = cJSON_IsNumber(id) ? (int64_t)id->valuedouble : 0;
+		s->jobs[i].id = jobrec_id(id);
 		const char *k = cJSON_IsString(key) ? key->valuestring : "";
 		/* A Key is a GUID: it fits in place, no allocation per job. */
 		s->jobs[i].key = strlen(k) < sizeof(s->jobs[i].keybuf) ? strcpy(s->jobs[i].keybuf, k) : xstrdup(k);

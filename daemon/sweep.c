@@ -335,14 +335,14 @@ static void on_collected(struct orch_call *c)
 	if (c->code == PC_OK) {
 		cJSON *it, *value = cJSON_GetObjectItemCaseSensitive(c->json, "value");
 		cJSON_ArrayForEach(it, value) {
-			cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
+			long long id = jobrec_id(cJSON_GetObjectItemCaseSensitive(it, "Id"));
 			const char *state = jobrec_state(it);
-			if (!cJSON_IsNumber(id) || !state)
+			if (!id || !state)
 				continue;
 			/* Every job of that id (one job may be named two ways). */
 			for (j = TAILQ_FIRST(&f->jobs); j; j = next) {
 				next = TAILQ_NEXT(j, link);
-				if (j->id != (int64_t)id->valuedouble)
+				if (j->id != id)
 					continue;
 				j->query = 0; /* held */
 				S.ops->seen(j, state);

@@ -219,3 +219,23 @@ def max_clients_clamped_below_the_descriptor_limit(env):
     for c in clients:
         c.close()
     assert wait_for(lambda: d.ask("PING") == 'OK {"pong":true}', 5)
+
+
+@test
+def numbers_out_of_range_from_upstream_are_not_cast(env):
+    """Orchestrator's JSON numbers are doubles: an Id of 1e300 or 4711.5, or
+    an errorCode of -1e300, is no id and no code (a C cast of them is
+    undefined: UBSan's float-cast-overflow reports it under make check-asan)."""
+    env.fake.add_release("P")
+    env.fake.add_queue("Invoices")
+    d = queue_daemon(env)
+    key = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+    env.fake.fault("start", status=201, body={"value": [
+        {"Id": 1e300, "Key": key, "State": "Pending"}, {"Id": 4711.5, "Key": key, "State": "Pending"}]})
+    a = ok_json(d.ask("START P"))
+    assert [j["id"] for j in a["jobs"]] == [None, None], a
+    env.fake.fault("start", status=400, body={"message": "no", "errorCode": -1e300})
+    err(d.ask("START P"), "REJECTED", "HTTP 400")
+    env.fake.fault("queue_add", status=201, body={"Id": 1e300, "Status": "New"})
+    ok_json(d.ask("ENQUEUE Invoices"))
+    ok_json(d.ask("PING"))

@@ -76,6 +76,26 @@ static void test_item_record(void **state)
 	assert_int_equal(jobrec_item_queue(NULL), 0);
 }
 
+/* Ids from Orchestrator's doubles: whole, 1..2^53, else 0 (no cast of an
+ * out-of-range double, which is undefined). */
+static void test_ids(void **state)
+{
+	static const struct { const char *json; long long id; } cases[] = {
+		{"4711", 4711}, {"1", 1}, {"9007199254740992", 9007199254740992LL}, {"0", 0},
+		{"-3", 0}, {"4711.5", 0}, {"1e300", 0}, {"-1e300", 0}, {"1e999", 0}, {"\"4711\"", 0},
+		{"null", 0}, {"true", 0},
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *v = cJSON_Parse(cases[i].json);
+		if (jobrec_id(v) != cases[i].id)
+			fail_msg("jobrec_id(%s) = %lld, not %lld", cases[i].json, jobrec_id(v), cases[i].id);
+		cJSON_Delete(v);
+	}
+	assert_int_equal(jobrec_id(NULL), 0);
+}
+
 static void test_final_states(void **state)
 {
 	(void)state;
@@ -118,7 +138,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_final_states), cmocka_unit_test(test_item_record),
-		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_record),       cmocka_unit_test(test_ids),
 	};
 	return cmocka_run_group_tests_name("jobrec", tests, NULL, NULL);
 }
