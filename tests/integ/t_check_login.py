@@ -69,6 +69,28 @@ def check_reports_the_optional_verbs_without_failing(env):
 
 
 @test
+def check_reports_attachments_and_logs_as_optional(env):
+    base = ["OR.Execution.Read", "OR.Jobs.Write", "OR.Jobs.Read"]
+    p = run_check(env, app_config(env, "plain", base))
+    assert p.returncode == 0, p.stdout              # big inputs, outputs and LOGS are optional
+    check_line(p.stdout, "skip", "scope: big input", "OR.Folders or OR.Folders.Write",
+               "over 10,000 characters answers SCOPE")
+    check_line(p.stdout, "skip", "scope: big output", "OR.Folders or OR.Folders.Read", "output_file")
+    check_line(p.stdout, "skip", "scope: logs", "OR.Monitoring or OR.Monitoring.Read", "LOGS answers SCOPE")
+    check_line(p.stdout, "ok", "optional verbs", "big inputs: no; big outputs: no; LOGS: no")
+    full = base + ["OR.Folders.Write", "OR.Folders.Read", "OR.Monitoring.Read"]
+    p = run_check(env, app_config(env, "full", full))
+    assert p.returncode == 0, p.stdout
+    for step in ("big input", "big output", "logs"):
+        check_line(p.stdout, "ok", f"scope: {step}", "is covered")
+    check_line(p.stdout, "ok", "optional verbs", "big inputs: yes; big outputs: yes; LOGS: yes")
+    # Scopes orchd uses are not reported as unneeded; one it does not use is.
+    assert "not used by orchd" not in p.stdout, p.stdout
+    p = run_check(env, app_config(env, "more", full + ["OR.Users.Read"]))
+    check_line(p.stdout, "warn", "least privilege", "not used by orchd: OR.Users.Read;")
+
+
+@test
 def check_invalid_client(env):
     env.fake.apps["app"].secret = "rotated-elsewhere"
     p = run_check(env, env.config())
