@@ -18,10 +18,10 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GN
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/protojson.c common/text.c common/conf.c common/confrules.c common/enc.c \
-	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c common/folder.c \
+	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c common/logrec.c common/folder.c \
 	common/statefile.c common/termsafe.c common/httphead.c
 DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/auth.c daemon/tokenfile.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/relstate.c \
-	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/jobverbs.c daemon/enqueue.c daemon/admit.c \
+	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/jobverbs.c daemon/logs.c daemon/enqueue.c daemon/admit.c \
 	daemon/stats.c daemon/metrics.c daemon/request.c daemon/listener.c daemon/conn.c daemon/server.c daemon/notify.c daemon/fdlimit.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c cli/print.c
 UNIT := $(wildcard tests/unit/test_*.c)

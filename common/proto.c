@@ -247,7 +247,7 @@ static int64_t word_id(const char *w)
 }
 
 /* JOB <id> [<folder>], WAIT <id> [<folder>], STOP <id> [<folder>] [soft|kill],
- * or their JSON forms. */
+ * LOGS <id> [<folder>], or their JSON forms. */
 static enum proto_code parse_job(const char *p, const char *end, enum proto_verb verb,
 				 struct proto_job *jb, char *err, size_t errlen)
 {
@@ -256,11 +256,14 @@ static enum proto_code parse_job(const char *p, const char *end, enum proto_verb
 		[PV_WAIT] = "WAIT <id> [<folder>]",
 		[PV_STOP] = "STOP <id> [<folder>] [soft|kill]",
 		[PV_ITEM] = "ITEM <id> [<folder>]",
+		[PV_LOGS] = "LOGS <id> [<folder>]",
 	};
 	char *words[3] = {0};
 	int n = 0;
 	enum proto_code rc = PC_OK;
 
+	jb->level = PROTO_LOG_INFO;
+	jb->limit = PROTO_LOGS_LIMIT;
 	if (p == end)
 		return proto_bad(err, errlen, "%s", usage[verb]);
 	if (*p == '{') {
@@ -343,7 +346,7 @@ enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req,
 		{"START", PV_START}, {"PING", PV_PING}, {"STATS", PV_STATS},
 		{"HELP", PV_HELP},   {"QUIT", PV_QUIT}, {"JOB", PV_JOB},
 		{"WAIT", PV_WAIT},   {"STOP", PV_STOP}, {"ENQUEUE", PV_ENQUEUE},
-		{"ITEM", PV_ITEM},
+		{"ITEM", PV_ITEM},   {"LOGS", PV_LOGS},
 	};
 	const char *p = line, *end = line + len;
 
@@ -382,7 +385,7 @@ enum proto_code proto_parse(const char *line, size_t len, struct proto_req *req,
 		if (req->verb == PV_START)
 			return parse_start(p, end, &req->start, err, errlen);
 		if (req->verb == PV_JOB || req->verb == PV_WAIT || req->verb == PV_STOP ||
-		    req->verb == PV_ITEM)
+		    req->verb == PV_ITEM || req->verb == PV_LOGS)
 			return parse_job(p, end, req->verb, &req->job, err, errlen);
 		if (req->verb == PV_ENQUEUE)
 			return parse_enqueue(p, end, &req->enq, err, errlen);
@@ -409,6 +412,7 @@ void proto_req_free(struct proto_req *req)
 	free(st->entry_point);
 	memset(st, 0, sizeof(*st));
 	free(req->job.folder);
+	free(req->job.after);
 	memset(&req->job, 0, sizeof(req->job));
 	struct proto_enqueue *q = &req->enq;
 	free(q->queue);
@@ -449,6 +453,8 @@ const char *proto_help_json(void)
 	       "\"ENQUEUE {\\\"queue\\\":..,\\\"folder\\\":..,\\\"content\\\":{..},\\\"reference\\\":..,"
 	       "\\\"priority\\\":\\\"High\\\",\\\"defer\\\":..,\\\"due\\\":..}\","
 	       "\"ITEM <id> [<folder>]\","
+	       "\"LOGS <id> [<folder>]\","
+	       "\"LOGS {\\\"id\\\":..,\\\"folder\\\":..,\\\"level\\\":\\\"Info\\\",\\\"after\\\":..,\\\"limit\\\":100}\","
 	       "\"PING\",\"STATS\",\"HELP\",\"QUIT\"],"
 	       "\"tags\":\"prefix a request with @<tag> to have it answered as soon as it is done\"}";
 }

@@ -57,18 +57,29 @@ enum proto_verb {
 	PV_STOP,
 	PV_ENQUEUE,
 	PV_ITEM,
+	PV_LOGS,
 };
 
 #define PROTO_WAIT_MAX 86400      /* seconds */
 #define PROTO_CONTENT_MAX 256000  /* characters of serialized SpecificContent */
 
-/* What JOB, WAIT, STOP and ITEM ask for. */
+/* LOGS: the levels of Orchestrator's LogDto, least severe first; a level's
+ * number is what RobotLogs' filter compares (Level ge '2' is Info and up). */
+#define PROTO_LOG_LEVELS {"Trace", "Debug", "Info", "Warn", "Error", "Fatal"}
+#define PROTO_LOG_INFO 2          /* LOGS' default level */
+#define PROTO_LOGS_LIMIT 100      /* LOGS' default limit */
+#define PROTO_LOGS_MAX 1000       /* entries a LOGS answers at most (RobotLogs' $top) */
+
+/* What JOB, WAIT, STOP, ITEM and LOGS ask for. */
 struct proto_job {
 	int64_t id;            /* > 0 */
 	char *folder;          /* folder path, NULL: the default (unless folder_id) */
 	int64_t folder_id;     /* > 0 when the folder was given as a number */
 	int timeout;           /* WAIT: seconds 1..PROTO_WAIT_MAX, 0: the default */
 	bool kill;             /* STOP: Kill rather than SoftStop */
+	int level;             /* LOGS: 0 Trace .. 5 Fatal (PROTO_LOG_LEVELS) */
+	int limit;             /* LOGS: 1..PROTO_LOGS_MAX */
+	char *after;           /* LOGS: an RFC 3339 date-time with its zone, as sent; NULL: none */
 };
 
 /* What a START asks for. Strings are owned by the request, UTF-8, without
@@ -106,7 +117,7 @@ struct proto_req {
 	char tag[PROTO_TAG_MAX + 1]; /* "" when untagged */
 	enum proto_verb verb;
 	struct proto_start start;    /* verb == PV_START */
-	struct proto_job job;        /* verb == PV_JOB, PV_WAIT, PV_STOP, PV_ITEM */
+	struct proto_job job;        /* verb == PV_JOB, PV_WAIT, PV_STOP, PV_ITEM, PV_LOGS */
 	struct proto_enqueue enq;    /* verb == PV_ENQUEUE */
 };
 

@@ -235,11 +235,36 @@ out:
 	return rc;
 }
 
+/* LOGS' own keys: "level" one of the LogDto levels (exact spelling, as
+ * the other enums), "after" an RFC 3339 date-time (take_date: a zone is
+ * required, so that two hosts' clocks mean one instant), "limit" 1..1000
+ * (RobotLogs' own cap on $top). */
+static enum proto_code take_logs_key(cJSON *it, const char *k, struct proto_job *jb, char *err,
+				     size_t errlen)
+{
+	static const char *const levels[] = PROTO_LOG_LEVELS;
+	char *level = NULL;
+	enum proto_code rc = PC_OK;
+
+	if (k[1] == 'e') {
+		rc = take_enum(it, k, levels, ARRAY_LEN(levels), "LogDto Level", &level, err, errlen);
+		for (int i = 0; rc == PC_OK && i < (int)ARRAY_LEN(levels); i++)
+			if (strcmp(level, levels[i]) == 0)
+				jb->level = i;
+		free(level);
+	} else if (k[0] == 'a') {
+		rc = take_date(it, k, &jb->after, err, errlen);
+	} else if (!(jb->limit = (int)json_id(it, PROTO_LOGS_MAX))) {
+		rc = proto_bad(err, errlen, "\"limit\" must be an integer from 1 to %d", PROTO_LOGS_MAX);
+	}
+	return rc;
+}
+
 enum proto_code protojson_job(const char *p, const char *end, enum proto_verb verb,
 			      struct proto_job *jb, char *err, size_t errlen)
 {
 	const char *known = verb == PV_WAIT ? "id, folder, timeout" : verb == PV_STOP ? "id, folder, kill"
-										      : "id, folder";
+				    : verb == PV_LOGS ? "id, folder, level, after, limit" : "id, folder";
 	cJSON *obj;
 	enum proto_code rc = json_object(p, end, &obj, err, errlen);
 
@@ -261,6 +286,9 @@ enum proto_code protojson_job(const char *p, const char *end, enum proto_verb ve
 			if (!cJSON_IsBool(it))
 				rc = proto_bad(err, errlen, "\"kill\" must be true or false");
 			jb->kill = cJSON_IsTrue(it);
+		} else if (verb == PV_LOGS && (strcmp(k, "level") == 0 || strcmp(k, "after") == 0 ||
+					       strcmp(k, "limit") == 0)) {
+			rc = take_logs_key(it, k, jb, err, errlen);
 		} else {
 			rc = proto_bad(err, errlen, "unknown key \"%.64s\" (known: %s)", k, known);
 		}

@@ -22,7 +22,8 @@
 enum proto_code protojson_start(const char *p, const char *end, struct proto_start *st,
 				char *err, size_t errlen);
 
-/* JOB, ITEM {"id": .., "folder": ..}; WAIT adds "timeout", STOP "kill". */
+/* JOB, ITEM {"id": .., "folder": ..}; WAIT adds "timeout", STOP "kill",
+ * LOGS "level", "after" and "limit". */
 enum proto_code protojson_job(const char *p, const char *end, enum proto_verb verb,
 			      struct proto_job *jb, char *err, size_t errlen);
 

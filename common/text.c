@@ -78,6 +78,19 @@ static int two(const char *s)
  * Those two are completed here, since their meaning is plain; a missing zone
  * is not guessed (the host's zone and Orchestrator's may differ).
  */
+size_t text_utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	/* s[max] is the first byte left out: while it continues a character,
+	 * that character's start moves out too. A malformed run of more than
+	 * three continuation bytes is cut where it lies. */
+	size_t n = max;
+	while (n > 0 && max - n < 3 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return ((unsigned char)s[n] & 0xC0) == 0x80 ? max : n;
+}
+
 enum text_date text_rfc3339(const char *s, char out[TEXT_DATETIME_MAX])
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

@@ -17,6 +17,11 @@ bool text_utf8_valid(const char *s, size_t len);
  * each ill-formed byte counts as one U+FFFD. */
 size_t text_utf16_len(const char *s, size_t len);
 
+/* The length of s (len bytes) cut to at most max bytes without splitting
+ * a UTF-8 character: len when it fits, else max less the leading bytes of
+ * the character max would split (continuation bytes are 10xxxxxx). */
+size_t text_utf8_cut(const char *s, size_t len, size_t max);
+
 /* The longest date-time text_rfc3339 writes, its NUL included:
  * "YYYY-MM-DDTHH:MM:SS.fffffffff+hh:mm". */
 #define TEXT_DATETIME_MAX 36

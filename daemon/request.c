@@ -38,6 +38,7 @@ static const struct verb verbs[] = {
 	[PV_STOP] = {"STOP", RULES_PROCESS, true, true, jobverbs_run, jobverbs_cancel, NULL},
 	[PV_ENQUEUE] = {"ENQUEUE", RULES_QUEUE, true, true, enqueue_run, enqueue_cancel, NULL},
 	[PV_ITEM] = {"ITEM", RULES_QUEUE, true, false, enqueue_run, enqueue_cancel, NULL},
+	[PV_LOGS] = {"LOGS", RULES_PROCESS, true, false, logs_run, logs_cancel, NULL},
 	[PV_PING] = {"PING", RULES_NONE, false, false, run_ping, NULL, NULL},
 	[PV_STATS] = {"STATS", RULES_NONE, false, false, run_stats, NULL, NULL},
 	[PV_HELP] = {"HELP", RULES_NONE, false, false, run_help, NULL, NULL},
@@ -327,7 +328,8 @@ static bool access_first(struct request *r, pid_t pid)
 	if (request_allowed(r, queue, name, count))
 		return true;
 	const char *what = q->verb == PV_START ? "start" : q->verb == PV_ENQUEUE ? "add to queue"
-			 : q->verb == PV_STOP ? "stop job" : queue ? "read queue item" : "read job";
+			 : q->verb == PV_STOP ? "stop job" : queue ? "read queue item"
+			 : q->verb == PV_LOGS ? "read the log of job" : "read job";
 	if (name)
 		request_log_denied("DENIED: uid %u pid %d may not %s %s", (unsigned)r->peer.uid, (int)pid,
 				   what, log_quote(qn, name));

@@ -2,7 +2,7 @@
  * request: one request's life, from its line to its answer line: parse
  * (proto), admit, dispatch to its verb through one table, answer, and the
  * log line, journal fields and STATS of the answer. No verb logic lives
- * here: each verb family is a module (start, jobverbs, enqueue) that gets
+ * here: each verb family is a module (start, jobverbs, enqueue, logs) that gets
  * the request and answers it exactly once with request_answer().
  *
  * Admission (docs/protocol.md, "Admission"), in this order, each before
@@ -12,7 +12,7 @@
  * max_queue_per_peer of them per uid, and the bytes of the line against
  * max_pending_bytes (a quarter of it per uid), else BUSY. Places and bytes
  * are given back with the answer, or at once when the client goes and the
- * request has no effect to see through (JOB, WAIT, ITEM, the wait of a
+ * request has no effect to see through (JOB, WAIT, ITEM, LOGS, the wait of a
  * START): it is then dropped, and a read nobody else wants is not made.
  * START, STOP and ENQUEUE run to their end, and are logged.
  *
@@ -31,6 +31,7 @@
 #include "enqueue.h"
 #include "folder.h"
 #include "jobverbs.h"
+#include "logs.h"
 #include "proto.h"
 #include "start.h"
 
@@ -79,6 +80,7 @@ struct request {
 		struct start_req start;       /* START */
 		struct jobverbs_req jv;       /* JOB, WAIT, STOP */
 		struct enqueue_req enq;       /* ENQUEUE, ITEM */
+		struct logs_req lg;           /* LOGS */
 	};
 
 	/* Private. */

@@ -25,11 +25,10 @@ struct watched {
 	int polls;                     /* reads since the first wait */
 	bool reading;
 	bool output_read;              /* the next read is an ended job's, for its outputs */
-	bool pacing;                   /* on W.paced */
+	struct watch_turn turn;        /* on W.paced while waiting for a slot */
 	struct orch_call call;
 	struct delayq_item next;       /* the next read */
 	struct sweep_job sj;           /* while waited */
-	TAILQ_ENTRY(watched) pace_link;
 	LIST_ENTRY(watched) link;
 };
 
@@ -42,7 +41,7 @@ static struct {
 	bool stopping;
 	struct delayq reads;           /* watched jobs due for a read */
 	struct delayq timeouts;        /* waits due to end */
-	TAILQ_HEAD(, watched) paced;   /* due, waiting for a max_single_reads slot */
+	TAILQ_HEAD(, watch_turn) paced; /* due, waiting for a max_single_reads slot */
 	uv_timer_t pace;               /* the next slot, while some wait */
 	int npaced;
 	LIST_HEAD(, watched) jobs[WATCH_BUCKETS];
@@ -106,13 +105,18 @@ static struct watched *find_or_add(const struct folder *f, int64_t id)
 	return j;
 }
 
+static void unpace_turn(struct watch_turn *t)
+{
+	if (!t->queued)
+		return;
+	TAILQ_REMOVE(&W.paced, t, link);
+	t->queued = false;
+	W.npaced--;
+}
+
 static void unpace(struct watched *j)
 {
-	if (!j->pacing)
-		return;
-	TAILQ_REMOVE(&W.paced, j, pace_link);
-	j->pacing = false;
-	W.npaced--;
+	unpace_turn(&j->turn);
 }
 
 /* Frees j once nobody wants it and no read of it is in flight: a read
@@ -150,7 +154,7 @@ static void detach(struct watch_req *w)
 /* A read of j in delay_ms at the latest. */
 static void want_read(struct watched *j, uint64_t delay_ms)
 {
-	if (!j->reading && !j->pacing)
+	if (!j->reading && !j->turn.queued)
 		delayq_within(&W.reads, &j->next, delay_ms);
 }
 
@@ -193,19 +197,25 @@ static void arm_pace(void)
 		uv_timer_stop(&W.pace);
 		return;
 	}
-	double missing = 1.0 - W.tokens;
+	double missing = W.stopping ? 0 : 1.0 - W.tokens;
 	uint64_t ms = missing > 0 ? (uint64_t)(missing * 1000.0 / W.rate) + 1 : 0;
 	uv_timer_start(&W.pace, on_pace, ms, 0);
 }
 
-static void on_pace(uv_timer_t *t)
+/* Whoever's turn came: a watched job is read, a caller sends its read.
+ * While stopping only callers' turns are left (watch_shutdown took the
+ * jobs'): each ends SHUTDOWN. */
+static void on_pace(uv_timer_t *timer)
 {
-	struct watched *j;
-	(void)t;
+	struct watch_turn *t;
+	(void)timer;
 
-	while ((j = TAILQ_FIRST(&W.paced)) && take_token()) {
-		unpace(j);
-		send_read(j);
+	while ((t = TAILQ_FIRST(&W.paced)) && (W.stopping || take_token())) {
+		unpace_turn(t);
+		if (t->ours)
+			send_read(container_of(t, struct watched, turn));
+		else
+			t->go(t, W.stopping ? PC_SHUTDOWN : PC_OK);
 	}
 	arm_pace();
 }
@@ -221,11 +231,22 @@ static void on_read_due(struct delayq_item *it)
 		return;
 	}
 	/* Over max_single_reads: it waits its turn, in order. */
-	j->pacing = true;
+	j->turn.ours = true;
+	watch_turn(&j->turn);
+}
+
+void watch_turn(struct watch_turn *t)
+{
+	t->queued = true;
 	W.npaced++;
-	TAILQ_INSERT_TAIL(&W.paced, j, pace_link);
-	if (!uv_is_active((uv_handle_t *)&W.pace))
+	TAILQ_INSERT_TAIL(&W.paced, t, link);
+	if (!uv_is_active((uv_handle_t *)&W.pace) || W.stopping)
 		arm_pace();
+}
+
+void watch_turn_cancel(struct watch_turn *t)
+{
+	unpace_turn(t);
 }
 
 /* Codes after which reading again cannot help. */

@@ -57,6 +57,19 @@ struct watch_req {
 	TAILQ_ENTRY(watch_req) link;
 };
 
+/* A read of another kind (LOGS' RobotLogs read) waiting for its
+ * max_single_reads slot, in the same FIFO as the job reads. */
+struct watch_turn;
+typedef void watch_turn_fn(struct watch_turn *t, enum proto_code code);
+struct watch_turn {
+	watch_turn_fn *go;
+	void *data;
+
+	/* Private. */
+	bool queued, ours;             /* ours: a watched job's, not a caller's */
+	TAILQ_ENTRY(watch_turn) link;
+};
+
 /* Starts sweep too. */
 void watch_init(uv_loop_t *loop, const struct conf *conf);
 /* poll_interval and max_single_reads from now on; reads keep going. */
@@ -79,6 +92,12 @@ void watch_read(struct watch_req *w, const struct folder *f, int64_t id, bool re
 void watch_wait(struct watch_req *w, const struct folder *f, int64_t id, int timeout_s);
 /* Takes w back; its callback will not be called. */
 void watch_cancel(struct watch_req *w);
+/* t->go is called exactly once, later, from the loop: with PC_OK when a
+ * max_single_reads slot is t's (the caller sends its read then, and only
+ * then), or PC_SHUTDOWN when orchd stops first. */
+void watch_turn(struct watch_turn *t);
+/* Takes t back; t->go will not be called. */
+void watch_turn_cancel(struct watch_turn *t);
 /* The state of w's job at its last read ("" before one). */
 const char *watch_state(const struct watch_req *w);
 

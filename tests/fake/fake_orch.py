@@ -6,12 +6,14 @@ behaves as docs/orchestrator.md describes: the token grants
 with PKCE), JWT-shaped access tokens with a `scope` claim, Releases with
 $filter, StartJobs with Orchestrator's validation, Jobs by id and by
 Reference, queues (AddQueueItem validated like the real endpoint, unique
-references, QueueItems by id and by Reference, QueueDefinitions). Tests control it through attributes and methods of `Fake`
+references, QueueItems by id and by Reference, QueueDefinitions), RobotLogs
+(filtered by JobKey, Level and TimeStamp, paged by $top and $skip). Tests control it through attributes and methods of `Fake`
 (apps, folders, releases, token lifetime, faults) and read what it received
 (`counts`, `log`, `jobs`, `expired_uses`).
 """
 
 import base64
+import calendar
 import hashlib
 import http.server
 import json
@@ -48,7 +50,27 @@ ENDPOINT_SCOPES = {
     "queue_item": {"OR.Queues", "OR.Queues.Read"},
     "queue_items_query": {"OR.Queues", "OR.Queues.Read"},
     "queue_defs": {"OR.Queues", "OR.Queues.Read"},
+    "robot_logs": {"OR.Monitoring", "OR.Monitoring.Read"},
 }
+
+# LogDto's Level values, least severe first: a filter "Level ge '2'" compares
+# their numbers (docs/orchestrator.md section 11).
+LOG_LEVELS = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal"]
+TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
+
+
+def timestamp_key(text):
+    """A DateTimeOffset literal as a comparable instant: (UTC seconds,
+    nanoseconds); None when it is not one."""
+    m = TIMESTAMP.fullmatch(text or "")
+    if not m:
+        return None
+    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    zone = m.group(3)
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        secs -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return (secs, int((m.group(2) or "0").ljust(9, "0")))
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?")
 
@@ -78,7 +100,7 @@ class App:
 class Fault:
     """One injected fault for requests to `endpoint` (token, releases, start,
     job_get, jobs_query, stop_job, queue_add, queue_item, queue_items_query,
-    queue_defs, authorize): answer `status` (with `retry_after`), or
+    queue_defs, robot_logs, authorize): answer `status` (with `retry_after`), or
     `reset` the connection (RST), or `close` it cleanly without an answer,
     after `delay` seconds; with `after_create` the job
     is created first. Applies `times` times (None: always)."""
@@ -132,6 +154,9 @@ class Fake:
         self.next_item_id = 991
         self.duplicate_status = 409     # the status of a "Duplicate Reference" refusal
         self.idle_close = None          # seconds after which an idle connection is closed
+        self.robot_logs = {}            # job Key -> [LogDto (+ "_at": visible from then)]
+        self.logs_plan = None           # [(seconds, level, message)] given to every new job
+        self.log_clock = 0              # milliseconds: each entry added gets a later TimeStamp
         self.server = None
         self.thread = None
 
@@ -185,6 +210,30 @@ class Fake:
             job.update(plan.pop(0)[1])
             if job["State"] in ("Successful", "Faulted", "Stopped") and not job.get("EndTime"):
                 job["EndTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def add_logs(self, job_id, entries, delay=0.0):
+        """Adds robot log entries to job job_id, visible from delay seconds
+        from now: each (level, message), or (level, message, timestamp), or
+        a dict of LogDto fields. Entries without a TimeStamp get one a
+        millisecond after the entry before."""
+        with self.lock:
+            job = next(j for j in self.jobs if j["Id"] == job_id)
+            job.setdefault("Key", str(uuid.uuid4()))
+            out = self.robot_logs.setdefault(job["Key"], [])
+            for e in entries:
+                if not isinstance(e, dict):
+                    e = dict(zip(("Level", "Message", "TimeStamp"), e))
+                if not e.get("TimeStamp"):
+                    self.log_clock += 1
+                    e["TimeStamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1796112000 + self.log_clock // 1000)) \
+                        + ".%03dZ" % (self.log_clock % 1000)
+                entry = {"Level": "Info", "WindowsIdentity": "ROBOT-7\\robot", "ProcessName": job["ReleaseName"],
+                         "RobotName": "robot-7", "HostMachineName": "ROBOT-7", "JobKey": job["Key"],
+                         "Id": 0, "_at": time.time() + delay}
+                entry.update(e)
+                entry["RawMessage"] = json.dumps({k: v for k, v in entry.items() if k != "_at"})
+                out.append(entry)
+        return job["Key"]
 
     def fault(self, *args, **kw):
         with self.lock:
@@ -445,6 +494,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self.orch("queue_items_query", body, query)
             if rest == "QueueDefinitions" and method == "GET":
                 return self.orch("queue_defs", body, query)
+            if rest == "RobotLogs" and method == "GET":
+                return self.orch("robot_logs", body, query)
         self.record("other", body)
         self.send_response(404)
         self.send_header("Content-Type", "text/html")
@@ -582,6 +633,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(401, {"message": "You are not authenticated!", "errorCode": 0})
             if not info["scopes"] & ENDPOINT_SCOPES[endpoint]:
                 return self.send_json(403, NOT_AUTHORIZED)
+            if endpoint == "robot_logs" and not self.headers.get("X-UIPATH-OrganizationUnitId"):
+                # RobotLogs takes the folder by id only.
+                return self.send_json(400, {"message": "A folder is required for this action.",
+                                            "errorCode": 1101, "traceId": "t"})
             folder, err = self.folder_of_request()
             if err:
                 return self.send_json(*err)
@@ -595,6 +650,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(*self.releases(folder, query))
             if endpoint == "queue_defs":
                 return self.send_json(*self.queue_defs(folder, query))
+            if endpoint == "robot_logs":
+                return self.send_json(*self.robot_logs(folder, query))
             if endpoint == "queue_item":
                 items = [i for i in f.items if i["Id"] == job_id and i["folder"] == folder]
                 if not items:
@@ -697,6 +754,46 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             or (by_id and q["Id"] == int(by_id.group(1))))][:top]
         return 200, {"value": [{"Id": q["Id"], "Name": q["Name"], "EnforceUniqueReference": q["unique"],
                                 "OrganizationUnitId": f.folders[folder]} for q in found]}
+
+    def robot_logs(self, folder, query):
+        """GET /odata/RobotLogs as the v20 definition describes it: $filter
+        terms joined by "and" (JobKey eq <guid>, Level ge '<n>', TimeStamp
+        gt|ge|lt <date-time>), $orderby TimeStamp asc|desc, $top (at most
+        1000), $skip; only the entries of jobs in the header's folder."""
+        f = self.fake
+        flt = query.get("$filter", [""])[0]
+        tests = []
+        for term in flt.split(" and ") if flt else []:
+            m = re.fullmatch(r"\(?JobKey eq ([0-9a-fA-F-]{36})\)?", term)
+            if m:
+                tests.append(lambda e, k=m.group(1).lower(): e["JobKey"].lower() == k)
+                continue
+            m = re.fullmatch(r"\(?Level ge '([0-5])'\)?", term)
+            if m:
+                tests.append(lambda e, n=int(m.group(1)): LOG_LEVELS.index(e["Level"]) >= n)
+                continue
+            m = re.fullmatch(r"\(?TimeStamp (gt|ge|lt) (\S+?)\)?", term)
+            if m and timestamp_key(m.group(2)):
+                op, t = m.group(1), timestamp_key(m.group(2))
+                tests.append(lambda e, op=op, t=t: {"gt": timestamp_key(e["TimeStamp"]) > t,
+                                                    "ge": timestamp_key(e["TimeStamp"]) >= t,
+                                                    "lt": timestamp_key(e["TimeStamp"]) < t}[op])
+                continue
+            return 400, {"message": "The query specified in the URI is not valid.", "errorCode": 1000}
+        order = query.get("$orderby", ["TimeStamp asc"])[0]
+        if order not in ("TimeStamp asc", "TimeStamp desc", "TimeStamp"):
+            return 400, {"message": "The query specified in the URI is not valid.", "errorCode": 1000}
+        top = int(query.get("$top", ["1000"])[0])
+        skip = int(query.get("$skip", ["0"])[0])
+        if top > 1000:
+            return 400, {"message": "The limit of '1000' for Top query has been exceeded.", "errorCode": 1000}
+        keys = {j["Key"] for j in f.jobs if j["folder"] == folder and j.get("Key")}
+        now = time.time()
+        found = [e for k, entries in f.robot_logs.items() if k in keys for e in entries
+                 if e["_at"] <= now and all(t(e) for t in tests)]
+        found.sort(key=lambda e: timestamp_key(e["TimeStamp"]), reverse=order.endswith("desc"))
+        return 200, {"@odata.context": "https://x/odata/$metadata#RobotLogs",
+                     "value": [{k: v for k, v in e.items() if k != "_at"} for e in found[skip:skip + top]]}
 
     def queue_items(self, folder, query):
         f = self.fake
@@ -819,6 +916,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 now = time.time()
                 job["_plan"] = [(now + t, dict(fields)) for t, fields in f.job_plan]
             created.append(public_job(job))
+            if f.logs_plan:
+                for t, level, message in f.logs_plan:
+                    f.add_logs(job["Id"], [(level, message)], delay=t)
         return 201, {"@odata.context": "https://x/odata/$metadata#Jobs", "value": created}
 
 

@@ -1,0 +1,161 @@
+#include "logs.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "jobrec.h"
+#include "log.h"
+#include "logrec.h"
+#include "request.h"
+
+/* The answer: the page as logrec writes it. */
+static void on_logs(struct orch_call *c)
+{
+	struct request *r = c->data;
+	const struct proto_job *jb = &r->preq.job;
+	struct logrec_page pg;
+
+	r->lg.calling = false;
+	if (c->code != PC_OK) {
+		char msg[sizeof(c->msg)];
+		enum proto_code code = c->code;
+		snprintf(msg, sizeof(msg), "%s", c->msg);
+		orch_call_reset(c);
+		request_answer(r, code, msg);
+		return;
+	}
+	if (!logrec_page(c->json, jb->limit, r->lg.top, &pg)) {
+		/* A proxy's page, say: nothing to make entries of. */
+		orch_call_reset(c);
+		request_answer(r, PC_UNAVAILABLE, "Orchestrator's RobotLogs answer has no \"value\" list");
+		return;
+	}
+	struct buf b = {0};
+	logrec_page_json(&b, (long long)jb->id, &pg, jb->after);
+	logrec_page_free(&pg);
+	orch_call_reset(c);
+	char *text = buf_steal(&b);
+	request_answer(r, PC_OK, text);
+	free(text);
+}
+
+/* RobotLogs' query: the job's entries at the asked level and up, after
+ * `after`, oldest first, one more than the limit when RobotLogs allows it
+ * (to know whether more follow). Levels compare as their numbers, quoted,
+ * as UiPathOrch sends them; the key and the time go unquoted (a Guid and a
+ * DateTimeOffset literal in OData). */
+static char *logs_query(const struct proto_job *jb, const char *key, int top)
+{
+	struct buf flt = {0};
+
+	buf_printf(&flt, "JobKey eq %s and Level ge '%d'", key, jb->level);
+	if (jb->after)
+		buf_printf(&flt, " and TimeStamp gt %s", jb->after);
+	char *q = curl_easy_escape(NULL, flt.p, (int)flt.len);
+	char *query = xasprintf("$filter=%s&$orderby=TimeStamp%%20asc&$top=%d", q, top);
+	curl_free(q);
+	buf_free(&flt);
+	return query;
+}
+
+/* Its max_single_reads turn came: RobotLogs, in the job's folder by id. */
+static void on_turn(struct watch_turn *t, enum proto_code code)
+{
+	struct request *r = t->data;
+	struct orch_call *c = &r->lg.call;
+	const struct proto_job *jb = &r->preq.job;
+
+	r->lg.waiting = false;
+	if (code != PC_OK) {
+		request_answer(r, code, "orchd is stopping; the log was not read");
+		return;
+	}
+	r->lg.top = jb->limit < PROTO_LOGS_MAX ? jb->limit + 1 : jb->limit;
+	c->ep = EP_ROBOT_LOGS;
+	c->query = logs_query(jb, r->lg.key, r->lg.top);
+	c->done = on_logs;
+	c->data = r;
+	r->lg.calling = true;
+	orch_send(c);
+}
+
+/* Whether the peer may see job: it may START its process in this folder
+ * (a job without a process fails closed), as for JOB. */
+static bool job_access(struct request *r, const cJSON *job)
+{
+	const char *process = jobrec_process(job);
+
+	return !access_enabled() || (process && request_allowed(r, false, process, 1));
+}
+
+static void on_job(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
+{
+	struct request *r = w->data;
+	const struct proto_job *jb = &r->preq.job;
+	char err[256];
+
+	r->lg.reading = false;
+	if (code != PC_OK) {
+		request_answer(r, code, msg);
+		return;
+	}
+	if (!job_access(r, job)) {
+		char q[LOG_QUOTE_MAX];
+		request_log_denied("DENIED: uid %u may not read the log of job %lld of %s",
+				   (unsigned)r->peer.uid, (long long)jb->id, log_quote(q, jobrec_process(job)));
+		/* Names only what the request named: the id. */
+		snprintf(err, sizeof(err), "uid %u may not read the log of job %lld in this folder: no [access] "
+			 "allow rule lets it start that job's process there", (unsigned)r->peer.uid,
+			 (long long)jb->id);
+		request_answer(r, PC_DENIED, err);
+		return;
+	}
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(job, "Key");
+	long long fid = jobrec_folder_id(job);
+	if (fid <= 0)
+		fid = r->folder.id;  /* named by id: that is the one */
+	if (!cJSON_IsString(key) || !util_is_guid(key->valuestring) || fid <= 0) {
+		snprintf(err, sizeof(err), "Orchestrator's record of job %lld has no %s; its log cannot be read",
+			 (long long)jb->id, fid <= 0 ? "folder id (OrganizationUnitId)" : "Key");
+		request_answer(r, PC_UNAVAILABLE, err);
+		return;
+	}
+	snprintf(r->lg.key, sizeof(r->lg.key), "%s", key->valuestring);
+	r->lg.call.folder = (struct folder){NULL, fid};
+	if (request_stopping()) {
+		request_answer(r, PC_SHUTDOWN, "orchd is stopping; the log was not read");
+		return;
+	}
+	r->lg.turn.go = on_turn;
+	r->lg.turn.data = r;
+	r->lg.waiting = true;
+	watch_turn(&r->lg.turn);
+}
+
+void logs_run(struct request *r)
+{
+	const struct proto_job *jb = &r->preq.job;
+
+	r->facts.ids[0] = jb->id;
+	r->facts.nids = 1;
+	r->lg.wr.data = r;
+	r->lg.wr.cb = on_job;
+	r->lg.reading = true;
+	/* A waited job's last read will do: its key, folder and process do
+	 * not change. */
+	watch_read(&r->lg.wr, &r->folder, jb->id, true);
+}
+
+void logs_cancel(struct request *r)
+{
+	if (r->lg.reading)
+		watch_cancel(&r->lg.wr);
+	if (r->lg.waiting)
+		watch_turn_cancel(&r->lg.turn);
+	if (r->lg.calling)
+		orch_cancel(&r->lg.call);
+	r->lg.reading = r->lg.waiting = r->lg.calling = false;
+}
