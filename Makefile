@@ -23,7 +23,7 @@ COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/pro
 DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/auth.c daemon/tokenfile.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/relstate.c \
 	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/jobverbs.c daemon/logs.c daemon/enqueue.c daemon/admit.c \
 	daemon/stats.c daemon/metrics.c daemon/request.c daemon/listener.c daemon/conn.c daemon/server.c daemon/notify.c daemon/fdlimit.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
-CLI := cli/orchctl.c cli/print.c
+CLI := cli/orchctl.c cli/print.c cli/logs.c
 UNIT := $(wildcard tests/unit/test_*.c)
 FUZZ := proto conf oauth state jobrec rules httphead
 FUZZ_SECONDS ?= 60

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "logs.h"
 #include "print.h"
 #include "proto.h"
 #include "util.h"
@@ -30,9 +31,15 @@ static void usage(FILE *f)
 		"  start PROCESS [--folder PATH | --folder-id N] [--input JSON|@FILE] [--count N]\n"
 		"        [--priority Low|Normal|High|1..100] [--reference R] [--runtime TYPE]\n"
 		"        [--entry-point PATH] [--run-as-me] [--stop-after S] [--kill-after S]\n"
-		"        [--wait [--timeout S]] [--json]            --wait: answer once every job is final\n"
+		"        [--wait [--timeout S] [--logs]] [--json]   --wait: answer once every job is final\n"
 		"  job ID [--folder PATH | --folder-id N] [--json]     one job's record\n"
-		"  wait ID [--folder ...] [--timeout S] [--json]      until the job is final\n"
+		"  wait ID [--folder ...] [--timeout S] [--logs] [--json]  until the job is final\n"
+		"                                                     --logs: then, if it did not end\n"
+		"                                                     Successful, its Error and Fatal\n"
+		"                                                     log entries on stderr\n"
+		"  logs ID [--folder ...] [--level L] [--follow] [--json]\n"
+		"                                                     the job's robot log entries; --follow:\n"
+		"                                                     until the job is final (exit as wait)\n"
 		"  stop ID [--folder ...] [--kill] [--json]           SoftStop (or Kill) the job\n"
 		"  enqueue QUEUE [--folder PATH | --folder-id N] [--content JSON|@FILE]\n"
 		"        [--reference R] [--priority Low|Normal|High] [--defer ISO] [--due ISO] [--json]\n"
@@ -48,7 +55,8 @@ static void usage(FILE *f)
 		"  -s SOCKET   orchd's socket (default $ORCHD_SOCKET or /run/orchd/orchd.sock)\n"
 		"  -t SECONDS  how long to wait for the answer (default 120)\n"
 		"exit status: 0 OK, 2 usage, 3 cannot reach orchd, 1 unexpected answer;\n"
-		"  wait and start --wait: 0 Successful, 4 Faulted, 5 Stopped (none Faulted);\n"
+		"  wait, start --wait and logs --follow: 0 Successful, 4 Faulted, 5 Stopped\n"
+		"  (none Faulted);\n"
 		"  an ERR answer exits with: BAD_REQUEST 10, TOO_LONG 11, DENIED 12, NOT_FOUND 13,\n"
 		"  AMBIGUOUS 14, FOLDER 15, SCOPE 16, AUTH 17, REJECTED 18, UNAVAILABLE 19,\n"
 		"  UNKNOWN 20 (the job may exist: check first), BUSY 21, SHUTDOWN 22,\n"
@@ -63,8 +71,8 @@ static int die_usage(const char *msg)
 	return EXIT_USAGE;
 }
 
-/* Sends line and reads one answer line into *answer. */
-static int exchange(const char *path, int timeout, const char *line, char **answer)
+/* Sends line and reads one answer line into *answer (logs.h). */
+int exchange(const char *path, int timeout, const char *line, char **answer)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct timeval tv = {.tv_sec = timeout};
@@ -120,6 +128,9 @@ static int exchange(const char *path, int timeout, const char *line, char **answ
 	*answer = buf_steal(&b);
 	return 0;
 }
+
+/* --logs was given (start --wait, wait). */
+static bool want_logs;
 
 /* A positive whole number, or -1. */
 static long positive(const char *s)
@@ -213,6 +224,9 @@ static int start_option(cJSON *req, int opt, const char *arg)
 		if (!cJSON_GetObjectItemCaseSensitive(req, "wait"))
 			cJSON_AddTrueToObject(req, "wait");
 		break;
+	case 'L':
+		want_logs = true; /* read once the jobs ended */
+		break;
 	case 'T':
 		if ((n = positive(arg)) < 0)
 			return die_usage("--timeout wants a positive number of seconds");
@@ -248,6 +262,8 @@ static char *build_job_request(const char *verb, int argc, char **argv, const st
 			cJSON_AddNumberToObject(req, "timeout", (double)n);
 		} else if (opt == 'K' && strcmp(verb, "STOP") == 0) {
 			cJSON_AddTrueToObject(req, "kill");
+		} else if (opt == 'L' && strcmp(verb, "WAIT") == 0) {
+			want_logs = true; /* read once the job ended */
 		} else {
 			*rc = die_usage(opt == 'F' || opt == 'T' ? "this option wants a positive number"
 							       : "bad option for this command");
@@ -292,13 +308,14 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 		{"due", required_argument, NULL, 'U'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
+		{"logs", no_argument, NULL, 'L'},
 		{0},
 	};
 	bool start = strcmp(cmd, "start") == 0, enqueue = strcmp(cmd, "enqueue") == 0;
 	const char *jobverb = strcmp(cmd, "job") == 0 ? "JOB" : strcmp(cmd, "wait") == 0 ? "WAIT"
 			      : strcmp(cmd, "stop") == 0 ? "STOP" : strcmp(cmd, "item") == 0 ? "ITEM" : NULL;
 	/* Which options each command takes (besides --json and --help). */
-	const char *takes = start ? "fFinprRTWeMSk" : enqueue ? "fFcprDU" : "";
+	const char *takes = start ? "fFinprRTWeMSkL" : enqueue ? "fFcprDU" : "";
 	char *line = NULL;
 	int opt;
 
@@ -327,6 +344,8 @@ static char *build_request(const char *cmd, int argc, char **argv, int *json, in
 		/* a usage error was said */
 	} else if ((start || enqueue) && optind != argc - 1) {
 		*rc = die_usage(start ? "start wants exactly one PROCESS" : "enqueue wants exactly one QUEUE");
+	} else if (want_logs && !cJSON_GetObjectItemCaseSensitive(req, "wait")) {
+		*rc = die_usage("--logs needs --wait: the entries are read once the job ended");
 	} else if (start || enqueue) {
 		cJSON_AddStringToObject(req, start ? "process" : "queue", argv[optind]);
 		char *j = cJSON_PrintUnformatted(req);
@@ -383,6 +402,8 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* glibc: 0 resets getopt fully, '+' mode included */
+	if (strcmp(cmd, "logs") == 0)
+		return logs_command(sock, timeout, argc, argv);
 
 	char *line = build_request(cmd, argc, argv, &json, &rc), *answer = NULL;
 	if (!line)
@@ -396,6 +417,8 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	rc = print_answer(cmd, answer, json);
+	if (want_logs)
+		logs_after_wait(sock, timeout, answer);
 	free(answer);
 	return rc;
 }

@@ -156,7 +156,7 @@ class Fake:
         self.idle_close = None          # seconds after which an idle connection is closed
         self.robot_logs = {}            # job Key -> [LogDto (+ "_at": visible from then)]
         self.logs_plan = None           # [(seconds, level, message)] given to every new job
-        self.log_clock = 0              # milliseconds: each entry added gets a later TimeStamp
+        self.log_clock = 0              # the last TimeStamp given, in ms: each entry gets a later one
         self.server = None
         self.thread = None
 
@@ -224,8 +224,9 @@ class Fake:
                 if not isinstance(e, dict):
                     e = dict(zip(("Level", "Message", "TimeStamp"), e))
                 if not e.get("TimeStamp"):
-                    self.log_clock += 1
-                    e["TimeStamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1796112000 + self.log_clock // 1000)) \
+                    # Now, to the millisecond, and after every entry before.
+                    self.log_clock = max(int(time.time() * 1000), self.log_clock + 1)
+                    e["TimeStamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.log_clock // 1000)) \
                         + ".%03dZ" % (self.log_clock % 1000)
                 entry = {"Level": "Info", "WindowsIdentity": "ROBOT-7\\robot", "ProcessName": job["ReleaseName"],
                          "RobotName": "robot-7", "HostMachineName": "ROBOT-7", "JobKey": job["Key"],
