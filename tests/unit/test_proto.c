@@ -482,6 +482,65 @@ static void test_answers(void **state)
 	assert_string_equal(proto_code_name(PC_UNKNOWN), "UNKNOWN");
 }
 
+/* LOGS: both forms, its defaults, and each of its own keys' bounds. */
+static void test_logs_request(void **state)
+{
+	struct proto_req r;
+	char err[512];
+	(void)state;
+
+	assert_int_equal(parse("LOGS 4711", &r, err), PC_OK);
+	assert_int_equal(r.verb, PV_LOGS);
+	assert_int_equal(r.job.id, 4711);
+	assert_null(r.job.folder);
+	assert_int_equal(r.job.level, PROTO_LOG_INFO);
+	assert_int_equal(r.job.limit, PROTO_LOGS_LIMIT);
+	assert_null(r.job.after);
+	proto_req_free(&r);
+	assert_int_equal(parse("@t logs 7 \"Shared/Finance\"", &r, err), PC_OK);
+	assert_string_equal(r.tag, "t");
+	assert_string_equal(r.job.folder, "Shared/Finance");
+	proto_req_free(&r);
+	assert_int_equal(parse("LOGS {\"id\":4711,\"folder\":\"Shared\",\"level\":\"Error\","
+			       "\"after\":\"2026-12-01T10:00:05.123Z\",\"limit\":200}", &r, err), PC_OK);
+	assert_int_equal(r.job.level, 4);
+	assert_int_equal(r.job.limit, 200);
+	assert_string_equal(r.job.after, "2026-12-01T10:00:05.123Z");
+	assert_string_equal(r.job.folder, "Shared");
+	proto_req_free(&r);
+	assert_int_equal(parse("LOGS {\"id\":5,\"folder\":3,\"level\":\"Trace\",\"limit\":1000}", &r, err), PC_OK);
+	assert_int_equal(r.job.folder_id, 3);
+	assert_int_equal(r.job.level, 0);
+	assert_int_equal(r.job.limit, 1000);
+	proto_req_free(&r);
+	/* A zone offset is kept, seconds are added; a date is midnight UTC. */
+	assert_int_equal(parse("LOGS {\"id\":5,\"after\":\"2026-12-01T10:00+01:00\"}", &r, err), PC_OK);
+	assert_string_equal(r.job.after, "2026-12-01T10:00:00+01:00");
+	proto_req_free(&r);
+	assert_int_equal(parse("LOGS {\"id\":5,\"level\":\"Fatal\",\"after\":\"2026-12-01\"}", &r, err), PC_OK);
+	assert_string_equal(r.job.after, "2026-12-01T00:00:00Z");
+	assert_int_equal(r.job.level, 5);
+	proto_req_free(&r);
+	expect_bad("LOGS", "LOGS <id> [<folder>]");
+	expect_bad("LOGS 0", "id");
+	expect_bad("LOGS 1 Shared more", "too many");
+	expect_bad("LOGS 1 /Shared", "folder");
+	expect_bad("LOGS {\"id\":1,\"limit\":0}", "\"limit\"");
+	expect_bad("LOGS {\"id\":1,\"limit\":1001}", "1 to 1000");
+	expect_bad("LOGS {\"id\":1,\"limit\":2.5}", "\"limit\"");
+	expect_bad("LOGS {\"id\":1,\"level\":\"error\"}", "Trace, Debug, Info, Warn, Error, Fatal");
+	expect_bad("LOGS {\"id\":1,\"level\":3}", "\"level\"");
+	expect_bad("LOGS {\"id\":1,\"after\":\"2026-12-01T10:00:00\"}", "zone");
+	expect_bad("LOGS {\"id\":1,\"after\":\"2026-13-01T10:00:00Z\"}", "\"after\"");
+	expect_bad("LOGS {\"id\":1,\"after\":17}", "\"after\"");
+	expect_bad("LOGS {\"id\":1,\"kill\":true}", "known: id, folder, level, after, limit");
+	expect_bad("LOGS {\"level\":\"Info\"}", "\"id\" is required");
+	/* The other job verbs do not take LOGS' keys. */
+	expect_bad("JOB {\"id\":1,\"level\":\"Info\"}", "known: id, folder)");
+	expect_bad("WAIT {\"id\":1,\"limit\":5}", "known: id, folder, timeout");
+	assert_non_null(strstr(proto_help_json(), "LOGS <id> [<folder>]"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_answers),      cmocka_unit_test(test_folder_paths),
 		cmocka_unit_test(test_enums),        cmocka_unit_test(test_queue_dates),
 		cmocka_unit_test(test_start_options),
+		cmocka_unit_test(test_logs_request),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "text.h"
@@ -81,12 +82,42 @@ static void test_rfc3339(void **state)
 			fail_msg("\"%s\" not refused as malformed", bad[i]);
 }
 
+/* Cuts keep whole characters: a character that would straddle the limit
+ * goes whole; text within the limit is kept whole. */
+static void test_utf8_cut(void **state)
+{
+	char s[32];
+	(void)state;
+
+	assert_int_equal(text_utf8_cut("abc", 3, 3), 3);
+	assert_int_equal(text_utf8_cut("abc", 3, 8), 3);
+	assert_int_equal(text_utf8_cut("abcd", 4, 3), 3);
+	/* "a\xc3\xa9": é is bytes 1-2; a cut at 2 would split it. */
+	assert_int_equal(text_utf8_cut("a\xc3\xa9" "b", 4, 2), 1);
+	assert_int_equal(text_utf8_cut("a\xc3\xa9" "b", 4, 3), 3);
+	/* € (3 bytes) and U+1F600 (4 bytes), cut at each of their bytes. */
+	snprintf(s, sizeof(s), "ab\xe2\x82\xac");
+	assert_int_equal(text_utf8_cut(s, 5, 3), 2);
+	assert_int_equal(text_utf8_cut(s, 5, 4), 2);
+	snprintf(s, sizeof(s), "a\xf0\x9f\x98\x80z");
+	assert_int_equal(text_utf8_cut(s, 6, 2), 1);
+	assert_int_equal(text_utf8_cut(s, 6, 3), 1);
+	assert_int_equal(text_utf8_cut(s, 6, 4), 1);
+	assert_int_equal(text_utf8_cut(s, 6, 5), 5);
+	/* Only continuation bytes (not UTF-8): cut where asked, never before
+	 * the start. */
+	assert_int_equal(text_utf8_cut("\x80\x80\x80\x80\x80\x80", 6, 5), 5);
+	assert_int_equal(text_utf8_cut("\x80\x80\x80", 3, 1), 1);
+	assert_int_equal(text_utf8_cut("\x80\x80\x80", 3, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_utf16_len),
 		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_utf8_cut),
 	};
 	return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
