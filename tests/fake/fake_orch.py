@@ -224,8 +224,8 @@ class Fake:
                 if not isinstance(e, dict):
                     e = dict(zip(("Level", "Message", "TimeStamp"), e))
                 if not e.get("TimeStamp"):
-                    # Now, to the millisecond, and after every entry before.
-                    self.log_clock = max(int(time.time() * 1000), self.log_clock + 1)
+                    # When it shows, to the millisecond, and after every entry before.
+                    self.log_clock = max(int((time.time() + delay) * 1000), self.log_clock + 1)
                     e["TimeStamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.log_clock // 1000)) \
                         + ".%03dZ" % (self.log_clock % 1000)
                 entry = {"Level": "Info", "WindowsIdentity": "ROBOT-7\\robot", "ProcessName": job["ReleaseName"],
