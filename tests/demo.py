@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make demo: the fake Orchestrator on 127.0.0.1:18443, orchd with
-conf/orchd.demo.conf, a few jobs started with orchctl, what the fake
-received, then everything stopped."""
+conf/orchd.demo.conf, a few jobs started with orchctl, one that faults and
+its robot log (LOGS), what the fake received, then everything stopped."""
 
 import argparse
 import os
@@ -28,7 +28,8 @@ def main():
     os.makedirs(DEMO)
     say("starting the fake Orchestrator on https://127.0.0.1:18443 (TLS, a CA made for this run)")
     fake = Fake(DEMO).start(port=18443)
-    fake.add_app("demo-app", "demo-secret", ["OR.Jobs.Write", "OR.Execution.Read"])
+    fake.add_app("demo-app", "demo-secret", ["OR.Jobs.Write", "OR.Execution.Read", "OR.Jobs.Read",
+                                             "OR.Monitoring.Read"])
     fake.add_release("Invoice Bot", "Shared")
     fake.add_release("Payroll", "Shared/Finance")
     with open(f"{DEMO}/client_secret", "w") as f:
@@ -57,6 +58,22 @@ def main():
             p = subprocess.run(ctl + args, capture_output=True, text=True)
             sys.stdout.write(p.stdout + p.stderr)
             print(f"(exit status {p.returncode})", flush=True)
+
+        say("a job that faults: why, from its robot log (LOGS)")
+        fake.job_plan = [(0.3, {"State": "Running", "HostMachineName": "ROBOT-7"}),
+                         (1.5, {"State": "Faulted", "Info": "Job faulted: see the robot log"})]
+        fake.logs_plan = [(0.4, "Info", "Invoice Bot execution started"),
+                          (0.6, "Info", "Reading invoice 43 from the mailbox"),
+                          (1.0, "Error", "Vendor 'ACME GmbH' not found in the ERP"),
+                          (1.2, "Fatal", "Invoice Bot execution ended with an error")]
+        for args in (["start", "Invoice Bot", "--wait", "--logs"], ["logs", "JOB", "--level", "Trace"]):
+            if "JOB" in args:
+                args[args.index("JOB")] = str(fake.jobs[-1]["Id"])
+            print("$ orchctl " + " ".join(a if " " not in a else repr(a) for a in args), flush=True)
+            p = subprocess.run(ctl + args, capture_output=True, text=True)
+            sys.stdout.write(p.stdout + p.stderr)
+            print(f"(exit status {p.returncode})", flush=True)
+        fake.job_plan = fake.logs_plan = None
 
         say("what the fake Orchestrator received")
         for e in fake.log:
