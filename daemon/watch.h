@@ -13,7 +13,8 @@
  * read once by itself for its outputs.
  *
  * Single reads are limited to max_single_reads a second daemon-wide (the
- * outputs read excepted): those over it wait in one FIFO behind one timer,
+ * outputs read excepted; other modules' single reads, LOGS' RobotLogs, take
+ * their turn with watch_turn): those over it wait in one FIFO behind one timer,
  * so thousands of them cost no CPU while they wait. A read nobody wants any
  * more is not made. A failed read that is worth retrying ends no wait: the
  * next read comes at the next poll, never in a hot loop.
