@@ -91,6 +91,10 @@ static bool job_access(struct request *r, const cJSON *job)
 	return !access_enabled() || (process && request_allowed(r, false, process, 1));
 }
 
+/* The job's record came: its read's error is the answer; else the rules
+ * decide on its process (DENIED naming only the id), and RobotLogs waits
+ * for its turn with the job's Key and folder id (a record without them
+ * cannot be asked for its log: UNAVAILABLE, nothing more sent). */
 static void on_job(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
 {
 	struct request *r = w->data;
