@@ -1,6 +1,7 @@
 #include "protojson.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,7 +175,9 @@ enum proto_code protojson_start(const char *p, const char *end, struct proto_sta
 		} else if (strcmp(k, "folder") == 0) {
 			rc = take_folder(it, &st->folder, &st->folder_id, err, errlen);
 		} else if (strcmp(k, "input") == 0) {
-			rc = take_object(it, k, PROTO_INPUT_MAX, &st->input, err, errlen);
+			/* Any size (max_line bounds it): over PROTO_INPUT_MAX
+			 * characters it is sent as a file (daemon/start.c). */
+			rc = take_object(it, k, SIZE_MAX, &st->input, err, errlen);
 		} else if (strcmp(k, "count") == 0) {
 			double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
 			if (d < 1 || d > PROTO_COUNT_MAX || d != (int)d)

@@ -39,13 +39,17 @@ static struct {
 	uint64_t last_active;      /* a request began an attempt or ended */
 } H;
 
-/* CURLOPT_WRITEFUNCTION: the answer's body, kept in r->resp. */
+/* CURLOPT_WRITEFUNCTION: the answer's body, kept in r->resp up to its
+ * cap: past it the transfer stops (CURLE_WRITE_ERROR, too_big), nothing
+ * more is read or kept. */
 static size_t on_body(char *p, size_t size, size_t n, void *userp)
 {
 	struct http_req *r = userp;
 
-	if (r->resp.len + n > HTTP_MAX_BODY)
-		return 0; /* CURLE_WRITE_ERROR: no answer of ours is that big */
+	if (r->resp.len + n > (r->max_resp ? r->max_resp : HTTP_MAX_BODY)) {
+		r->too_big = true;
+		return 0;
+	}
 	buf_add(&r->resp, p, n * size);
 	return n * size;
 }
@@ -141,6 +145,7 @@ static void start(struct http_req *r)
 	r->errmsg[0] = '\0';
 	r->retry_after_ms = -1;
 	r->sends = 0;
+	r->too_big = false;
 	buf_reset(&r->resp);
 	/* Only what differs between requests: a handle keeps its options
 	 * between uses (easy_new set the rest once). */
@@ -152,11 +157,15 @@ static void start(struct http_req *r)
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errmsg);
 	if (r->body) {
+		/* A PUT is a POST with another method name: the body goes out
+		 * the same way (no read callback), its length known. */
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(r->body_len ? r->body_len : strlen(r->body)));
 	} else {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method); /* NULL: back to POST or GET */
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	r->where = HTTP_ACTIVE;
 	H.inflight++;
@@ -367,17 +376,6 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 	H.multi = curluv_init(loop, check_done);
 	curl_multi_setopt(H.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	http_cap_conns(0);
-}
-
-void http_form_post(struct http_req *r, const char *url, const char *body,
-		    struct curl_slist **headers)
-{
-	*headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-	*headers = curl_slist_append(*headers, "Accept: application/json");
-	memset(r, 0, sizeof(*r));
-	r->url = url;
-	r->body = body;
-	r->headers = *headers;
 }
 
 void http_submit(struct http_req *r)
