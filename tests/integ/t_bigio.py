@@ -6,6 +6,8 @@ OutputFile is read for JOB, WAIT and START with wait, within max_output.
 The blob store is the fake's second HTTPS server, on 127.0.0.2."""
 
 import json
+import os
+import subprocess
 import time
 
 import fake_orch
@@ -385,3 +387,34 @@ def sigterm_during_output_download(env):
     rec = ok_json(c.line(20))["job"]
     assert rec["output"] is None and rec["output_file"] == aid and "stopping" in rec["output_error"], rec
     assert d.stop() == 0 and env.fake.count("blob_get") == 0
+
+
+@test
+def big_input_orchctl_start_input_at_file(env):
+    # --input @FILE of any size (here 2 MB, over what orchctl once read),
+    # sent as the file's object; max_line raised for it.
+    d = big_daemon(env, server={"max_line": str(4 << 20)})
+    inp = big_input(2_000_000)
+    path = env.write("in.json", json.dumps(inp, indent=2))
+    p = orchctl(d, "start", "P", "--input", "@" + path, "--json")
+    assert p.returncode == 0, p.stderr
+    jid = json.loads(p.stdout)["jobs"][0]["id"]
+    assert next(j for j in env.fake.jobs if j["Id"] == jid)["_input"] == compact(inp)
+    # Not an object, not JSON, unreadable: a clear error, nothing sent.
+    for text, words in (("[1,2]", "one JSON object"), ("{nope", "not valid JSON")):
+        bad = env.write("bad.json", text)
+        p = orchctl(d, "start", "P", "--input", "@" + bad)
+        assert p.returncode == 2 and "@" + bad in p.stderr and words in p.stderr, p.stderr
+    p = orchctl(d, "start", "P", "--input", "@" + env.dir + "/missing.json")
+    assert p.returncode == 2 and "cannot read it: No such file or directory" in p.stderr, p.stderr
+    assert env.fake.count("start") == 1
+    # Bash completion offers files after "--input @", quoted.
+    bc = "/usr/share/bash-completion/bash_completion"
+    if os.path.exists(bc):
+        env.write("my input.json", "{}")
+        top = os.path.join(harness.HERE, "..", "..")
+        script = (f"cd {env.dir}; source {bc}; source {top}/completion/orchctl; "
+                  "COMP_WORDS=(orchctl start P --input @my); COMP_CWORD=4; COMP_LINE=\"${COMP_WORDS[*]}\"; "
+                  "COMP_POINT=${#COMP_LINE}; _orchctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
+        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+        assert out.stdout.splitlines() == ["@my\\ input.json"], out
