@@ -228,7 +228,9 @@ static void retry_or_complete(struct http_req *r)
 		complete(r);
 		return;
 	}
-	log_debug("http: retrying %s in %llu ms (attempt %d, %s)", r->url, (unsigned long long)delay,
+	/* Not the query: a blob's pre-signed URL carries its signature there. */
+	log_debug("http: retrying %.*s in %llu ms (attempt %d, %s)", (int)strcspn(r->url, "?"), r->url,
+		  (unsigned long long)delay,
 		  r->attempts + 1, r->status ? "HTTP status" : r->errmsg);
 	release_easy(r);
 	r->where = HTTP_DELAYED;
