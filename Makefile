@@ -166,7 +166,7 @@ soak: deps all
 
 # The core integration tests with orchd under valgrind memcheck: any error
 # or definite leak fails them.
-VALGRIND_TESTS := drain_deadline,a_refused_collection,unknown_ids_among,wait_is_answered,stop_soft,wait_to_successful,first_start,hundred_concurrent,pipelined,sigterm_answers,refresh_token_rotation,lost_answer,client_gone,sighup_reload,check_all_good,login_end,item_successful,queue_rules,duplicate_reference,metrics_parse,journal_fields,drain_after_a_peer,drain_with_every_kind,a_failed_start,a_closed_connection,settling_lookups,denied_answers_name,a_start_to_wait_for,sigterm_answers_a_settling
+VALGRIND_TESTS := drain_deadline,a_refused_collection,unknown_ids_among,wait_is_answered,stop_soft,wait_to_successful,first_start,hundred_concurrent,pipelined,sigterm_answers,refresh_token_rotation,lost_answer,client_gone,sighup_reload,check_all_good,login_end,item_successful,queue_rules,duplicate_reference,metrics_parse,journal_fields,drain_after_a_peer,drain_with_every_kind,a_failed_start,a_closed_connection,settling_lookups,denied_answers_name,a_start_to_wait_for,sigterm_answers_a_settling,big_input_goes_as_a_file,big_input_put_failing_once,big_input_put_always,big_input_injected,output_file_read_for,output_file_over_max,sigterm_during_upload,sigterm_during_output,sigterm_drain_deadline_ends
 check-valgrind: deps all $(BUILD)/tests/faults.so
 	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
 	ORCHD_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \

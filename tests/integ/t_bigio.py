@@ -418,3 +418,25 @@ def big_input_orchctl_start_input_at_file(env):
                   "COMP_POINT=${#COMP_LINE}; _orchctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
         out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
         assert out.stdout.splitlines() == ["@my\\ input.json"], out
+
+
+@test
+def sigterm_drain_deadline_ends_blob_transfers(env):
+    # Blob transfers still in curl at the drain deadline are ended: the
+    # START is SHUTDOWN (StartJobs never sent), the JOB gets its record
+    # with output null and why; nothing runs on freed memory after.
+    d = big_daemon(env, server={"drain_timeout": "1"})
+    jid, aid = output_job(env, d, big_output())
+    env.fake.fault("blob_put", delay=4.0)
+    env.fake.fault("blob_get", delay=4.0)
+    c1, c2 = d.client(30), d.client(30)
+    c1.send(start_json(process="P", input=big_input()) + "\n")
+    c2.send(f"JOB {jid}\n")
+    assert wait_for(lambda: env.fake.count("blob_put") == 1 and env.fake.count("blob_get") == 1)
+    t0 = time.time()
+    d.term()
+    err(c1.line(20), "SHUTDOWN", "not started")
+    rec = ok_json(c2.line(20))["job"]
+    assert rec["output"] is None and rec["output_file"] == aid and "stopping" in rec["output_error"], rec
+    assert time.time() - t0 < 3.5
+    assert d.stop() == 0 and env.fake.count("start") == 1   # the one output_job started
