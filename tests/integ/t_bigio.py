@@ -440,3 +440,34 @@ def sigterm_drain_deadline_ends_blob_transfers(env):
     assert rec["output"] is None and rec["output_file"] == aid and "stopping" in rec["output_error"], rec
     assert time.time() - t0 < 3.5
     assert d.stop() == 0 and env.fake.count("start") == 1   # the one output_job started
+
+
+@test
+def big_input_blob_connections_within_the_descriptor_cap(env):
+    # The blob host is another origin, with connections of its own (HTTP/1.1
+    # here: one per transfer in flight), but they count against the one
+    # cap of curl's connections that descriptors were reserved for: with a
+    # descriptor limit of 64, concurrent uploads and downloads are served
+    # (or BUSY at the clamp), none fails for want of a descriptor.
+    import resource
+    env.fake.add_release("P")
+    d = env.daemon(conf=app_config(env, "bigapp", BIG_SCOPES),
+                   preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    jid, aid = output_job(env, d, big_output())
+    env.fake.fault("blob_put", delay=0.3, times=None)
+    env.fake.fault("blob_get", delay=0.3, times=None)
+    clients = [d.client(30) for _ in range(24)]
+    for i, c in enumerate(clients):
+        c.send((start_json(process="P", input=big_input()) if i % 2 else f"JOB {jid}") + "\n")
+    answers = [c.line(30) for c in clients]
+    for c in clients:
+        c.close()
+    ok = [a for a in answers if a and a.startswith("OK ")]
+    assert all(a.startswith("OK ") or a.startswith("ERR BUSY ") for a in answers), answers
+    assert len(ok) >= 12, answers
+    for a in ok:
+        body = json.loads(a[3:])
+        if "job" in body:
+            assert body["job"]["output"] == big_output()
+    assert "Too many open files" not in d.log()
+    assert len(os.listdir(f"/proc/{d.proc.pid}/fd")) < 64
