@@ -20,7 +20,7 @@ COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/pro
 	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c common/folder.c \
 	common/statefile.c common/termsafe.c common/httphead.c
 DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/auth.c daemon/tokenfile.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/relstate.c \
-	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/startwait.c daemon/attach.c daemon/jobverbs.c daemon/enqueue.c daemon/admit.c \
+	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/startwait.c daemon/attach.c daemon/attachrec.c daemon/jobverbs.c daemon/enqueue.c daemon/admit.c \
 	daemon/stats.c daemon/metrics.c daemon/request.c daemon/listener.c daemon/conn.c daemon/server.c daemon/notify.c daemon/fdlimit.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c cli/print.c
 UNIT := $(wildcard tests/unit/test_*.c)

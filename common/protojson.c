@@ -100,7 +100,9 @@ static enum proto_code take_object(cJSON *it, const char *key, size_t max, char 
 	if (depth(it) > PROTO_INPUT_DEPTH)
 		return proto_bad(err, errlen, "\"%s\" nests deeper than %d levels", key, PROTO_INPUT_DEPTH);
 	*out = cJSON_PrintUnformatted(it);
-	size_t n = text_utf16_len(*out, strlen(*out));
+	/* Unbounded (START's input): not counted here, a big input is
+	 * counted once where it is sent (daemon/start.c). */
+	size_t n = max == SIZE_MAX ? 0 : text_utf16_len(*out, strlen(*out));
 	if (n > max)
 		return proto_bad(err, errlen,
 				 "\"%s\" serializes to %zu characters; Orchestrator accepts at most %zu",

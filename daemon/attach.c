@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "jobrec.h"
 #include "log.h"
 #include "scopes.h"
 
@@ -16,7 +15,34 @@
 static struct {
 	size_t max_output;
 	bool stopping;
-} A = {ATTACH_DEFAULT_MAX_OUTPUT, false};
+	int blobs;                       /* slots of ATTACH_MAX_BLOB taken */
+	TAILQ_HEAD(, attach) waiting;    /* for a slot, in order */
+} A = {ATTACH_DEFAULT_MAX_OUTPUT, false, 0, TAILQ_HEAD_INITIALIZER(A.waiting)};
+
+static void blob_send(struct attach *a);
+static void finish(struct attach *a, enum proto_code code);
+
+/* Gives a's slot back, or takes it out of the line for one. */
+static void release_slot(struct attach *a)
+{
+	if (a->queued)
+		TAILQ_REMOVE(&A.waiting, a, link);
+	if (a->slot)
+		A.blobs--;
+	a->queued = a->slot = false;
+}
+
+/* Slots free: the next in line go. */
+static void pump(void)
+{
+	struct attach *w;
+
+	while (!A.stopping && A.blobs < ATTACH_MAX_BLOB && (w = TAILQ_FIRST(&A.waiting))) {
+		TAILQ_REMOVE(&A.waiting, w, link);
+		w->queued = false;
+		blob_send(w);
+	}
+}
 
 void attach_configure(size_t max_output)
 {
@@ -31,7 +57,14 @@ size_t attach_max_output(void)
 
 void attach_shutdown(void)
 {
+	struct attach *w;
+
 	A.stopping = true;
+	/* Nothing of theirs went to the blob store: answered now. */
+	while ((w = TAILQ_FIRST(&A.waiting))) {
+		snprintf(w->msg, sizeof(w->msg), "orchd is stopping: nothing was sent to the blob store");
+		finish(w, PC_SHUTDOWN);
+	}
 }
 
 void attach_reset(struct attach *a)
@@ -55,15 +88,19 @@ void attach_cancel(struct attach *a)
 		orch_cancel(&a->call);
 	if (a->in_http)
 		http_cancel(&a->http);
+	release_slot(a);
 	attach_reset(a);
+	pump();
 }
 
-/* a's one end: what it holds for the blob is let go first (the token line
- * above all), the bytes read stay for done(). */
+/* a's one end: what it holds for the blob is let go first (its slot, the
+ * token line above all), the bytes read stay for done(), which may free
+ * a; then the next transfer in line goes. */
 static void finish(struct attach *a, enum proto_code code)
 {
 	a->code = code;
 	a->in_orch = a->in_http = false;
+	release_slot(a);
 	orch_call_reset(&a->call);
 	secret_free(a->auth_line);
 	a->auth_line = NULL;
@@ -71,6 +108,7 @@ static void finish(struct attach *a, enum proto_code code)
 	a->headers = NULL;
 	buf_free(&a->http.resp);
 	a->done(a);
+	pump();
 }
 
 /* Whether name is an HTTP field name (RFC 9110 token) that does not frame
@@ -214,8 +252,6 @@ static bool prepare(struct http_req *h)
 	return true;
 }
 
-static void blob_send(struct attach *a);
-
 static void on_blob(struct http_req *h)
 {
 	struct attach *a = h->data;
@@ -270,11 +306,23 @@ static void on_auth(struct auth_wait *w, const char *token, unsigned gen, enum p
 	http_submit(&a->http);
 }
 
-/* The blob exchange: PUT of the caller's bytes, or GET up to the cap. */
+/* The blob exchange: PUT of the caller's bytes, or GET up to the cap;
+ * once a has a slot (else it waits in line for one). */
 static void blob_send(struct attach *a)
 {
 	unsigned gen = 0;
-	const char *tok = a->requires_auth ? auth_token(&gen) : NULL;
+	const char *tok;
+
+	if (!a->slot) {
+		if (A.blobs >= ATTACH_MAX_BLOB) {
+			TAILQ_INSERT_TAIL(&A.waiting, a, link);
+			a->queued = true;
+			return;
+		}
+		a->slot = true;
+		A.blobs++;
+	}
+	tok = a->requires_auth ? auth_token(&gen) : NULL;
 
 	buf_free(&a->http.resp);
 	memset(&a->http, 0, sizeof(a->http));
@@ -393,72 +441,7 @@ void attach_download(struct attach *a, const struct folder *f, const char *id, s
 	orch_send(&a->call);
 }
 
-/* ---- a job's record with its output file */
-
-/* The record, with why the output file could not be had (logged). */
-static char *record(const cJSON *job, const char *out, size_t len, const char *why)
+bool attach_stopping(void)
 {
-	struct buf b = {0};
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "Id");
-
-	if (why)
-		log_warn("job %.0f: output file %s not read: %s; answered with output null and output_file",
-			 cJSON_IsNumber(id) ? id->valuedouble : 0.0, jobrec_output_file(job), why);
-	jobrec_append_file(&b, job, out, len, why);
-	return buf_steal(&b);
-}
-
-static void on_output(struct attach *a)
-{
-	struct attach_rec *ar = a->data;
-	char *rec = record(ar->job, a->got.p, a->got.len, a->code == PC_OK ? NULL : a->msg);
-
-	attach_rec_fn *done = ar->done;
-	void *data = ar->data;
-
-	attach_rec_cancel(ar);
-	done(data, rec);
-}
-
-struct attach_rec *attach_job_record(const cJSON *job, const struct folder *f, attach_rec_fn *done,
-				     void *data, char **rec)
-{
-	const char *file = jobrec_output_file(job), *lacks = scope_lacks(OP_ATTACH_READ, auth_scopes());
-	char why[256];
-
-	*rec = NULL;
-	if (!file) {
-		*rec = record(job, NULL, 0, NULL);
-		return NULL;
-	}
-	if (!util_is_guid(file)) {
-		*rec = record(job, NULL, 0, "OutputFile is not an attachment Id (a GUID)");
-		return NULL;
-	}
-	if (*auth_scopes() && lacks) {
-		snprintf(why, sizeof(why), "%s, which reading an attachment needs", lacks);
-		*rec = record(job, NULL, 0, why);
-		return NULL;
-	}
-	if (A.stopping) {
-		*rec = record(job, NULL, 0, "orchd is stopping");
-		return NULL;
-	}
-	struct attach_rec *ar = xcalloc(1, sizeof(*ar));
-	ar->done = done;
-	ar->data = data;
-	ar->job = cJSON_Duplicate(job, true);
-	ar->a.done = on_output;
-	ar->a.data = ar;
-	attach_download(&ar->a, f, file, A.max_output);
-	return ar;
-}
-
-void attach_rec_cancel(struct attach_rec *ar)
-{
-	if (!ar)
-		return;
-	attach_cancel(&ar->a);
-	cJSON_Delete(ar->job);
-	free(ar);
+	return A.stopping;
 }

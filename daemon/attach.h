@@ -20,6 +20,12 @@
  * ends the transfer, REJECTED or SCOPE or FOLDER as orch maps it.
  *
  * A download stops at its cap: the bytes past it are neither read nor kept.
+ *
+ * The blob store's connections: at most ATTACH_MAX_BLOB transfers to it are
+ * in flight at once, daemon-wide; the others wait their turn in order. The
+ * store speaks HTTP/1.1 (a connection per transfer), and more transfers
+ * than http keeps connections warm would open (and TLS-handshake) a new
+ * one for most of them. At SIGTERM those waiting end SHUTDOWN at once.
  */
 #ifndef ORCHD_ATTACH_H
 #define ORCHD_ATTACH_H
@@ -27,6 +33,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 
 #include "auth.h"
 #include "folder.h"
@@ -35,6 +42,7 @@
 #include "proto.h"
 
 #define ATTACH_MAX_HEADERS 32
+#define ATTACH_MAX_BLOB 8
 #define ATTACH_DEFAULT_MAX_OUTPUT (16u << 20)
 
 struct attach;
@@ -54,6 +62,8 @@ struct attach {
 
 	/* Private. */
 	bool download, requires_auth, in_orch, in_http;
+	bool slot, queued;      /* holds one of ATTACH_MAX_BLOB; waits for one */
+	TAILQ_ENTRY(attach) link;
 	const char *put;        /* upload: the caller's bytes */
 	size_t put_len, max;
 	char key[40];           /* download: the attachment asked for */
@@ -70,8 +80,11 @@ struct attach {
 /* The cap of downloads from now on (0: the default). */
 void attach_configure(size_t max_output);
 size_t attach_max_output(void);
-/* SIGTERM: transfers between their two exchanges end SHUTDOWN, no second
- * one is begun; exchanges in flight finish (http's drain rules). */
+/* Whether attach_shutdown was called: no new transfer begins. */
+bool attach_stopping(void);
+/* SIGTERM: transfers waiting for their blob exchange end SHUTDOWN now,
+ * those between their two exchanges when the first ends; exchanges in
+ * flight finish (http's drain rules). */
 void attach_shutdown(void);
 
 /* Uploads len bytes of data (the caller's until done) as a new attachment

@@ -431,7 +431,10 @@ void start_run(struct request *r)
 	/* Orchestrator keeps the Reference on the job: with it an ambiguous
 	 * start can be looked up instead of replayed. */
 	s->reference = st->reference ? xstrdup(st->reference) : new_reference();
-	s->big_input = st->input && text_utf16_len(st->input, strlen(st->input)) > PROTO_INPUT_MAX;
+	/* Over PROTO_INPUT_MAX UTF-16 units as Orchestrator counts them; a
+	 * unit takes at most 3 bytes, so a longer input needs no counting. */
+	size_t n = st->input ? strlen(st->input) : 0;
+	s->big_input = n > 3 * PROTO_INPUT_MAX || (n > PROTO_INPUT_MAX && text_utf16_len(st->input, n) > PROTO_INPUT_MAX);
 	r->facts.reference = s->reference;
 	resolve(r);
 }

@@ -153,6 +153,8 @@ class Fake:
         self.blob_scheme = "https"      # of the Uri given ("http": one orchd must refuse)
         self.blob_headers = {"x-ms-blob-type": "BlockBlob"}  # BlobFileAccess.Headers of uploads
         self.blob_server = None
+        self.blob_inflight = 0          # blob requests being handled now
+        self.blob_max_inflight = 0      # the most at once
         self.server = None
         self.thread = None
 
@@ -929,6 +931,17 @@ class _BlobHandler(_Handler):
             f.blob_log.append({"method": method, "path": self.path, "headers": dict(self.headers.items()),
                                "auth": auth, "len": len(body), "time": time.time()})
             f.counts["blob_" + method.lower()] = f.counts.get("blob_" + method.lower(), 0) + 1
+        with f.lock:
+            f.blob_inflight += 1
+            f.blob_max_inflight = max(f.blob_max_inflight, f.blob_inflight)
+        try:
+            self.blob_inner(method, body, m, query, auth)
+        finally:
+            with f.lock:
+                f.blob_inflight -= 1
+
+    def blob_inner(self, method, body, m, query, auth):
+        f = self.fake
         fault = f.take_fault("blob_" + method.lower())
         if fault and self.apply_fault(fault):
             return

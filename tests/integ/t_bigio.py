@@ -471,3 +471,42 @@ def big_input_blob_connections_within_the_descriptor_cap(env):
             assert body["job"]["output"] == big_output()
     assert "Too many open files" not in d.log()
     assert len(os.listdir(f"/proc/{d.proc.pid}/fd")) < 64
+
+
+@test
+def big_input_blob_transfers_at_most_8_at_once(env):
+    # The blob store speaks HTTP/1.1: a connection per transfer. At most 8
+    # transfers go to it at once (more would open, and TLS-handshake, a new
+    # connection for most); the others wait their turn, and all start.
+    d = big_daemon(env)
+    env.fake.fault("blob_put", delay=0.4, times=None)
+    clients = [d.client(30) for _ in range(20)]
+    for c in clients:
+        c.send(start_json(process="P", input=big_input()) + "\n")
+    for c in clients:
+        ok_json(c.line(30))
+        c.close()
+    f = env.fake
+    assert f.count("blob_put") == 20 and len(f.jobs) == 20, f.counts
+    assert 2 <= f.blob_max_inflight <= 8, f.blob_max_inflight
+
+
+@test
+def sigterm_answers_uploads_waiting_for_their_turn(env):
+    # Uploads waiting for a blob slot have sent nothing there: SIGTERM
+    # answers them SHUTDOWN at once; the 8 in flight finish (then SHUTDOWN:
+    # no StartJobs during the drain).
+    d = big_daemon(env)
+    env.fake.fault("blob_put", delay=2.0, times=None)
+    c = d.client(30)
+    c.send("".join(f"@u{i} " + start_json(process="P", input=big_input()) + "\n" for i in range(12)))
+    assert wait_for(lambda: env.fake.count("blob_put") == 8)
+    time.sleep(0.2)
+    t0 = time.time()
+    d.term()
+    got = tagged_answers(c, 4, 1.0)       # the four waiting, at once
+    got.update(tagged_answers(c, 8, 20))  # the eight in flight, once their PUT ended
+    assert all(a.startswith("ERR SHUTDOWN ") and "not started" in a for a in got.values()), got
+    assert d.stop() == 0
+    assert env.fake.count("blob_put") == 8 and env.fake.count("start") == 0
+    assert time.time() - t0 < 4
