@@ -56,13 +56,14 @@ static void release_all(struct start_req *s)
 	free(s->release);
 	free(s->reference);
 	free(s->why);
+	free(s->input_file);
 	free(s->waits);
 	if (s->upload) {
 		attach_cancel(s->upload);
 		free(s->upload);
 		s->upload = NULL;
 	}
-	s->release = s->reference = s->why = NULL;
+	s->release = s->reference = s->why = s->input_file = NULL;
 	s->waits = NULL;
 	free_jobs(s);
 }
@@ -251,7 +252,7 @@ static void on_uploaded(struct attach *a)
 		start_finish(r, a->code, msg);
 		return;
 	}
-	snprintf(s->input_file, sizeof(s->input_file), "%s", a->id);
+	s->input_file = xstrdup(a->id);
 	attach_cancel(a);
 	free(a);
 	s->upload = NULL;
@@ -285,15 +286,14 @@ static void send_start(struct request *r)
 		start_finish(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
 		return;
 	}
-	if (s->big_input && !s->input_file[0]) {
+	if (s->big_input && !s->input_file) {
 		upload(r);
 		return;
 	}
 	s->call.ep = EP_START_JOBS;
 	s->call.folder = r->folder;
 	s->call.subject = "release of this process";
-	s->call.body = start_body(&r->preq.start, s->release, s->reference,
-				  s->input_file[0] ? s->input_file : NULL);
+	s->call.body = start_body(&r->preq.start, s->release, s->reference, s->input_file);
 	s->call.done = on_started;
 	s->call.data = r;
 	orch_send(&s->call);

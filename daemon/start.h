@@ -59,7 +59,7 @@ struct start_req {
 	/* A big input (over PROTO_INPUT_MAX characters) goes as a file. */
 	bool big_input;
 	struct attach *upload;         /* while it is uploaded */
-	char input_file[40];           /* its attachment's Id, once uploaded */
+	char *input_file;              /* its attachment's Id, once uploaded */
 };
 
 void start_init(void);
