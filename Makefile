@@ -34,7 +34,7 @@ UNIT_BIN := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%)
 REPLAY_BIN := $(FUZZ:%=$(BUILD)/fuzz/replay_%)
 
 .PHONY: all deps check check-asan check-valgrind unit integ demo install uninstall clean fuzz soak \
-	bench bench-smoke bench-wait bench-queue bench-distant lint-man deb check-deb
+	bench bench-smoke bench-wait bench-queue bench-bigio bench-distant lint-man deb check-deb
 all: $(BUILD)/orchd $(BUILD)/orchctl
 
 # The layers, enforced by the include paths: common sees only common, cli
@@ -147,6 +147,12 @@ bench-wait: deps all
 bench-queue: deps all
 	python3 bench/queue.py --build $(BUILD)
 
+# A big-input START (50,000 characters: attachment, blob PUT, StartJobs)
+# against the libcurl floor making the same three requests
+# (bench/bigio.py); figures to stdout and bench/results/bigio.json.
+bench-bigio: deps all
+	python3 bench/bigio.py --build $(BUILD)
+
 # STARTs against a distant front door (bench/distant.py): RTT 20 ms, idle
 # connections closed after 3 s; OLD=path/to/orchd adds a before/after.
 bench-distant: deps all
@@ -158,6 +164,7 @@ bench-smoke: all
 	python3 bench/run.py --build $(BUILD) --smoke
 	python3 bench/wait.py --build $(BUILD) --smoke >/dev/null
 	python3 bench/queue.py --build $(BUILD) --smoke >/dev/null
+	python3 bench/bigio.py --build $(BUILD) --smoke >/dev/null
 	python3 bench/distant.py $(BUILD)/orchd --smoke >/dev/null
 
 # Minutes of triggers under random faults; prints the figures (not in check).

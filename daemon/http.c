@@ -165,7 +165,8 @@ static void start(struct http_req *r)
 	} else {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method); /* NULL: back to POST or GET */
+	if (r->method) /* release_easy sets it back: most requests never touch it */
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	r->where = HTTP_ACTIVE;
 	H.inflight++;
@@ -179,6 +180,8 @@ static void release_easy(struct http_req *r)
 {
 	if (!r->easy)
 		return;
+	if (r->method)
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, NULL); /* back to POST or GET */
 	if (H.npool < H.pool_cap && r->gen == H.gen) {
 		H.pool[H.npool++] = r->easy;
 	} else {

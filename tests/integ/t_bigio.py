@@ -272,6 +272,9 @@ def output_file_over_max_output_is_named(env):
     rec = ok_json(d.ask(f"JOB {jid}"))["job"]
     assert rec["output"] is None and rec["output_file"] == aid and "max_output" in rec["output_error"], rec
     assert wait_for(lambda: "max_output" in d.log() and aid in d.log())
+    # orchctl tells a person where the output is, and why it is not shown.
+    p = orchctl(d, "job", str(jid))
+    assert p.returncode == 0 and f"output file: {aid} (not read: " in p.stdout and "max_output" in p.stdout, p
     # Just under the cap is read.
     jid2, _ = output_job(env, d, {"s": "y" * 4000})
     assert ok_json(d.ask(f"WAIT {jid2}"))["job"]["output"] == {"s": "y" * 4000}
