@@ -90,21 +90,21 @@ const char *jobrec_output_file(const cJSON *job)
 	return !args || cJSON_IsNull(args) ? str(job, "OutputFile") : NULL;
 }
 
-static void append(struct buf *b, const cJSON *job, const char *fout, size_t flen, const char *why);
+static bool append(struct buf *b, const cJSON *job, const char *fout, size_t flen, const char *why);
 
 void jobrec_append(struct buf *b, const cJSON *job)
 {
 	append(b, job, NULL, 0, NULL);
 }
 
-void jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t len, const char *why)
+bool jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t len, const char *why)
 {
-	append(b, job, out, len, why ? why : out ? NULL : "not read");
+	return append(b, job, out, len, why ? why : out ? NULL : "not read");
 }
 
 /* The record; fout and flen: what was read of the OutputFile (NULL: not
- * read), why: why it was not. */
-static void append(struct buf *b, const cJSON *job, const char *fout, size_t flen, const char *why)
+ * read), why: why it was not. Returns whether it has an output. */
+static bool append(struct buf *b, const cJSON *job, const char *fout, size_t flen, const char *why)
 {
 	buf_adds(b, "{");
 	add_number(b, "id", cJSON_GetObjectItemCaseSensitive(job, "Id"));
@@ -118,7 +118,8 @@ static void append(struct buf *b, const cJSON *job, const char *fout, size_t fle
 	const char *out = str(job, "OutputArguments"), *file = jobrec_output_file(job);
 	cJSON *parsed = out ? cJSON_Parse(out) : file && fout ? cJSON_ParseWithLength(fout, flen) : NULL;
 	buf_adds(b, ",\"output\":");
-	if (!add_shallow_object(b, parsed) && file) {
+	bool had = add_shallow_object(b, parsed);
+	if (!had && file) {
 		/* Not had: the client can still read the file itself. */
 		add_str(b, "output_file", file);
 		if (why || fout)
@@ -145,6 +146,7 @@ static void append(struct buf *b, const cJSON *job, const char *fout, size_t fle
 		buf_adds(b, "}");
 	}
 	buf_adds(b, "}");
+	return had;
 }
 
 /* A JSON object, or one serialized into a string, compact; else null. */

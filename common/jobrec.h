@@ -41,9 +41,10 @@ const char *jobrec_output_file(const cJSON *job);
  * JSON object at most JOBREC_MAX_DEPTH deep. Otherwise "output" is null and
  * the record adds "output_file" (the attachment's Id) and "output_error"
  * (why, or why the bytes read are no output). jobrec_append itself gives
- * such a job "output_file" and no "output_error".
+ * such a job "output_file" and no "output_error". Returns whether the
+ * output was had.
  */
-void jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t len,
+bool jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t len,
 			const char *why);
 
 /* The job's State and ReleaseName, or NULL. */

@@ -9,16 +9,21 @@
 /* A job's record with its output read from its OutputFile (attach.h,
  * attach_job_record): the download of attach.c, the record of jobrec. */
 
-/* The record, with why the output file could not be had (logged). */
+/* The record; when the output file could not be had, a warning says why
+ * (at most 10 in 60 s: a client polling such a job must not flood the log). */
 static char *record(const cJSON *job, const char *out, size_t len, const char *why)
 {
+	static struct log_limit limit;
 	struct buf b = {0};
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "Id");
 
-	if (why)
-		log_warn("job %.0f: output file %s not read: %s; answered with output null and output_file",
-			 cJSON_IsNumber(id) ? id->valuedouble : 0.0, jobrec_output_file(job), why);
-	jobrec_append_file(&b, job, out, len, why);
+	if (!jobrec_append_file(&b, job, out, len, why)) {
+		if (!limit.period)
+			log_limit_init(&limit, 10, 60);
+		log_limited(&limit, LOG_WARNING, "job %.0f: output file %s not read: %s; answered with output "
+			    "null and output_file", cJSON_IsNumber(id) ? id->valuedouble : 0.0,
+			    jobrec_output_file(job), why ? why : "it holds no JSON object");
+	}
 	return buf_steal(&b);
 }
 
@@ -42,7 +47,9 @@ struct attach_rec *attach_job_record(const cJSON *job, const struct folder *f, a
 
 	*rec = NULL;
 	if (!file) {
-		*rec = record(job, NULL, 0, NULL);
+		struct buf b = {0};
+		jobrec_append(&b, job);
+		*rec = buf_steal(&b);
 		return NULL;
 	}
 	if (!util_is_guid(file)) {

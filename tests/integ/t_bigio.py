@@ -302,6 +302,7 @@ def output_file_failed_download_is_ok_with_why(env):
     env.fake.set_job(jid, OutputFile=bad)
     rec = ok_json(d.ask(f"JOB {jid}"))["job"]
     assert rec["output"] is None and rec["output_file"] == bad and "no JSON object" in rec["output_error"]
+    assert wait_for(lambda: f"output file {bad} not read: it holds no JSON object" in d.log())
     assert_blob_uri_secret(env, d)
 
 
