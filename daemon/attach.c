@@ -17,7 +17,9 @@ static struct {
 	bool stopping;
 	int blobs;                       /* slots of ATTACH_MAX_BLOB taken */
 	TAILQ_HEAD(, attach) waiting;    /* for a slot, in order */
-} A = {ATTACH_DEFAULT_MAX_OUTPUT, false, 0, TAILQ_HEAD_INITIALIZER(A.waiting)};
+	int nwaiting;
+	unsigned long uploaded, downloaded, failed;
+} A = {.max_output = ATTACH_DEFAULT_MAX_OUTPUT, .waiting = TAILQ_HEAD_INITIALIZER(A.waiting)};
 
 static void blob_send(struct attach *a);
 static void finish(struct attach *a, enum proto_code code);
@@ -25,8 +27,10 @@ static void finish(struct attach *a, enum proto_code code);
 /* Gives a's slot back, or takes it out of the line for one. */
 static void release_slot(struct attach *a)
 {
-	if (a->queued)
+	if (a->queued) {
 		TAILQ_REMOVE(&A.waiting, a, link);
+		A.nwaiting--;
+	}
 	if (a->slot)
 		A.blobs--;
 	a->queued = a->slot = false;
@@ -39,6 +43,7 @@ static void pump(void)
 
 	while (!A.stopping && A.blobs < ATTACH_MAX_BLOB && (w = TAILQ_FIRST(&A.waiting))) {
 		TAILQ_REMOVE(&A.waiting, w, link);
+		A.nwaiting--;
 		w->queued = false;
 		blob_send(w);
 	}
@@ -100,6 +105,12 @@ static void finish(struct attach *a, enum proto_code code)
 {
 	a->code = code;
 	a->in_orch = a->in_http = false;
+	if (code != PC_OK)
+		A.failed++;
+	else if (a->download)
+		A.downloaded++;
+	else
+		A.uploaded++;
 	release_slot(a);
 	orch_call_reset(&a->call);
 	secret_free(a->auth_line);
@@ -316,6 +327,7 @@ static void blob_send(struct attach *a)
 	if (!a->slot) {
 		if (A.blobs >= ATTACH_MAX_BLOB) {
 			TAILQ_INSERT_TAIL(&A.waiting, a, link);
+			A.nwaiting++;
 			a->queued = true;
 			return;
 		}
@@ -444,4 +456,24 @@ void attach_download(struct attach *a, const struct folder *f, const char *id, s
 bool attach_stopping(void)
 {
 	return A.stopping;
+}
+
+unsigned long attach_uploaded(void)
+{
+	return A.uploaded;
+}
+
+unsigned long attach_downloaded(void)
+{
+	return A.downloaded;
+}
+
+unsigned long attach_failed(void)
+{
+	return A.failed;
+}
+
+int attach_waiting(void)
+{
+	return A.nwaiting;
 }

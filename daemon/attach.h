@@ -82,6 +82,12 @@ void attach_configure(size_t max_output);
 size_t attach_max_output(void);
 /* Whether attach_shutdown was called: no new transfer begins. */
 bool attach_stopping(void);
+/* STATS: inputs uploaded, outputs read, transfers that ended otherwise
+ * (cancelled ones not counted), and those waiting for a blob slot now. */
+unsigned long attach_uploaded(void);
+unsigned long attach_downloaded(void);
+unsigned long attach_failed(void);
+int attach_waiting(void);
 /* SIGTERM: transfers waiting for their blob exchange end SHUTDOWN now,
  * those between their two exchanges when the first ends; exchanges in
  * flight finish (http's drain rules). */

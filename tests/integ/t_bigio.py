@@ -71,6 +71,9 @@ def big_input_goes_as_a_file_to_another_host(env):
     # A small input is still sent inline.
     ok_json(d.ask(start_json(process="P", input={"small": 1})))
     assert f.count("attach_create") == 1 and start_bodies(f)[1]["InputArguments"] == '{"small":1}'
+    assert ok_json(d.ask("STATS"))["attachments"] == {"uploaded": 1, "downloaded": 0, "failed": 0, "waiting": 0}
+    p = orchctl(d, "metrics")
+    assert "orchd_attachments_uploaded_total 1\n" in p.stdout, p.stdout
 
 
 @test
@@ -111,6 +114,7 @@ def big_input_put_always_failing_starts_nothing(env):
     assert "sig" not in e
     f = env.fake
     assert f.count("blob_put") >= 2 and f.count("start") == 0 and not f.jobs, f.counts
+    assert ok_json(d.ask("STATS"))["attachments"]["failed"] == 1
     # A refusal (the store wants x-ms-blob-type and is not told) is not
     # retried, and starts nothing either.
     f.faults.clear()
@@ -249,6 +253,7 @@ def output_file_read_for_job_and_wait(env):
     env.fake.set_job(jid3, State="Successful", OutputArguments='{"a":1}', OutputFile=aid)
     assert ok_json(d.ask(f"JOB {jid3}"))["job"]["output"] == {"a": 1}
     assert env.fake.count("attach_get") == 3
+    assert ok_json(d.ask("STATS"))["attachments"] == {"uploaded": 0, "downloaded": 3, "failed": 0, "waiting": 0}
     assert_blob_uri_secret(env, d)
 
 
