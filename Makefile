@@ -21,7 +21,7 @@ COMMON := common/promtext.c common/util.c common/log.c common/proto.c common/pro
 	common/backoff.c common/scopes.c common/cache.c common/oauth.c common/hist.c common/jobrec.c common/logrec.c common/folder.c \
 	common/statefile.c common/termsafe.c common/httphead.c
 DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/auth.c daemon/tokenfile.c daemon/orch.c daemon/upkeep.c daemon/releases.c daemon/relstate.c \
-	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/jobverbs.c daemon/logs.c daemon/enqueue.c daemon/admit.c \
+	daemon/settle.c daemon/sweep.c daemon/watch.c daemon/start.c daemon/startwait.c daemon/attach.c daemon/attachrec.c daemon/jobverbs.c daemon/logs.c daemon/enqueue.c daemon/admit.c \
 	daemon/stats.c daemon/metrics.c daemon/request.c daemon/listener.c daemon/conn.c daemon/server.c daemon/notify.c daemon/fdlimit.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c cli/print.c cli/logs.c
 UNIT := $(wildcard tests/unit/test_*.c)
@@ -35,7 +35,7 @@ UNIT_BIN := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%)
 REPLAY_BIN := $(FUZZ:%=$(BUILD)/fuzz/replay_%)
 
 .PHONY: all deps check check-asan check-valgrind unit integ demo install uninstall clean fuzz soak \
-	bench bench-smoke bench-wait bench-queue bench-distant lint-man deb check-deb
+	bench bench-smoke bench-wait bench-queue bench-bigio bench-distant lint-man deb check-deb
 all: $(BUILD)/orchd $(BUILD)/orchctl
 
 # The layers, enforced by the include paths: common sees only common, cli
@@ -148,6 +148,12 @@ bench-wait: deps all
 bench-queue: deps all
 	python3 bench/queue.py --build $(BUILD)
 
+# A big-input START (50,000 characters: attachment, blob PUT, StartJobs)
+# against the libcurl floor making the same three requests
+# (bench/bigio.py); figures to stdout and bench/results/bigio.json.
+bench-bigio: deps all
+	python3 bench/bigio.py --build $(BUILD)
+
 # STARTs against a distant front door (bench/distant.py): RTT 20 ms, idle
 # connections closed after 3 s; OLD=path/to/orchd adds a before/after.
 bench-distant: deps all
@@ -159,6 +165,7 @@ bench-smoke: all
 	python3 bench/run.py --build $(BUILD) --smoke
 	python3 bench/wait.py --build $(BUILD) --smoke >/dev/null
 	python3 bench/queue.py --build $(BUILD) --smoke >/dev/null
+	python3 bench/bigio.py --build $(BUILD) --smoke >/dev/null
 	python3 bench/distant.py $(BUILD)/orchd --smoke >/dev/null
 
 # Minutes of triggers under random faults; prints the figures (not in check).
@@ -167,7 +174,7 @@ soak: deps all
 
 # The core integration tests with orchd under valgrind memcheck: any error
 # or definite leak fails them.
-VALGRIND_TESTS := drain_deadline,a_refused_collection,unknown_ids_among,wait_is_answered,stop_soft,wait_to_successful,first_start,hundred_concurrent,pipelined,sigterm_answers,refresh_token_rotation,lost_answer,client_gone,sighup_reload,check_all_good,login_end,item_successful,queue_rules,duplicate_reference,metrics_parse,journal_fields,drain_after_a_peer,drain_with_every_kind,a_failed_start,a_closed_connection,settling_lookups,denied_answers_name,a_start_to_wait_for,sigterm_answers_a_settling,logs_short,logs_pages,a_logs_waiting,logs_retries,orchctl_start_wait_logs
+VALGRIND_TESTS := drain_deadline,a_refused_collection,unknown_ids_among,wait_is_answered,stop_soft,wait_to_successful,first_start,hundred_concurrent,pipelined,sigterm_answers,refresh_token_rotation,lost_answer,client_gone,sighup_reload,check_all_good,login_end,item_successful,queue_rules,duplicate_reference,metrics_parse,journal_fields,drain_after_a_peer,drain_with_every_kind,a_failed_start,a_closed_connection,settling_lookups,denied_answers_name,a_start_to_wait_for,sigterm_answers_a_settling,logs_short,logs_pages,a_logs_waiting,logs_retries,orchctl_start_wait_logs,big_input_goes_as_a_file,big_input_put_failing_once,big_input_put_always,big_input_injected,output_file_read_for,output_file_over_max,sigterm_during_upload,sigterm_during_output,sigterm_drain_deadline_ends,big_input_blob_transfers,sigterm_answers_uploads
 check-valgrind: deps all $(BUILD)/tests/faults.so
 	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
 	ORCHD_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \

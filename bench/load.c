@@ -44,6 +44,21 @@ static int dial(const char *path)
 	return fd;
 }
 
+/* All of p, however long: a socket takes a big line in pieces. */
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 struct client {
 	int fd;
 	long sent, answered, quota;
@@ -87,11 +102,13 @@ int main(int argc, char **argv)
 		long n = atol(argv[3]);
 		FILE *out = fopen(argc > 4 ? argv[4] : "/dev/null", "w");
 		struct client c = {.fd = dial(sock)};
-		char line[256];
-		snprintf(line, sizeof(line), "%s\n", argc > 5 ? argv[5] : "START Bench");
+		/* Any length (a big input's START is 50 KB), written whole. */
+		const char *l = argc > 5 ? argv[5] : "START Bench";
+		char *line = malloc(strlen(l) + 2);
+		sprintf(line, "%s\n", l);
 		for (long i = 0; i <= n; i++) { /* the first one warms */
 			double t0 = now_us();
-			if (write(c.fd, line, strlen(line)) < 0)
+			if (write_all(c.fd, line, strlen(line)) < 0)
 				return 1;
 			while (drain(&c, &errors) == 0)
 				;
@@ -147,9 +164,10 @@ int main(int argc, char **argv)
 	long n = atol(argv[3]), nc = argc > 4 ? atol(argv[4]) : 1, p = argc > 5 ? atol(argv[5]) : 1;
 	struct client *cs = calloc((size_t)nc, sizeof(*cs));
 	struct pollfd *pf = calloc((size_t)nc, sizeof(*pf));
-	char req[256];
-	size_t rlen = (size_t)snprintf(req, sizeof(req), "%s\n", argc > 6 ? argv[6] : "START Bench");
-	char batch[sizeof(req) * 64];
+	const char *l = argc > 6 ? argv[6] : "START Bench";
+	char *req = malloc(strlen(l) + 2);
+	size_t rlen = (size_t)sprintf(req, "%s\n", l);
+	char *batch = malloc(rlen * 64);
 	for (long i = 0; i < nc; i++) {
 		cs[i].fd = dial(sock);
 		cs[i].quota = n / nc + (i < n % nc);
@@ -164,7 +182,7 @@ int main(int argc, char **argv)
 				memcpy(batch + k * rlen, req, rlen);
 				k++, room--, c->sent++;
 			}
-			if (k && write(c->fd, batch, (size_t)k * rlen) < 0) {
+			if (k && write_all(c->fd, batch, (size_t)k * rlen) < 0) {
 				perror("load: write");
 				return 1;
 			}

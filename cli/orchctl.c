@@ -141,20 +141,31 @@ static long positive(const char *s)
 	return *end || end == s || n <= 0 ? -1 : n;
 }
 
-/* key: a JSON object given as text or @FILE. Returns 0, or the exit status. */
+/* Bytes of an @FILE read at most: far over what any max_line lets through
+ * (64 MiB), only a guard against reading a device without end. */
+#define ORCHCTL_FILE_MAX ((size_t)1 << 30)
+
+/* key: a JSON object given as text or @FILE (any size: orchd sends a big
+ * input as a file). Returns 0, or the exit status. */
 static int object_arg(cJSON *req, const char *key, const char *arg)
 {
-	char *text = arg[0] == '@' ? file_read(arg + 1, 1 << 20) : xstrdup(arg);
+	bool file = arg[0] == '@';
+	char *text = file ? file_read(arg + 1, ORCHCTL_FILE_MAX) : xstrdup(arg);
 
 	if (!text) {
-		fprintf(stderr, "orchctl: %s: %s\n", arg + 1, strerror(errno));
+		fprintf(stderr, "orchctl: --%s %s: cannot read it: %s\n", key, arg,
+			errno == EFBIG ? "over 1 GiB" : strerror(errno));
 		return EXIT_USAGE;
 	}
-	cJSON *in = cJSON_Parse(text);
+	cJSON *in = cJSON_ParseWithLength(text, strlen(text));
 	free(text);
 	if (!cJSON_IsObject(in)) {
 		cJSON_Delete(in);
-		fprintf(stderr, "orchctl: --%s wants a JSON object, e.g. '{\"InvoiceId\":42}'\n", key);
+		if (file)
+			fprintf(stderr, "orchctl: --%s %s: the file must hold one JSON object, e.g. "
+				"{\"InvoiceId\":42}%s\n", key, arg, in ? "" : " (it is not valid JSON)");
+		else
+			fprintf(stderr, "orchctl: --%s wants a JSON object, e.g. '{\"InvoiceId\":42}'\n", key);
 		return EXIT_USAGE;
 	}
 	cJSON_AddItemToObject(req, key, in);

@@ -84,6 +84,10 @@ static void print_record(const cJSON *job)
 		       field(error, "title") ? ": " : "", field(error, "title") ? field(error, "title") : "",
 		       field(error, "detail") ? ": " : "", field(error, "detail") ? field(error, "detail") : "");
 	print_output(out);
+	/* An output orchd could not read from its file: where it is, and why. */
+	if (field(job, "output_file"))
+		printf("  output file: %s (not read: %s)\n", field(job, "output_file"),
+		       field(job, "output_error") ? field(job, "output_error") : "no reason given");
 }
 
 static void print_job(const cJSON *o)

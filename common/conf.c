@@ -63,6 +63,7 @@ static const struct key keys[] = {
 	INT("jobs", "wait_timeout", wait_timeout, 1, 86400),
 	INT("jobs", "max_single_reads", max_single_reads, 1, 1000),
 	INT("jobs", "list_budget", list_budget, 0, 100),
+	{"jobs", "max_output", K_SIZE, offsetof(struct conf, max_output), 1024, 1L << 30},
 };
 
 struct loader {
@@ -402,6 +403,7 @@ int conf_load(const char *path, struct conf *c, struct buf *errs)
 	c->max_clients = 1024;
 	c->max_line = 65536;
 	c->max_pending_bytes = 64u << 20;
+	c->max_output = 16u << 20;
 	c->idle_timeout = 300;
 	c->release_ttl = 600;
 	c->keepalive = 25;

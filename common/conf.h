@@ -87,6 +87,7 @@ struct conf {
 	int wait_timeout;     /* seconds a WAIT without its own timeout waits */
 	int max_single_reads; /* Jobs({Id}) reads a second, at most */
 	int list_budget;      /* collection queries a minute, at most (0: none) */
+	size_t max_output;    /* bytes of a job's OutputFile read, at most */
 
 	/* [access] */
 	struct conf_allow *allow;

@@ -69,19 +69,42 @@ static int depth(const cJSON *v, int limit)
 
 /* o compact when it is an object at most JOBREC_MAX_DEPTH deep, else null:
  * orchd's answer wraps a record in a few more levels, and a client reading
- * it with cJSON (orchctl) refuses more than 1,000 in all. */
-static void add_shallow_object(struct buf *b, const cJSON *o)
+ * it with cJSON (orchctl) refuses more than 1,000 in all. Returns whether o
+ * was written. */
+static bool add_shallow_object(struct buf *b, const cJSON *o)
 {
 	if (cJSON_IsObject(o) && depth(o, JOBREC_MAX_DEPTH + 1) <= JOBREC_MAX_DEPTH) {
 		char *s = cJSON_PrintUnformatted(o);
 		buf_adds(b, s);
 		cJSON_free(s);
-	} else {
-		buf_adds(b, "null");
+		return true;
 	}
+	buf_adds(b, "null");
+	return false;
 }
 
+const char *jobrec_output_file(const cJSON *job)
+{
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(job, "OutputArguments");
+
+	return !args || cJSON_IsNull(args) ? str(job, "OutputFile") : NULL;
+}
+
+static bool append(struct buf *b, const cJSON *job, const char *fout, size_t flen, const char *why);
+
 void jobrec_append(struct buf *b, const cJSON *job)
+{
+	append(b, job, NULL, 0, NULL);
+}
+
+bool jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t len, const char *why)
+{
+	return append(b, job, out, len, why ? why : out ? NULL : "not read");
+}
+
+/* The record; fout and flen: what was read of the OutputFile (NULL: not
+ * read), why: why it was not. Returns whether it has an output. */
+static bool append(struct buf *b, const cJSON *job, const char *fout, size_t flen, const char *why)
 {
 	buf_adds(b, "{");
 	add_number(b, "id", cJSON_GetObjectItemCaseSensitive(job, "Id"));
@@ -92,10 +115,17 @@ void jobrec_append(struct buf *b, const cJSON *job)
 	add_str(b, "info", str(job, "Info"));
 	/* OutputArguments is a JSON object serialized into a string; anything
 	 * else (null while running, dropped by the robot, not JSON) is null. */
-	const char *out = str(job, "OutputArguments");
-	cJSON *parsed = out ? cJSON_Parse(out) : NULL;
+	const char *out = str(job, "OutputArguments"), *file = jobrec_output_file(job);
+	cJSON *parsed = out ? cJSON_Parse(out) : file && fout ? cJSON_ParseWithLength(fout, flen) : NULL;
 	buf_adds(b, ",\"output\":");
-	add_shallow_object(b, parsed);
+	bool had = add_shallow_object(b, parsed);
+	if (!had && file) {
+		/* Not had: the client can still read the file itself. */
+		add_str(b, "output_file", file);
+		if (why || fout)
+			add_str(b, "output_error", why ? why : "the output file holds no JSON object "
+				"(or one nesting deeper than 512 levels)");
+	}
 	cJSON_Delete(parsed);
 	add_str(b, "created", str(job, "CreationTime"));
 	add_str(b, "started", str(job, "StartTime"));
@@ -116,6 +146,7 @@ void jobrec_append(struct buf *b, const cJSON *job)
 		buf_adds(b, "}");
 	}
 	buf_adds(b, "}");
+	return had;
 }
 
 /* A JSON object, or one serialized into a string, compact; else null. */

@@ -30,6 +30,23 @@ bool jobrec_final(const char *state);
  */
 void jobrec_append(struct buf *b, const cJSON *job);
 
+/* The Id of the attachment that holds job's output when the output is to
+ * be read from there (docs/orchestrator.md, "Attachments"): OutputArguments
+ * null or absent and OutputFile a string; else NULL. */
+const char *jobrec_output_file(const cJSON *job);
+
+/*
+ * jobrec_append for a job whose output is in a file (jobrec_output_file),
+ * with what was read of it: out (len bytes) becomes "output" when it is a
+ * JSON object at most JOBREC_MAX_DEPTH deep. Otherwise "output" is null and
+ * the record adds "output_file" (the attachment's Id) and "output_error"
+ * (why, or why the bytes read are no output). jobrec_append itself gives
+ * such a job "output_file" and no "output_error". Returns whether the
+ * output was had.
+ */
+bool jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t len,
+			const char *why);
+
 /* The job's State and ReleaseName, or NULL. */
 const char *jobrec_state(const cJSON *job);
 const char *jobrec_process(const cJSON *job);

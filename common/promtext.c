@@ -47,6 +47,13 @@ static const struct family families[] = {
 	{"orchd_queue_duplicates_total", "counter", "ENQUEUE requests answered DUPLICATE.",
 	 {"queue", "duplicates"}, 0},
 	{"orchd_queue_item_reads_total", "counter", "GET QueueItems({Id}) reads.", {"queue", "item_reads"}, 0},
+	{"orchd_attachments_uploaded_total", "counter", "Big inputs uploaded as attachments.",
+	 {"attachments", "uploaded"}, 0},
+	{"orchd_attachments_downloaded_total", "counter", "Output files read.", {"attachments", "downloaded"}, 0},
+	{"orchd_attachments_failed_total", "counter", "Uploads and output reads that failed.",
+	 {"attachments", "failed"}, 0},
+	{"orchd_attachments_waiting", "gauge", "Transfers waiting for a blob store slot.",
+	 {"attachments", "waiting"}, 0},
 	{"orchd_heap_bytes", "gauge", "Heap in use (mallinfo2).", {"heap_in_use"}, 0},
 	{"orchd_uptime_seconds", "gauge", "Seconds since orchd started.", {"uptime_s"}, 0},
 };

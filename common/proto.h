@@ -17,7 +17,7 @@
 #define PROTO_VERSION 1
 #define PROTO_TAG_MAX 64
 #define PROTO_REFERENCE_MAX 128  /* characters, as Orchestrator counts them */
-#define PROTO_INPUT_MAX 10000    /* characters of serialized InputArguments */
+#define PROTO_INPUT_MAX 10000    /* characters of InputArguments; a bigger input goes as a file */
 #define PROTO_COUNT_MAX 10000
 #define PROTO_INPUT_DEPTH 32      /* nesting levels of InputArguments */
 #define PROTO_ID_MAX 9007199254740991.0 /* ids are JSON numbers: exact up to 2^53 - 1 */
@@ -88,7 +88,7 @@ struct proto_start {
 	char *process;
 	char *folder;          /* folder path */
 	int64_t folder_id;     /* > 0 when the folder was given as a number */
-	char *input;           /* InputArguments: a serialized JSON object */
+	char *input;           /* the input: a serialized JSON object, any size */
 	int count;             /* JobsCount, 1..PROTO_COUNT_MAX */
 	char *priority;        /* "Low", "Normal" or "High" */
 	int priority_value;    /* SpecificPriorityValue 1..100, 0 if not given */

@@ -1,6 +1,7 @@
 #include "protojson.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,7 +100,9 @@ static enum proto_code take_object(cJSON *it, const char *key, size_t max, char 
 	if (depth(it) > PROTO_INPUT_DEPTH)
 		return proto_bad(err, errlen, "\"%s\" nests deeper than %d levels", key, PROTO_INPUT_DEPTH);
 	*out = cJSON_PrintUnformatted(it);
-	size_t n = text_utf16_len(*out, strlen(*out));
+	/* Unbounded (START's input): not counted here, a big input is
+	 * counted once where it is sent (daemon/start.c). */
+	size_t n = max == SIZE_MAX ? 0 : text_utf16_len(*out, strlen(*out));
 	if (n > max)
 		return proto_bad(err, errlen,
 				 "\"%s\" serializes to %zu characters; Orchestrator accepts at most %zu",
@@ -174,7 +177,9 @@ enum proto_code protojson_start(const char *p, const char *end, struct proto_sta
 		} else if (strcmp(k, "folder") == 0) {
 			rc = take_folder(it, &st->folder, &st->folder_id, err, errlen);
 		} else if (strcmp(k, "input") == 0) {
-			rc = take_object(it, k, PROTO_INPUT_MAX, &st->input, err, errlen);
+			/* Any size (max_line bounds it): over PROTO_INPUT_MAX
+			 * characters it is sent as a file (daemon/start.c). */
+			rc = take_object(it, k, SIZE_MAX, &st->input, err, errlen);
 		} else if (strcmp(k, "count") == 0) {
 			double d = cJSON_IsNumber(it) ? it->valuedouble : 0;
 			if (d < 1 || d > PROTO_COUNT_MAX || d != (int)d)

@@ -41,6 +41,10 @@ bool text_utf8_valid(const char *s, size_t len)
 	uint32_t cp;
 
 	for (size_t i = 0; i < len;) {
+		if (p[i] < 0x80) { /* ASCII, most of any line: no decoding */
+			i++;
+			continue;
+		}
 		size_t n = utf8_next(p + i, len - i, &cp);
 		if (n == 0)
 			return false;
@@ -57,6 +61,10 @@ size_t text_utf16_len(const char *s, size_t len)
 	uint32_t cp;
 
 	for (size_t i = 0; i < len;) {
+		if (p[i] < 0x80) {
+			units++, i++;
+			continue;
+		}
 		size_t n = utf8_next(p + i, len - i, &cp);
 		if (n == 0)
 			n = 1, cp = 0xfffd;

@@ -39,13 +39,17 @@ static struct {
 	uint64_t last_active;      /* a request began an attempt or ended */
 } H;
 
-/* CURLOPT_WRITEFUNCTION: the answer's body, kept in r->resp. */
+/* CURLOPT_WRITEFUNCTION: the answer's body, kept in r->resp up to its
+ * cap: past it the transfer stops (CURLE_WRITE_ERROR, too_big), nothing
+ * more is read or kept. */
 static size_t on_body(char *p, size_t size, size_t n, void *userp)
 {
 	struct http_req *r = userp;
 
-	if (r->resp.len + n > HTTP_MAX_BODY)
-		return 0; /* CURLE_WRITE_ERROR: no answer of ours is that big */
+	if (r->resp.len + n > (r->max_resp ? r->max_resp : HTTP_MAX_BODY)) {
+		r->too_big = true;
+		return 0;
+	}
 	buf_add(&r->resp, p, n * size);
 	return n * size;
 }
@@ -141,6 +145,7 @@ static void start(struct http_req *r)
 	r->errmsg[0] = '\0';
 	r->retry_after_ms = -1;
 	r->sends = 0;
+	r->too_big = false;
 	buf_reset(&r->resp);
 	/* Only what differs between requests: a handle keeps its options
 	 * between uses (easy_new set the rest once). */
@@ -152,11 +157,16 @@ static void start(struct http_req *r)
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errmsg);
 	if (r->body) {
+		/* A PUT is a POST with another method name: the body goes out
+		 * the same way (no read callback), its length known. */
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(r->body_len ? r->body_len : strlen(r->body)));
 	} else {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	}
+	if (r->method) /* release_easy sets it back: most requests never touch it */
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	r->where = HTTP_ACTIVE;
 	H.inflight++;
@@ -170,6 +180,8 @@ static void release_easy(struct http_req *r)
 {
 	if (!r->easy)
 		return;
+	if (r->method)
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, NULL); /* back to POST or GET */
 	if (H.npool < H.pool_cap && r->gen == H.gen) {
 		H.pool[H.npool++] = r->easy;
 	} else {
@@ -219,7 +231,9 @@ static void retry_or_complete(struct http_req *r)
 		complete(r);
 		return;
 	}
-	log_debug("http: retrying %s in %llu ms (attempt %d, %s)", r->url, (unsigned long long)delay,
+	/* Not the query: a blob's pre-signed URL carries its signature there. */
+	log_debug("http: retrying %.*s in %llu ms (attempt %d, %s)", (int)strcspn(r->url, "?"), r->url,
+		  (unsigned long long)delay,
 		  r->attempts + 1, r->status ? "HTTP status" : r->errmsg);
 	release_easy(r);
 	r->where = HTTP_DELAYED;
@@ -367,17 +381,6 @@ void http_init(uv_loop_t *loop, const struct http_opts *o)
 	H.multi = curluv_init(loop, check_done);
 	curl_multi_setopt(H.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	http_cap_conns(0);
-}
-
-void http_form_post(struct http_req *r, const char *url, const char *body,
-		    struct curl_slist **headers)
-{
-	*headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-	*headers = curl_slist_append(*headers, "Accept: application/json");
-	memset(r, 0, sizeof(*r));
-	r->url = url;
-	r->body = body;
-	r->headers = *headers;
 }
 
 void http_submit(struct http_req *r)

@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/queue.h>
 #include <uv.h>
 
@@ -37,8 +38,11 @@ struct http_req {
 	/* Set by the caller before http_submit(); owned by the caller. */
 	const char *url;
 	const char *body;              /* POST body, or NULL for GET */
+	size_t body_len;               /* bytes of body; 0: strlen(body) */
+	const char *method;            /* "PUT" (with a body), or NULL: POST or GET */
 	struct curl_slist *headers;
 	bool idempotent;
+	size_t max_resp;               /* bytes of answer kept at most; 0: 4 MiB */
 	int max_attempts;              /* 0: the default (4) */
 	/* Called before every attempt, which may come long after submit (a
 	 * queue, a Retry-After): may refresh headers; false ends the request
@@ -54,6 +58,7 @@ struct http_req {
 	char errmsg[CURL_ERROR_SIZE];  /* why no answer came, for people */
 	bool maybe_sent;               /* no answer, and the server may have acted */
 	bool unprepared;               /* prepare() said no: nothing was sent */
+	bool too_big;                  /* the answer passed max_resp: stopped there */
 	int attempts;
 
 	/* Private. */
@@ -79,8 +84,16 @@ void http_close(void);
 
 /* Fills r for a form POST to an OAuth token endpoint (url and body stay the
  * caller's; *headers is set to a list the caller frees). */
-void http_form_post(struct http_req *r, const char *url, const char *body,
-		    struct curl_slist **headers);
+static inline void http_form_post(struct http_req *r, const char *url, const char *body,
+				  struct curl_slist **headers)
+{
+	*headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+	*headers = curl_slist_append(*headers, "Accept: application/json");
+	memset(r, 0, sizeof(*r));
+	r->url = url;
+	r->body = body;
+	r->headers = *headers;
+}
 
 /* Starts req; req->done is called exactly once, later, from the loop. */
 void http_submit(struct http_req *req);

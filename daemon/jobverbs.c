@@ -10,12 +10,12 @@
 
 /* The answer's object: the record, maybe what STOP did, and the folder as
  * the request gave it. */
-static char *job_answer(struct request *r, const cJSON *job, const char *extra)
+static char *record_answer(struct request *r, const char *record, const char *extra)
 {
 	struct buf b = {0};
 
 	buf_adds(&b, "{\"job\":");
-	jobrec_append(&b, job);
+	buf_adds(&b, record);
 	if (extra)
 		buf_adds(&b, extra);
 	buf_adds(&b, ",\"folder\":");
@@ -24,13 +24,51 @@ static char *job_answer(struct request *r, const cJSON *job, const char *extra)
 	return buf_steal(&b);
 }
 
-static void answer_job(struct request *r, const cJSON *job, const char *extra)
+static char *job_answer(struct request *r, const cJSON *job, const char *extra)
 {
-	char *text = job_answer(r, job, extra);
+	struct buf b = {0};
 
-	r->facts.state = jobrec_state(job);
+	jobrec_append(&b, job);
+	char *text = record_answer(r, b.p, extra);
+	buf_free(&b);
+	return text;
+}
+
+static void answer_record(struct request *r, char *record)
+{
+	char *text = record_answer(r, record, NULL);
+
+	r->facts.state = r->jv.state[0] ? r->jv.state : NULL;
 	request_answer(r, PC_OK, text);
 	free(text);
+	free(record);
+}
+
+static void on_record(void *data, char *record)
+{
+	struct request *r = data;
+
+	r->jv.out = NULL;
+	answer_record(r, record);
+}
+
+/* JOB and WAIT: the record, once its output file (if any) was read. STOP
+ * does not read it: its record is what was stopped. */
+static void answer_job(struct request *r, const cJSON *job, const char *extra)
+{
+	char *record;
+
+	if (extra) {
+		char *text = job_answer(r, job, extra);
+		r->facts.state = jobrec_state(job);
+		request_answer(r, PC_OK, text);
+		free(text);
+		return;
+	}
+	snprintf(r->jv.state, sizeof(r->jv.state), "%s", jobrec_state(job) ? jobrec_state(job) : "");
+	r->jv.out = attach_job_record(job, &r->folder, on_record, r, &record);
+	if (!r->jv.out)
+		answer_record(r, record);
 }
 
 static void end(struct request *r, enum proto_code code, const char *msg)
@@ -159,6 +197,8 @@ void jobverbs_cancel(struct request *r)
 	if (r->jv.stopping)
 		orch_cancel(&r->jv.call);
 	r->jv.watching = r->jv.stopping = false;
+	attach_rec_cancel(r->jv.out);
+	r->jv.out = NULL;
 	free(r->jv.stop_answer);
 	r->jv.stop_answer = NULL;
 }

@@ -8,12 +8,15 @@
  * read; WAIT waits for a final state; STOP answers a final job at once with
  * "stopping":false, else sends StopJob (SoftStop or Kill; idempotent, so a
  * lost answer is retried like a GET) and answers the record read before it.
+ * JOB and WAIT read a job's output from its OutputFile when it has one
+ * (attach.h) before they answer.
  */
 #ifndef ORCHD_JOBVERBS_H
 #define ORCHD_JOBVERBS_H
 
 #include <stdbool.h>
 
+#include "attach.h"
 #include "orch.h"
 #include "watch.h"
 
@@ -26,6 +29,8 @@ struct jobverbs_req {
 	char *stop_answer;             /* STOP: the answer, once the stop is accepted */
 	char subject[32];              /* "job 4711" */
 	struct orch_call call;         /* STOP's StopJob */
+	struct attach_rec *out;        /* JOB, WAIT: the output file being read */
+	char state[32];                /* its job's state, for the answer's facts */
 };
 
 /* Runs r (JOB, WAIT or STOP); answers it exactly once with request_answer. */

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "access.h"
+#include "attach.h"
 #include "auth.h"
 #include "budget.h"
 #include "check.h"
@@ -239,6 +240,7 @@ static void reload(void)
 	settle_configure(settle_timing(nc.timeout));
 	request_configure(&nc);
 	watch_configure(&nc);
+	attach_configure(nc.max_output);
 	struct server_opts so = server_opts(&nc, -1);
 	server_configure(&so);
 	auth_reload(&nc, secret);
@@ -267,6 +269,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	 * retries. */
 	request_shutdown();
 	watch_shutdown();
+	attach_shutdown();
 	settle_shutdown();
 	upkeep_shutdown();
 	http_shutdown();
@@ -318,6 +321,9 @@ static int daemon_main(const char *path)
 	auth_init(M.loop, &M.conf, secret, notify_token_outcome);
 	M.up = UP_AUTH;
 	orch_init(M.conf.url);
+	/* attach holds nothing of its own to close: its transfers are the
+	 * requests', taken back by request_close. */
+	attach_configure(M.conf.max_output);
 	M.up = UP_ORCH;
 	upkeep_init(M.loop, &M.conf);
 	M.up = UP_UPKEEP;

@@ -1,4 +1,5 @@
 #include "start.h"
+#include "startint.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "request.h"
 #include "scopes.h"
+#include "text.h"
 
 static struct {
 	unsigned long started, resolved;
@@ -40,6 +42,7 @@ static void free_jobs(struct start_req *s)
 		if (s->jobs[i].key != s->jobs[i].keybuf)
 			free(s->jobs[i].key);
 		free(s->jobs[i].record);
+		attach_rec_cancel(s->jobs[i].out);
 	}
 	if (s->jobs != &s->one)
 		free(s->jobs);
@@ -53,15 +56,21 @@ static void release_all(struct start_req *s)
 	free(s->release);
 	free(s->reference);
 	free(s->why);
+	free(s->input_file);
 	free(s->waits);
-	s->release = s->reference = s->why = NULL;
+	if (s->upload) {
+		attach_cancel(s->upload);
+		free(s->upload);
+		s->upload = NULL;
+	}
+	s->release = s->reference = s->why = s->input_file = NULL;
 	s->waits = NULL;
 	free_jobs(s);
 }
 
 /* r's one answer; nothing of r is touched after it (the reference lives
  * on for the answer's journal fields). */
-static void finish(struct request *r, enum proto_code code, const char *text)
+void start_finish(struct request *r, enum proto_code code, const char *text)
 {
 	char *ref = r->start.reference;
 
@@ -74,7 +83,8 @@ static void finish(struct request *r, enum proto_code code, const char *text)
 /* The StartJobs body. Built by hand (enc_json_str) rather than as a cJSON
  * tree: this and the answer are made for every trigger, and the trees cost
  * ~50 allocations and ~25,000 instructions per trigger (callgrind). */
-static char *start_body(const struct proto_start *st, const char *release, const char *reference)
+static char *start_body(const struct proto_start *st, const char *release, const char *reference,
+			const char *input_file)
 {
 	struct buf b = {0};
 
@@ -82,8 +92,10 @@ static char *start_body(const struct proto_start *st, const char *release, const
 	enc_json_str(&b, release);
 	buf_adds(&b, ",\"Strategy\":");
 	enc_json_str(&b, st->strategy ? st->strategy : "ModernJobsCount");
-	buf_printf(&b, ",\"JobsCount\":%d,\"InputArguments\":", st->count);
-	enc_json_str(&b, st->input ? st->input : "{}");
+	buf_printf(&b, ",\"JobsCount\":%d", st->count);
+	/* A big input was uploaded: its file instead, never both. */
+	buf_adds(&b, input_file ? ",\"InputFile\":" : ",\"InputArguments\":");
+	enc_json_str(&b, input_file ? input_file : st->input ? st->input : "{}");
 	buf_adds(&b, ",\"Reference\":");
 	enc_json_str(&b, reference);
 	if (st->priority) {
@@ -149,74 +161,15 @@ static char *answer_text(struct request *r)
 	return buf_steal(&b);
 }
 
-static void answer_ok(struct request *r)
+void start_answer_ok(struct request *r)
 {
 	char *text = answer_text(r);
 	struct start_req *s = &r->start;
 
 	for (int i = 0; i < s->njobs && i < REQUEST_FACT_IDS; i++)
 		r->facts.ids[r->facts.nids++] = s->jobs[i].id;
-	finish(r, PC_OK, text);
+	start_finish(r, PC_OK, text);
 	free(text);
-}
-
-/* ---- with wait: one wait per job made, one answer */
-
-static void end_wait(struct request *r, enum proto_code code, const char *why)
-{
-	struct start_req *s = &r->start;
-	struct buf b = {0};
-
-	s->waiting = false;
-	if (code == PC_OK) {
-		answer_ok(r);
-		return;
-	}
-	/* The jobs were started: the message says which, and how they were. */
-	buf_printf(&b, "%s; started and not finished (they were not stopped):", why);
-	for (int i = 0; i < s->njobs; i++) {
-		if (s->jobs[i].record)
-			continue;
-		const char *st = watch_state(s->jobs[i].wait);
-		buf_printf(&b, " %lld (%s)", (long long)s->jobs[i].id, st[0] ? st : "not read yet");
-		watch_cancel(s->jobs[i].wait);
-	}
-	finish(r, code, b.p);
-	buf_free(&b);
-}
-
-static void on_waited(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
-{
-	struct request *r = w->data;
-	struct start_job *j = &r->start.jobs[w - r->start.waits];
-
-	if (code != PC_OK) {
-		end_wait(r, code, code == PC_TIMEOUT ? "the wait ran out of time" : msg);
-		return;
-	}
-	struct buf b = {0};
-	jobrec_append(&b, job);
-	j->record = buf_steal(&b);
-	if (--r->start.nleft == 0)
-		end_wait(r, PC_OK, NULL);
-}
-
-static void wait_jobs(struct request *r)
-{
-	struct start_req *s = &r->start;
-	int timeout = r->preq.start.wait > 0 ? r->preq.start.wait : request_wait_timeout();
-
-	s->waiting = true;
-	s->nleft = s->njobs;
-	s->waits = xcalloc((size_t)s->njobs, sizeof(*s->waits));
-	for (int i = 0; i < s->njobs; i++) {
-		s->jobs[i].wait = &s->waits[i];
-		s->waits[i].cb = on_waited;
-		s->waits[i].data = r;
-	}
-	/* watch answers later, from the loop, never in watch_wait. */
-	for (int i = 0; i < s->njobs; i++)
-		watch_wait(s->jobs[i].wait, &r->folder, s->jobs[i].id, timeout);
 }
 
 /* The jobs of a StartJobs or lookup answer ("value": Id, Key, State);
@@ -252,9 +205,9 @@ static bool take_jobs(struct start_req *s, const cJSON *resp, bool waiting)
 static void started(struct request *r)
 {
 	if (r->preq.start.wait && !request_gone(r))
-		wait_jobs(r);
+		start_wait_jobs(r);
 	else
-		answer_ok(r);
+		start_answer_ok(r);
 }
 
 /* ---- StartJobs */
@@ -271,7 +224,7 @@ static void on_started(struct orch_call *c)
 			char msg[512];
 			snprintf(msg, sizeof(msg), "Orchestrator accepted StartJobs but its answer lists no job "
 				 "(or none by an id to wait for): check the jobs of reference %s", s->reference);
-			finish(r, PC_UNKNOWN, msg);
+			start_finish(r, PC_UNKNOWN, msg);
 			return;
 		}
 		orch_call_reset(c);
@@ -298,7 +251,46 @@ static void on_started(struct orch_call *c)
 	}
 	char msg[sizeof(c->msg)];
 	snprintf(msg, sizeof(msg), "%s", c->msg);
-	finish(r, c->code, msg);
+	start_finish(r, c->code, msg);
+}
+
+static void send_start(struct request *r);
+
+static void on_uploaded(struct attach *a)
+{
+	struct request *r = a->data;
+	struct start_req *s = &r->start;
+
+	if (a->code != PC_OK) {
+		char msg[sizeof(a->msg) + 64];
+		snprintf(msg, sizeof(msg), "%s; the job was not started", a->msg);
+		start_finish(r, a->code, msg);
+		return;
+	}
+	s->input_file = xstrdup(a->id);
+	attach_cancel(a);
+	free(a);
+	s->upload = NULL;
+	send_start(r);
+}
+
+/* A big input goes first, as a file (once: a StartJobs sent again, after
+ * a lookup or a deleted release, takes the same file). */
+static void upload(struct request *r)
+{
+	struct start_req *s = &r->start;
+	const char *granted = auth_scopes();
+
+	if (*granted && !scope_covers(OP_ATTACH_CREATE, granted)) {
+		char fb[FOLDER_NAME_MAX], msg[1024];
+		scope_explain(OP_ATTACH_CREATE, granted, folder_name(&r->folder, fb), msg, sizeof(msg));
+		start_finish(r, PC_SCOPE, msg);
+		return;
+	}
+	s->upload = xcalloc(1, sizeof(*s->upload));
+	s->upload->done = on_uploaded;
+	s->upload->data = r;
+	attach_upload(s->upload, &r->folder, r->preq.start.input, strlen(r->preq.start.input));
 }
 
 static void send_start(struct request *r)
@@ -306,13 +298,17 @@ static void send_start(struct request *r)
 	struct start_req *s = &r->start;
 
 	if (request_stopping()) {
-		finish(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
+		start_finish(r, PC_SHUTDOWN, "orchd is stopping; the job was not started");
+		return;
+	}
+	if (s->big_input && !s->input_file) {
+		upload(r);
 		return;
 	}
 	s->call.ep = EP_START_JOBS;
 	s->call.folder = r->folder;
 	s->call.subject = "release of this process";
-	s->call.body = start_body(&r->preq.start, s->release, s->reference);
+	s->call.body = start_body(&r->preq.start, s->release, s->reference, s->input_file);
 	s->call.done = on_started;
 	s->call.data = r;
 	orch_send(&s->call);
@@ -329,7 +325,7 @@ static void resolved(struct request *r, const char *key, const char *name)
 				   log_quote(q, st->process), log_quote(q2, name));
 		snprintf(msg, sizeof(msg), "\"%s\" is the process \"%s\" in Orchestrator, which no "
 			 "[access] allow rule lets this peer start", st->process, name);
-		finish(r, PC_DENIED, msg);
+		start_finish(r, PC_DENIED, msg);
 		return;
 	}
 	r->start.release = xstrdup(key);
@@ -341,7 +337,7 @@ static void on_release(struct rel_wait *w, enum proto_code code, const char *tex
 	struct request *r = w->data;
 
 	if (code != PC_OK)
-		finish(r, code, text);
+		start_finish(r, code, text);
 	else
 		resolved(r, text, name);
 }
@@ -360,7 +356,7 @@ static void resolve(struct request *r)
 	if (code == PC_OK)
 		resolved(r, key, name);
 	else
-		finish(r, code, key);
+		start_finish(r, code, key);
 	free(key);
 	free(name);
 }
@@ -429,7 +425,7 @@ static void unknown(struct settle *st, const char *why)
 	snprintf(msg, sizeof(msg),
 		 "%s; the job may or may not exist: check reference %s before starting it again (%s)",
 		 r->start.why ? r->start.why : "", r->start.reference, why);
-	finish(r, PC_UNKNOWN, msg);
+	start_finish(r, PC_UNKNOWN, msg);
 }
 
 static const char *impossible(struct settle *st)
@@ -450,6 +446,10 @@ void start_run(struct request *r)
 	/* Orchestrator keeps the Reference on the job: with it an ambiguous
 	 * start can be looked up instead of replayed. */
 	s->reference = st->reference ? xstrdup(st->reference) : new_reference();
+	/* Over PROTO_INPUT_MAX UTF-16 units as Orchestrator counts them; a
+	 * unit takes at most 3 bytes, so a longer input needs no counting. */
+	size_t n = st->input ? strlen(st->input) : 0;
+	s->big_input = n > 3 * PROTO_INPUT_MAX || (n > PROTO_INPUT_MAX && text_utf16_len(st->input, n) > PROTO_INPUT_MAX);
 	r->facts.reference = s->reference;
 	resolve(r);
 }

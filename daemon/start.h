@@ -8,7 +8,11 @@
  * When StartJobs says the release is gone, the key is dropped, looked up
  * again and the start tried once more. An ambiguous StartJobs is settled by
  * its Reference (settle.h). With wait, each job made is then waited for and
- * the answer holds their final records.
+ * the answer holds their final records (a job's output read from its
+ * OutputFile when it has one: attach.h).
+ *
+ * An input over 10,000 characters is uploaded first (attach.h) and sent as
+ * InputFile: a failed upload is a failure before StartJobs, never a job.
  *
  * A START runs to its end when its client goes (the job exists either way)
  * but its wait does not: once StartJobs was answered, it can be dropped.
@@ -19,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "attach.h"
 #include "orch.h"
 #include "releases.h"
 #include "settle.h"
@@ -34,6 +39,7 @@ struct start_job {
 	char state[32];
 	char *record;                  /* with wait: its final record (JSON) */
 	struct watch_req *wait;        /* with wait: in start_req's waits */
+	struct attach_rec *out;        /* with wait: its output file being read */
 };
 
 struct start_req {
@@ -50,6 +56,10 @@ struct start_req {
 	struct watch_req *waits;       /* with wait: one per job */
 	int njobs, nleft;
 	bool waiting;                  /* only the waits are left */
+	/* A big input (over PROTO_INPUT_MAX characters) goes as a file. */
+	bool big_input;
+	struct attach *upload;         /* while it is uploaded */
+	char *input_file;              /* its attachment's Id, once uploaded */
 };
 
 void start_init(void);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attach.h"
 #include "auth.h"
 #include "budget.h"
 #include "hist.h"
@@ -120,6 +121,11 @@ cJSON *stats_object(releases_keep_fn *keep, void *ctx)
 	cJSON_AddNumberToObject(queue, "lookups", (double)enqueue_lookups());
 	cJSON_AddNumberToObject(queue, "duplicates", (double)enqueue_duplicates());
 	cJSON_AddNumberToObject(queue, "item_reads", (double)enqueue_item_reads());
+	cJSON *att = cJSON_AddObjectToObject(o, "attachments");
+	cJSON_AddNumberToObject(att, "uploaded", (double)attach_uploaded());
+	cJSON_AddNumberToObject(att, "downloaded", (double)attach_downloaded());
+	cJSON_AddNumberToObject(att, "failed", (double)attach_failed());
+	cJSON_AddNumberToObject(att, "waiting", attach_waiting());
 
 	cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
 	cJSON_AddNumberToObject(lat, "samples", (double)T.latency.samples);

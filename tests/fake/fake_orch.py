@@ -7,9 +7,13 @@ with PKCE), JWT-shaped access tokens with a `scope` claim, Releases with
 $filter, StartJobs with Orchestrator's validation, Jobs by id and by
 Reference, queues (AddQueueItem validated like the real endpoint, unique
 references, QueueItems by id and by Reference, QueueDefinitions), RobotLogs
-(filtered by JobKey, Level and TimeStamp, paged by $top and $skip). Tests control it through attributes and methods of `Fake`
+(filtered by JobKey, Level and TimeStamp, paged by $top and $skip),
+attachments (POST /odata/Attachments, GET /odata/Attachments(<id>)) whose
+bytes live in a blob store: a second HTTPS server on another host
+(127.0.0.2) and port, as Automation Cloud's pre-signed storage URLs are.
+Tests control it through attributes and methods of `Fake`
 (apps, folders, releases, token lifetime, faults) and read what it received
-(`counts`, `log`, `jobs`, `expired_uses`).
+(`counts`, `log`, `jobs`, `expired_uses`, `blob_log`, `blobs`).
 """
 
 import base64
@@ -51,7 +55,15 @@ ENDPOINT_SCOPES = {
     "queue_items_query": {"OR.Queues", "OR.Queues.Read"},
     "queue_defs": {"OR.Queues", "OR.Queues.Read"},
     "robot_logs": {"OR.Monitoring", "OR.Monitoring.Read"},
+    # No OR.BlobFiles scope: attachments are a folder's.
+    "attach_create": {"OR.Folders", "OR.Folders.Write"},
+    "attach_get": {"OR.Folders", "OR.Folders.Read"},
 }
+
+BLOB_HOST = "127.0.0.2"
+
+INPUT_TOO_LONG = ("The field InputArguments must be a string or array type with a maximum length of "
+                  "'10000'.")
 
 # LogDto's Level values, least severe first: a filter "Level ge '2'" compares
 # their numbers (docs/orchestrator.md section 11).
@@ -71,6 +83,7 @@ def timestamp_key(text):
         sign = 1 if zone[0] == "+" else -1
         secs -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
     return (secs, int((m.group(2) or "0").ljust(9, "0")))
+
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?")
 
@@ -100,7 +113,8 @@ class App:
 class Fault:
     """One injected fault for requests to `endpoint` (token, releases, start,
     job_get, jobs_query, stop_job, queue_add, queue_item, queue_items_query,
-    queue_defs, robot_logs, authorize): answer `status` (with `retry_after`), or
+    queue_defs, robot_logs, authorize, attach_create, attach_get, and on the blob
+    store blob_put, blob_get): answer `status` (with `retry_after`), or
     `reset` the connection (RST), or `close` it cleanly without an answer,
     after `delay` seconds; with `after_create` the job
     is created first. Applies `times` times (None: always)."""
@@ -157,6 +171,16 @@ class Fake:
         self.robot_logs = {}            # job Key -> [LogDto (+ "_at": visible from then)]
         self.logs_plan = None           # [(seconds, level, message)] given to every new job
         self.log_clock = 0              # the last TimeStamp given, in ms: each entry gets a later one
+        # Attachments and their blob store.
+        self.attachments = {}           # Id -> {"Name", "folder", "requires_auth"}
+        self.blobs = {}                 # attachment Id -> bytes stored
+        self.blob_log = []              # what the blob store received
+        self.blob_requires_auth = False # BlobFileAccess.RequiresAuth of new attachments
+        self.blob_scheme = "https"      # of the Uri given ("http": one orchd must refuse)
+        self.blob_headers = {"x-ms-blob-type": "BlockBlob"}  # BlobFileAccess.Headers of uploads
+        self.blob_server = None
+        self.blob_inflight = 0          # blob requests being handled now
+        self.blob_max_inflight = 0      # the most at once
         self.server = None
         self.thread = None
 
@@ -236,6 +260,22 @@ class Fake:
                 out.append(entry)
         return job["Key"]
 
+    def add_output_file(self, content, folder="Shared"):
+        """An attachment holding content (bytes or str), as a robot leaves
+        a big output: returns its Id, for a job's OutputFile."""
+        aid = str(uuid.uuid4())
+        with self.lock:
+            self.attachments[aid] = {"Name": "output.json", "folder": folder,
+                                     "requires_auth": self.blob_requires_auth}
+            self.blobs[aid] = content.encode() if isinstance(content, str) else content
+        return aid
+
+    def blob_uri(self, aid):
+        """The pre-signed URL of attachment aid: its signature is as good
+        as a secret (orchd must not log it)."""
+        return (f"{self.blob_scheme}://{BLOB_HOST}:{self.blob_server.server_address[1]}/blobs/{aid}"
+                f"?sv=2023-01-03&sig={self.blob_sig}")
+
     def fault(self, *args, **kw):
         with self.lock:
             self.faults.append(Fault(*args, **kw))
@@ -297,13 +337,22 @@ class Fake:
         self.server = Server(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+        class Blobs(_BlobHandler):
+            pass
+        Blobs.fake = fake
+        self.blob_sig = "sig-" + secrets.token_hex(12)
+        self.blob_server = Server((BLOB_HOST, 0), Blobs)
+        threading.Thread(target=self.blob_server.serve_forever, daemon=True).start()
         return self
 
     def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        for name in ("server", "blob_server"):
+            srv = getattr(self, name)
+            if srv:
+                srv.shutdown()
+                srv.server_close()
+                setattr(self, name, None)
 
     def drop_connections(self):
         """Closes every connection accepted so far, as a server or a load
@@ -497,6 +546,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self.orch("queue_defs", body, query)
             if rest == "RobotLogs" and method == "GET":
                 return self.orch("robot_logs", body, query)
+            if rest == "Attachments" and method == "POST":
+                return self.orch("attach_create", body, query)
+            m = re.fullmatch(r"Attachments\(([0-9a-fA-F-]{36})\)", rest)
+            if m and method == "GET":
+                return self.orch("attach_get", body, query, m.group(1))
         self.record("other", body)
         self.send_response(404)
         self.send_header("Content-Type", "text/html")
@@ -663,6 +717,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return self.send_json(429, {"message": "Too many requests", "errorCode": 0},
                                           {"Retry-After": str(f.collection_retry_after)})
                 return self.send_json(*self.queue_items(folder, query))
+            if endpoint in ("attach_create", "attach_get"):
+                return self.send_json(*self.attachment(endpoint, folder, body, job_id))
             if endpoint == "queue_add":
                 status, answer = self.add_queue_item(folder, body)
             elif endpoint == "start":
@@ -857,6 +913,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         f.items.append(item)
         return 201, public_item(item)
 
+    def attachment(self, endpoint, folder, body, aid):
+        """POST /odata/Attachments {"Name"} and GET /odata/Attachments(<id>):
+        the AttachmentDto with BlobFileAccess, as both SDKs read it."""
+        f = self.fake
+        if endpoint == "attach_create":
+            try:
+                name = json.loads(body)["Name"]
+                if not isinstance(name, str) or not name:
+                    raise ValueError
+            except Exception:
+                return 400, {"message": "Name is required", "errorCode": 1000}
+            aid = str(uuid.uuid4())
+            f.attachments[aid] = {"Name": name, "folder": folder, "requires_auth": f.blob_requires_auth}
+            headers = f.blob_headers
+        else:
+            att = f.attachments.get(aid)
+            if not att or att["folder"] != folder:
+                return 404, {"message": "Attachment does not exist.", "errorCode": 1002}
+            headers = {}
+        att = f.attachments[aid]
+        return (201 if endpoint == "attach_create" else 200), {
+            "Id": aid, "Name": att["Name"], "JobKey": None, "Category": None,
+            "BlobFileAccess": {"Uri": f.blob_uri(aid), "Verb": "PUT" if endpoint == "attach_create" else "GET",
+                               "RequiresAuth": att["requires_auth"],
+                               "Headers": {"Keys": list(headers), "Values": list(headers.values())}}}
+
     def start_jobs(self, folder, body):
         f = self.fake
         if not (self.headers.get("Content-Type") or "").startswith("application/json"):
@@ -875,11 +957,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(count, int) or count < 1:
             return 400, {"message": "JobsCount must be positive", "errorCode": 1000}
         args = si.get("InputArguments")
+        input_file = si.get("InputFile")
+        job_input = args
+        if input_file is not None:
+            # The attachment's blob is the input (what the robot gets).
+            att = f.attachments.get(input_file) if isinstance(input_file, str) else None
+            if args is not None:
+                return 400, {"message": "InputArguments and InputFile are exclusive", "errorCode": 1000}
+            if not att or att["folder"] != folder or input_file not in f.blobs:
+                return 400, {"message": "InputFile is not an uploaded attachment of this folder",
+                             "errorCode": 1000}
+            job_input = f.blobs[input_file].decode("utf-8", "replace")
         if args is not None:
             if not isinstance(args, str):
                 return 400, {"message": "InputArguments must be a string", "errorCode": 1000}
-            if len(args) > 10000:
-                return 400, {"message": "InputArguments is too long", "errorCode": 1000}
+            # .NET counts UTF-16 code units.
+            if len(args.encode("utf-16-le")) // 2 > 10000:
+                return 400, {"message": INPUT_TOO_LONG, "errorCode": 1000, "traceId": "t"}
             try:
                 if not isinstance(json.loads(args), dict):
                     raise ValueError
@@ -902,7 +996,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for _ in range(count):
             job = {"Key": str(uuid.uuid4()), "Id": f.next_job_id, "State": "Pending",
                    "Reference": ref, "ReleaseName": rel[0]["Name"], "folder": folder,
-                   "InputArguments": args, "JobPriority": si.get("JobPriority"),
+                   "InputArguments": args, "_input": job_input, "InputFile": input_file,
+                   "JobPriority": si.get("JobPriority"),
                    "SpecificPriorityValue": si.get("SpecificPriorityValue"),
                    "RuntimeType": si.get("RuntimeType"), "EntryPointPath": ep,
                    "RunAsMe": si.get("RunAsMe"),
@@ -923,6 +1018,79 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return 201, {"@odata.context": "https://x/odata/$metadata#Jobs", "value": created}
 
 
+class _BlobHandler(_Handler):
+    """The blob store (Azure-like): PUT stores the bytes of an attachment
+    orchd was given, GET gives them back. A PUT needs x-ms-blob-type:
+    BlockBlob (400 without, as Azure); a bearer token must come exactly when
+    the attachment's RequiresAuth was true (401 without one, 400 with one
+    not asked for). Everything received is kept in fake.blob_log."""
+
+    def do_PUT(self):
+        self.received = time.time()
+        self.blob("PUT", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def do_GET(self):
+        self.received = time.time()
+        self.blob("GET", b"")
+
+    def do_POST(self):
+        self.blob("POST", self.read_body().encode())
+
+    def blob(self, method, body):
+        f = self.fake
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        m = re.fullmatch(r"/blobs/([0-9a-f-]{36})", url.path)
+        auth = self.headers.get("Authorization")
+        with f.lock:
+            f.blob_log.append({"method": method, "path": self.path, "headers": dict(self.headers.items()),
+                               "auth": auth, "len": len(body), "time": time.time()})
+            f.counts["blob_" + method.lower()] = f.counts.get("blob_" + method.lower(), 0) + 1
+        with f.lock:
+            f.blob_inflight += 1
+            f.blob_max_inflight = max(f.blob_max_inflight, f.blob_inflight)
+        try:
+            self.blob_inner(method, body, m, query, auth)
+        finally:
+            with f.lock:
+                f.blob_inflight -= 1
+
+    def blob_inner(self, method, body, m, query, auth):
+        f = self.fake
+        fault = f.take_fault("blob_" + method.lower())
+        if fault and self.apply_fault(fault):
+            return
+        with f.lock:
+            att = f.attachments.get(m.group(1)) if m else None
+            if not att or query.get("sig") != [f.blob_sig] or method not in ("PUT", "GET"):
+                return self.send_json(403, {"error": "AuthenticationFailed"})
+            if att["requires_auth"]:
+                info = f.tokens.get(auth[7:] if auth and auth.startswith("Bearer ") else "")
+                if not info or info["revoked"] or self.received >= info["exp"]:
+                    return self.send_json(401, {"error": "token required"})
+            elif auth is not None:
+                return self.send_json(400, {"error": "a token was sent where none was asked for"})
+            if method == "PUT":
+                if self.headers.get("x-ms-blob-type") != "BlockBlob":
+                    return self.send_json(400, {"error": "MissingRequiredHeader x-ms-blob-type"})
+                f.blobs[m.group(1)] = body
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = f.blobs.get(m.group(1))
+        if data is None:
+            return self.send_json(404, {"error": "BlobNotFound"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except OSError:
+            pass    # orchd stops reading at its cap
+
+
 def public_item(item):
     """The queue item as Orchestrator gives it (QueueItemDto)."""
     return {k: v for k, v in item.items() if k != "folder"}
@@ -933,7 +1101,7 @@ def public_job(job):
     when unset."""
     out = {"Info": None, "OutputArguments": None, "StartTime": None, "EndTime": None,
            "HostMachineName": None}
-    out.update({k: v for k, v in job.items() if k not in ("folder", "_plan")})
+    out.update({k: v for k, v in job.items() if k != "folder" and not k.startswith("_")})
     return out
 
 

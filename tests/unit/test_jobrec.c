@@ -134,11 +134,49 @@ static void test_record(void **state)
 	free(r);
 }
 
+/* A job whose output is in a file: named when not read, the file's object
+ * when read, and why not when it could not be had. */
+static void test_output_file(void **state)
+{
+	static const char dto[] = "{\"Id\":7,\"State\":\"Successful\",\"OutputArguments\":null,"
+				  "\"OutputFile\":\"0b6f3c1e-2a4d-4e5f-8a9b-0c1d2e3f4a5b\"}";
+	cJSON *j = cJSON_Parse(dto);
+	struct buf b = {0};
+	char *r;
+	(void)state;
+
+	assert_string_equal(jobrec_output_file(j), "0b6f3c1e-2a4d-4e5f-8a9b-0c1d2e3f4a5b");
+	r = record(dto);
+	assert_non_null(strstr(r, "\"output\":null,\"output_file\":\"0b6f3c1e-2a4d-4e5f-8a9b-0c1d2e3f4a5b\","));
+	assert_null(strstr(r, "output_error"));
+	free(r);
+	jobrec_append_file(&b, j, "{\"a\":[1,2]}", 11, NULL);
+	assert_non_null(strstr(b.p, "\"output\":{\"a\":[1,2]},\"created\""));
+	buf_reset(&b);
+	/* Only the len bytes given count. */
+	jobrec_append_file(&b, j, "{\"a\":1}garbage", 7, NULL);
+	assert_non_null(strstr(b.p, "\"output\":{\"a\":1},"));
+	buf_reset(&b);
+	jobrec_append_file(&b, j, "[1]", 3, NULL);
+	assert_non_null(strstr(b.p, "\"output_error\":\"the output file holds no JSON object"));
+	buf_reset(&b);
+	jobrec_append_file(&b, j, NULL, 0, "too \"big\"");
+	assert_non_null(strstr(b.p, "\"output\":null,\"output_file\":"));
+	assert_non_null(strstr(b.p, "\"output_error\":\"too \\\"big\\\"\""));
+	buf_free(&b);
+	cJSON_Delete(j);
+	/* OutputArguments given: the file is not the output. */
+	j = cJSON_Parse("{\"OutputArguments\":\"{}\",\"OutputFile\":\"x\"}");
+	assert_null(jobrec_output_file(j));
+	cJSON_Delete(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_final_states), cmocka_unit_test(test_item_record),
 		cmocka_unit_test(test_record),       cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_output_file),
 	};
 	return cmocka_run_group_tests_name("jobrec", tests, NULL, NULL);
 }
