@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jobrec.h"
 #include "print.h"
 #include "termsafe.h"
 #include "util.h"
@@ -233,13 +234,13 @@ void logs_after_wait(const char *sock, int timeout, const char *answer)
 	for (j = one ? one : jobs ? jobs->child : NULL; j; j = one ? NULL : j->next) {
 		const char *state = str(j, "state");
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-		if (!is_final(state) || strcmp(state, "Successful") == 0 || !cJSON_IsNumber(id))
+		if (!is_final(state) || strcmp(state, "Successful") == 0 || !jobrec_id(id))
 			continue;
-		struct logs_ask a = {.id = (long long)id->valuedouble, .level = "Error"};
+		struct logs_ask a = {.id = jobrec_id(id), .level = "Error"};
 		if (cJSON_IsString(folder))
 			a.folder = folder->valuestring;
-		else if (cJSON_IsNumber(folder))
-			a.folder_id = (long long)folder->valuedouble;
+		else
+			a.folder_id = jobrec_id(folder);
 		fprintf(stderr, "job %lld ended %s; its Error and Fatal log entries:\n", a.id, state);
 		read_pages(sock, timeout, &a, 0, stderr);
 		free(a.after);

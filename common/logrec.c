@@ -43,17 +43,25 @@ static const char *level_of(const cJSON *o)
 bool logrec_page(const cJSON *answer, int limit, int top, struct logrec_page *pg)
 {
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(answer, "value"), *it;
-	int got = cJSON_GetArraySize(value), i = 0;
+	int got = 0;
 
 	memset(pg, 0, sizeof(*pg));
 	if (!cJSON_IsArray(value))
 		return false;
-	pg->e = xcalloc((size_t)(got > 0 ? got : 1), sizeof(*pg->e));
+	pg->e = xcalloc((size_t)(top > 0 ? top : 1), sizeof(*pg->e));
 	cJSON_ArrayForEach(it, value) {
-		struct logrec_entry *e = &pg->e[i++];
+		if (got == top)
+			break;
+		if (!cJSON_IsObject(it)) {
+			logrec_page_free(pg);
+			return false;
+		}
+		struct logrec_entry *e = &pg->e[got++];
 		logrec_time(str(it, "TimeStamp"), e->time);
-		e->level = level_of(it);
-		e->host = str(it, "HostMachineName");
+		if ((e->level = level_of(it)))
+			e->llen = text_utf8_cut(e->level, strlen(e->level), LOGREC_LEVEL_MAX);
+		if ((e->host = str(it, "HostMachineName")))
+			e->hlen = text_utf8_cut(e->host, strlen(e->host), LOGREC_HOST_MAX);
 		if ((e->message = str(it, "Message"))) {
 			size_t len = strlen(e->message);
 			e->mlen = text_utf8_cut(e->message, len, LOGREC_MESSAGE_MAX);
@@ -64,13 +72,18 @@ bool logrec_page(const cJSON *answer, int limit, int top, struct logrec_page *pg
 	pg->n = got > limit ? limit : got;
 	if (pg->more) {
 		/* The instant the page would end in: its entries wait for the
-		 * next page (see the header), unless they are all of it. */
+		 * next page (see the header); when they are all of it, the
+		 * page is stuck on that instant. */
 		const char *edge = pg->e[got > limit ? limit : limit - 1].time;
 		int keep = pg->n;
 		while (keep > 0 && strcmp(pg->e[keep - 1].time, edge) == 0)
 			keep--;
-		if (keep > 0)
+		if (keep > 0) {
 			pg->n = keep;
+		} else if (edge[0]) {
+			pg->stuck = true;
+			memcpy(pg->edge, edge, sizeof(pg->edge));
+		}
 	}
 	return true;
 }
@@ -89,6 +102,18 @@ static void add_str(struct buf *b, const char *v)
 		buf_adds(b, "null");
 }
 
+/* v's first len bytes (all of v, or a cut of it). */
+static void add_strn(struct buf *b, const char *v, size_t len)
+{
+	if (v && v[len]) {
+		char *m = xstrndup(v, len);
+		enc_json_str(b, m);
+		free(m);
+	} else {
+		add_str(b, v);
+	}
+}
+
 void logrec_page_json(struct buf *b, long long id, const struct logrec_page *pg, const char *after)
 {
 	const char *last = after;
@@ -99,17 +124,11 @@ void logrec_page_json(struct buf *b, long long id, const struct logrec_page *pg,
 		buf_adds(b, i ? ",{\"time\":" : "{\"time\":");
 		add_str(b, e->time[0] ? e->time : NULL);
 		buf_adds(b, ",\"level\":");
-		add_str(b, e->level);
+		add_strn(b, e->level, e->llen);
 		buf_adds(b, ",\"message\":");
-		if (e->cut) {
-			char *m = xstrndup(e->message, e->mlen);
-			enc_json_str(b, m);
-			free(m);
-		} else {
-			add_str(b, e->message);
-		}
+		add_strn(b, e->message, e->mlen);
 		buf_adds(b, ",\"host\":");
-		add_str(b, e->host);
+		add_strn(b, e->host, e->hlen);
 		buf_adds(b, e->cut ? ",\"cut\":true}" : "}");
 		if (e->time[0])
 			last = e->time;

@@ -7,8 +7,10 @@
  * entries are fetched with "TimeStamp gt <after>", so a page that stopped
  * between two entries of the same instant would lose the second one for a
  * client that goes on with after = last. The entries of the page's last
- * instant are then left for the next page, unless the whole page is one
- * instant (more than limit entries share it: the rest of it is lost).
+ * instant are then left for the next page. When the whole page is one
+ * instant (more than limit entries share it), the page is "stuck": the
+ * caller asks for that instant alone ("TimeStamp eq <edge>", up to
+ * RobotLogs' cap) and answers all of it, over limit.
  */
 #ifndef ORCHD_LOGREC_H
 #define ORCHD_LOGREC_H
@@ -22,21 +24,29 @@
 
 /* A message longer than this is cut, on a character boundary. */
 #define LOGREC_MESSAGE_MAX 8192
+/* So are a host name and a level spelled otherwise than the six: LogDto's
+ * are short, and a hostile answer's must not make an answer of megabytes. */
+#define LOGREC_HOST_MAX 256
+#define LOGREC_LEVEL_MAX 32
 
 /* One entry; the strings point into the answer it was read from. */
 struct logrec_entry {
 	char time[TEXT_DATETIME_MAX];  /* RFC 3339 with its zone; "" when the entry has none */
 	const char *level;             /* "Trace" .. "Fatal" (or as Orchestrator spelled it), or NULL */
+	size_t llen;                   /* bytes of level given (at most LOGREC_LEVEL_MAX) */
 	const char *message;           /* NULL when there is none */
 	size_t mlen;                   /* bytes of message given (at most LOGREC_MESSAGE_MAX) */
 	bool cut;                      /* message was longer */
 	const char *host;              /* HostMachineName, or NULL */
+	size_t hlen;                   /* bytes of host given (at most LOGREC_HOST_MAX) */
 };
 
 struct logrec_page {
 	struct logrec_entry *e;
 	int n;
 	bool more;                     /* entries after these match too */
+	bool stuck;                    /* more, and all n entries share the time edge */
+	char edge[TEXT_DATETIME_MAX];  /* when stuck: that instant */
 };
 
 /*
@@ -44,7 +54,8 @@ struct logrec_page {
  * first) asked with $top = top for a page of at most limit entries (top is
  * limit + 1, to see whether more follow, or limit when that is over
  * RobotLogs' cap: a full page then counts as more). Fills pg (free it with
- * logrec_page_free); returns false when the answer has no "value" array.
+ * logrec_page_free); returns false when the answer has no "value" array of
+ * objects. Entries past top are not read (a hostile page may hold millions).
  */
 bool logrec_page(const cJSON *answer, int limit, int top, struct logrec_page *pg);
 void logrec_page_free(struct logrec_page *pg);

@@ -80,12 +80,6 @@ static int two(const char *s)
 	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0' : -1;
 }
 
-/*
- * Orchestrator's definition types queue dates as RFC 3339 date-times, which
- * need seconds and a zone; people write dates alone or leave the seconds out.
- * Those two are completed here, since their meaning is plain; a missing zone
- * is not guessed (the host's zone and Orchestrator's may differ).
- */
 size_t text_utf8_cut(const char *s, size_t len, size_t max)
 {
 	if (len <= max)
@@ -99,6 +93,12 @@ size_t text_utf8_cut(const char *s, size_t len, size_t max)
 	return ((unsigned char)s[n] & 0xC0) == 0x80 ? max : n;
 }
 
+/*
+ * Orchestrator's definition types queue dates as RFC 3339 date-times, which
+ * need seconds and a zone; people write dates alone or leave the seconds out.
+ * Those two are completed here, since their meaning is plain; a missing zone
+ * is not guessed (the host's zone and Orchestrator's may differ).
+ */
 enum text_date text_rfc3339(const char *s, char out[TEXT_DATETIME_MAX])
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

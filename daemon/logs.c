@@ -27,12 +27,32 @@ static void on_logs(struct orch_call *c)
 		request_answer(r, code, msg);
 		return;
 	}
-	if (!logrec_page(c->json, jb->limit, r->lg.top, &pg)) {
+	int limit = r->lg.instant ? PROTO_LOGS_MAX : jb->limit;
+	if (!logrec_page(c->json, limit, r->lg.top, &pg)) {
 		/* A proxy's page, say: nothing to make entries of. */
 		orch_call_reset(c);
-		request_answer(r, PC_UNAVAILABLE, "Orchestrator's RobotLogs answer has no \"value\" list");
+		request_answer(r, PC_UNAVAILABLE, "Orchestrator's RobotLogs answer has no \"value\" list of entries");
 		return;
 	}
+	if (pg.stuck && !r->lg.instant) {
+		/* Its one instant alone, in a turn of its own (logs.h). */
+		_Static_assert(sizeof(r->lg.edge) >= sizeof(pg.edge), "edge");
+		memcpy(r->lg.edge, pg.edge, sizeof(pg.edge));
+		logrec_page_free(&pg);
+		orch_call_reset(c);
+		if (request_stopping()) {
+			request_answer(r, PC_SHUTDOWN, "orchd is stopping; the log was not read whole");
+			return;
+		}
+		r->lg.instant = true;
+		r->lg.waiting = true;
+		watch_turn(&r->lg.turn);
+		return;
+	}
+	/* The instant's entries: those after it may follow (and when
+	 * RobotLogs' cap of them came, more of it may be lost: protocol.md). */
+	if (r->lg.instant)
+		pg.more = true;
 	struct buf b = {0};
 	logrec_page_json(&b, (long long)jb->id, &pg, jb->after);
 	logrec_page_free(&pg);
@@ -47,12 +67,16 @@ static void on_logs(struct orch_call *c)
  * (to know whether more follow). Levels compare as their numbers, quoted,
  * as UiPathOrch sends them; the key and the time go unquoted (a Guid and a
  * DateTimeOffset literal in OData). */
-static char *logs_query(const struct proto_job *jb, const char *key, int top)
+static char *logs_query(const struct proto_job *jb, const char *key, int top, const char *instant)
 {
 	struct buf flt = {0};
 
 	buf_printf(&flt, "JobKey eq %s and Level ge '%d'", key, jb->level);
-	if (jb->after)
+	/* instant: logrec's edge, an RFC 3339 date-time text_rfc3339 wrote
+	 * (digits, "T:.+-Z"), safe in the filter as after is. */
+	if (instant)
+		buf_printf(&flt, " and TimeStamp eq %s", instant);
+	else if (jb->after)
 		buf_printf(&flt, " and TimeStamp gt %s", jb->after);
 	char *q = curl_easy_escape(NULL, flt.p, (int)flt.len);
 	char *query = xasprintf("$filter=%s&$orderby=TimeStamp%%20asc&$top=%d", q, top);
@@ -73,9 +97,12 @@ static void on_turn(struct watch_turn *t, enum proto_code code)
 		request_answer(r, code, "orchd is stopping; the log was not read");
 		return;
 	}
-	r->lg.top = jb->limit < PROTO_LOGS_MAX ? jb->limit + 1 : jb->limit;
+	if (r->lg.instant)
+		r->lg.top = PROTO_LOGS_MAX;
+	else
+		r->lg.top = jb->limit < PROTO_LOGS_MAX ? jb->limit + 1 : jb->limit;
 	c->ep = EP_ROBOT_LOGS;
-	c->query = logs_query(jb, r->lg.key, r->lg.top);
+	c->query = logs_query(jb, r->lg.key, r->lg.top, r->lg.instant ? r->lg.edge : NULL);
 	c->done = on_logs;
 	c->data = r;
 	r->lg.calling = true;

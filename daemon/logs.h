@@ -10,7 +10,10 @@
  * in its max_single_reads turn, one GET /odata/RobotLogs with $filter
  * "JobKey eq <key> and Level ge '<n>'" (and "TimeStamp gt <after>"),
  * $orderby "TimeStamp asc" and $top limit + 1 (limit at RobotLogs' cap), and
- * answers the page (logrec.h). A GET: temporary failures are retried by
+ * answers the page (logrec.h). A page stuck on one instant (more than
+ * limit entries share a time stamp) costs one more RobotLogs read, in its
+ * own turn: that instant alone, up to RobotLogs' cap, all answered, so that
+ * a client going on with after = last loses none of it. A GET: temporary failures are retried by
  * http; 403 is SCOPE naming OR.Monitoring.Read (orch). No side effect: a
  * LOGS whose client left is cancelled, and its reads not made.
  */
@@ -30,7 +33,9 @@ struct logs_req {
 	struct watch_turn turn;        /* RobotLogs' max_single_reads turn */
 	struct orch_call call;         /* RobotLogs */
 	bool reading, waiting, calling;
+	bool instant;                  /* the second read: the stuck page's instant */
 	int top;                       /* the $top sent */
+	char edge[40];                 /* that instant (logrec_page's edge) */
 	char key[40];                  /* the job's Key (a GUID) */
 };
 

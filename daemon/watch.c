@@ -158,7 +158,8 @@ static void want_read(struct watched *j, uint64_t delay_ms)
 		delayq_within(&W.reads, &j->next, delay_ms);
 }
 
-static bool take_token(void)
+/* The bucket as of now. */
+static void refill(void)
 {
 	uint64_t now = uv_now(W.loop);
 
@@ -166,6 +167,11 @@ static bool take_token(void)
 	if (W.tokens > W.rate)
 		W.tokens = W.rate;
 	W.tokens_at = now;
+}
+
+static bool take_token(void)
+{
+	refill();
 	if (W.tokens < 1.0)
 		return false;
 	W.tokens -= 1.0;
@@ -197,6 +203,9 @@ static void arm_pace(void)
 		uv_timer_stop(&W.pace);
 		return;
 	}
+	/* From the bucket as of now: a turn asked for after an idle while
+	 * finds its slot free (a stale count would wait up to 1/rate s). */
+	refill();
 	double missing = W.stopping ? 0 : 1.0 - W.tokens;
 	uint64_t ms = missing > 0 ? (uint64_t)(missing * 1000.0 / W.rate) + 1 : 0;
 	uv_timer_start(&W.pace, on_pace, ms, 0);

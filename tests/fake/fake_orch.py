@@ -815,7 +815,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def robot_logs(self, folder, query):
         """GET /odata/RobotLogs as the v20 definition describes it: $filter
         terms joined by "and" (JobKey eq <guid>, Level ge '<n>', TimeStamp
-        gt|ge|lt <date-time>), $orderby TimeStamp asc|desc, $top (at most
+        gt|ge|lt|eq <date-time>), $orderby TimeStamp asc|desc, $top (at most
         1000), $skip; only the entries of jobs in the header's folder."""
         f = self.fake
         flt = query.get("$filter", [""])[0]
@@ -829,12 +829,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if m:
                 tests.append(lambda e, n=int(m.group(1)): LOG_LEVELS.index(e["Level"]) >= n)
                 continue
-            m = re.fullmatch(r"\(?TimeStamp (gt|ge|lt) (\S+?)\)?", term)
+            m = re.fullmatch(r"\(?TimeStamp (gt|ge|lt|eq) (\S+?)\)?", term)
             if m and timestamp_key(m.group(2)):
                 op, t = m.group(1), timestamp_key(m.group(2))
                 tests.append(lambda e, op=op, t=t: {"gt": timestamp_key(e["TimeStamp"]) > t,
                                                     "ge": timestamp_key(e["TimeStamp"]) >= t,
-                                                    "lt": timestamp_key(e["TimeStamp"]) < t}[op])
+                                                    "lt": timestamp_key(e["TimeStamp"]) < t,
+                                                    "eq": timestamp_key(e["TimeStamp"]) == t}[op])
                 continue
             return 400, {"message": "The query specified in the URI is not valid.", "errorCode": 1000}
         order = query.get("$orderby", ["TimeStamp asc"])[0]

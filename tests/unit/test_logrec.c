@@ -70,15 +70,65 @@ static void test_more_and_the_edge_instant(void **state)
 	assert_non_null(strstr(s, "\"more\":true,\"last\":\"2026-12-01T10:00:00.2Z\"}"));
 	free(s);
 	cJSON_Delete(a);
-	/* One instant for the whole page: kept (it cannot be split better). */
+	/* One instant for the whole page: stuck on it, for the caller to read
+	 * that instant alone; a page with another instant before is not. */
 	static const char *const same[] = {"2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z",
 					   "2026-12-01T10:00:00Z", NULL};
+	struct logrec_page pg;
 	a = answer_of(same);
-	s = page_json(a, 2, 3, NULL);
-	assert_non_null(strstr(s, "\"m1\""));
-	assert_non_null(strstr(s, "\"more\":true"));
-	free(s);
+	assert_true(logrec_page(a, 2, 3, &pg));
+	assert_true(pg.stuck && pg.more);
+	assert_string_equal(pg.edge, "2026-12-01T10:00:00Z");
+	logrec_page_free(&pg);
+	/* All of it, and no more than came: not stuck. */
+	assert_true(logrec_page(a, 3, 4, &pg));
+	assert_false(pg.stuck || pg.more);
+	assert_int_equal(pg.n, 3);
+	logrec_page_free(&pg);
 	cJSON_Delete(a);
+	a = answer_of(t);
+	assert_true(logrec_page(a, 3, 4, &pg));
+	assert_false(pg.stuck);
+	logrec_page_free(&pg);
+	cJSON_Delete(a);
+}
+
+/* A hostile page: millions of elements are not all read, an element that
+ * is no object makes no page, long hosts and levels are cut. */
+static void test_hostile_page(void **state)
+{
+	struct logrec_page pg;
+	struct buf b = {0};
+	(void)state;
+
+	cJSON *a = cJSON_Parse("{\"value\":[{\"Message\":\"a\"},0,0]}");
+	assert_false(logrec_page(a, 1, 2, &pg));   /* the 2nd is read, and no entry */
+	cJSON_Delete(a);
+	a = cJSON_CreateObject();
+	cJSON *v = cJSON_AddArrayToObject(a, "value");
+	for (int i = 0; i < 100000; i++)
+		cJSON_AddItemToArray(v, cJSON_CreateObject());
+	assert_true(logrec_page(a, 1, 2, &pg));      /* only top (2) of 100,000 read */
+	assert_int_equal(pg.n, 1);
+	logrec_page_free(&pg);
+	cJSON_Delete(a);
+	char *big = malloc(5000);
+	memset(big, 'h', 4999);
+	big[4999] = '\0';
+	a = cJSON_CreateObject();
+	v = cJSON_AddArrayToObject(a, "value");
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "HostMachineName", big);
+	cJSON_AddStringToObject(e, "Level", big);
+	cJSON_AddItemToArray(v, e);
+	assert_true(logrec_page(a, 5, 6, &pg));
+	logrec_page_json(&b, 7, &pg, NULL);
+	assert_true(b.len < 600);
+	assert_non_null(strstr(b.p, "\"host\":\"hhhh"));
+	logrec_page_free(&pg);
+	buf_free(&b);
+	cJSON_Delete(a);
+	free(big);
 }
 
 static void test_empty_and_after(void **state)
@@ -155,6 +205,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_more_and_the_edge_instant),
+		cmocka_unit_test(test_hostile_page),
 		cmocka_unit_test(test_empty_and_after),
 		cmocka_unit_test(test_cut_and_fields),
 	};
