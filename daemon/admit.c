@@ -104,6 +104,21 @@ struct admit_use *admit_take(uid_t uid, int places, size_t bytes, const char **w
 	return u;
 }
 
+bool admit_grow(struct admit_use *u, size_t own, size_t bytes, const char **why)
+{
+	if (u->bytes > own && u->bytes + bytes > A.max_bytes / 4) {
+		*why = "this peer's waiting requests hold too many bytes (a quarter of max_pending_bytes)";
+		return false;
+	}
+	if (A.bytes > own && A.bytes + bytes > A.max_bytes) {
+		*why = "waiting requests hold too many bytes (max_pending_bytes)";
+		return false;
+	}
+	u->bytes += bytes;
+	A.bytes += bytes;
+	return true;
+}
+
 void admit_give(struct admit_use *u, int places, size_t bytes)
 {
 	u->places -= places;

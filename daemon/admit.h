@@ -22,6 +22,11 @@ void admit_close(void);
 /* Takes places and bytes for uid: the peer's account to give them back to,
  * or NULL (BUSY) with *why saying which limit. */
 struct admit_use *admit_take(uid_t uid, int places, size_t bytes, const char **why);
+/* Adds bytes to what a request of u's holds already (own of u's bytes):
+ * an answer it has made that waits for its turn, a job's output read from
+ * its file. The same limits as admit_take; a request alone always fits.
+ * False (nothing taken) with *why saying which limit. */
+bool admit_grow(struct admit_use *u, size_t own, size_t bytes, const char **why);
 /* Gives back what admit_take took. */
 void admit_give(struct admit_use *u, int places, size_t bytes);
 

@@ -116,8 +116,12 @@ struct attach_rec;
 /* record: the job's JSON record, the callee's to keep (free it). The
  * attach_rec is freed before the call: forget it. */
 typedef void attach_rec_fn(void *data, char *record);
+/* Before a read output goes into the record: whether the caller may hold
+ * its bytes until answered (false: *why says which limit). */
+typedef bool attach_hold_fn(void *data, size_t bytes, const char **why);
 struct attach_rec {
 	attach_rec_fn *done;
+	attach_hold_fn *hold;
 	void *data;
 	/* Private. */
 	cJSON *job;
@@ -130,11 +134,12 @@ struct attach_rec {
  * and returns a new attach_rec, whose done() is called exactly once, later,
  * from the loop, with the record. Otherwise returns NULL with *record set
  * now (the caller's). A record whose output could not be had (no scope,
- * over the cap, a failed download, not a JSON object) has output null,
- * "output_file" and "output_error" saying why; a warning is logged.
+ * over the cap, a failed download, not a JSON object, or hold() said no to
+ * its bytes) has output null, "output_file" and "output_error" saying why;
+ * a warning is logged.
  */
 struct attach_rec *attach_job_record(const cJSON *job, const struct folder *f, attach_rec_fn *done,
-				     void *data, char **record);
+				     attach_hold_fn *hold, void *data, char **record);
 /* Takes ar back and frees it: done() will not be called. NULL is fine. */
 void attach_rec_cancel(struct attach_rec *ar);
 

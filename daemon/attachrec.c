@@ -30,7 +30,16 @@ static char *record(const cJSON *job, const char *out, size_t len, const char *w
 static void on_output(struct attach *a)
 {
 	struct attach_rec *ar = a->data;
-	char *rec = record(ar->job, a->got.p, a->got.len, a->code == PC_OK ? NULL : a->msg);
+	const char *why = a->code == PC_OK ? NULL : a->msg, *limit;
+	char msg[160];
+
+	/* The output is held until answered: it counts as the request's
+	 * bytes (max_pending_bytes), or it is not given. */
+	if (!why && !ar->hold(ar->data, a->got.len, &limit)) {
+		snprintf(msg, sizeof(msg), "orchd holds too many bytes of answers now: %s", limit);
+		why = msg;
+	}
+	char *rec = record(ar->job, why ? NULL : a->got.p, why ? 0 : a->got.len, why);
 
 	attach_rec_fn *done = ar->done;
 	void *data = ar->data;
@@ -40,7 +49,7 @@ static void on_output(struct attach *a)
 }
 
 struct attach_rec *attach_job_record(const cJSON *job, const struct folder *f, attach_rec_fn *done,
-				     void *data, char **rec)
+				     attach_hold_fn *hold, void *data, char **rec)
 {
 	const char *file = jobrec_output_file(job), *lacks = scope_lacks(OP_ATTACH_READ, auth_scopes());
 	char why[256];
@@ -67,6 +76,7 @@ struct attach_rec *attach_job_record(const cJSON *job, const struct folder *f, a
 	}
 	struct attach_rec *ar = xcalloc(1, sizeof(*ar));
 	ar->done = done;
+	ar->hold = hold;
 	ar->data = data;
 	ar->job = cJSON_Duplicate(job, true);
 	ar->a.done = on_output;

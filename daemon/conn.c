@@ -16,6 +16,9 @@
  * so that one pipelining client cannot hold the loop. Answers to requests
  * accepted before a pause can still pass OUT_HIGH, up to OUT_MAX, beyond
  * which the client is cut off; one that reads nothing goes at idle_timeout.
+ * One answer alone may be over OUT_MAX (a job's output of [jobs] max_output,
+ * 16 MiB): the client is cut off only when answers pile up behind unwritten
+ * ones.
  */
 #define READ_CHUNK 65536
 #define OUT_HIGH (1u << 20)
@@ -119,7 +122,7 @@ void conn_write(struct conn *c)
 		conn_update(c); /* an answer came that waits behind an earlier one */
 		return;
 	}
-	if (c->unwritten + c->out.len > OUT_MAX) {
+	if (c->unwritten > 0 && c->unwritten + c->out.len > OUT_MAX) {
 		/* It does not read its answers: its requests still finish upstream. */
 		log_warn("server: pid %d left %zu bytes of answers unread: disconnected", (int)c->pid,
 			 c->unwritten + c->out.len);

@@ -44,6 +44,12 @@ static void answer_record(struct request *r, char *record)
 	free(record);
 }
 
+/* A read output's bytes are r's until answered (attach_hold_fn). */
+static bool hold(void *data, size_t bytes, const char **why)
+{
+	return request_hold(data, bytes, why);
+}
+
 static void on_record(void *data, char *record)
 {
 	struct request *r = data;
@@ -66,7 +72,7 @@ static void answer_job(struct request *r, const cJSON *job, const char *extra)
 		return;
 	}
 	snprintf(r->jv.state, sizeof(r->jv.state), "%s", jobrec_state(job) ? jobrec_state(job) : "");
-	r->jv.out = attach_job_record(job, &r->folder, on_record, r, &record);
+	r->jv.out = attach_job_record(job, &r->folder, on_record, hold, r, &record);
 	if (!r->jv.out)
 		answer_record(r, record);
 }

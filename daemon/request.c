@@ -77,6 +77,14 @@ void request_shutdown(void)
 	Q.stopping = true;
 }
 
+bool request_hold(struct request *r, size_t bytes, const char **why)
+{
+	if (!r->use || !admit_grow(r->use, r->bytes, bytes, why))
+		return false;
+	r->bytes += bytes;
+	return true;
+}
+
 bool request_gone(const struct request *r)
 {
 	return r->owner == NULL;

@@ -134,6 +134,10 @@ void request_answer(struct request *r, enum proto_code code, const char *text);
 bool request_allowed(const struct request *r, bool queue, const char *name, int count);
 /* A DENIED line for the log, rate-limited. */
 void request_log_denied(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* r holds bytes more until answered (a job's output read from its file),
+ * against max_pending_bytes as its line does; false (nothing held) with
+ * *why saying which limit. */
+bool request_hold(struct request *r, size_t bytes, const char **why);
 /* Whether r's client is gone (r runs on for its effect). */
 bool request_gone(const struct request *r);
 /* Whether orchd is stopping (nothing new is sent). */

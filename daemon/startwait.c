@@ -36,6 +36,14 @@ static void end_wait(struct request *r, enum proto_code code, const char *why)
 }
 
 /* A waited job's record, with the output read from its file. */
+/* A read output's bytes are the START's until answered (attach_hold_fn). */
+static bool hold(void *data, size_t bytes, const char **why)
+{
+	struct watch_req *w = data;
+
+	return request_hold(w->data, bytes, why);
+}
+
 static void on_record(void *data, char *record)
 {
 	struct watch_req *w = data;
@@ -58,7 +66,7 @@ static void on_waited(struct watch_req *w, enum proto_code code, const cJSON *jo
 		return;
 	}
 	/* Its record, once its output file (if any) was read. */
-	j->out = attach_job_record(job, &r->folder, on_record, w, &j->record);
+	j->out = attach_job_record(job, &r->folder, on_record, hold, w, &j->record);
 	if (!j->out && --r->start.nleft == 0)
 		end_wait(r, PC_OK, NULL);
 }

@@ -519,3 +519,48 @@ def sigterm_answers_uploads_waiting_for_their_turn(env):
     assert d.stop() == 0
     assert env.fake.count("blob_put") == 8 and env.fake.count("start") == 0
     assert time.time() - t0 < 4
+
+
+@test
+def an_output_over_8_mib_is_answered_whole(env):
+    """One answer may be bigger than the 8 MiB a connection lets pile up
+    (a job's output of up to max_output, 16 MiB): the client gets it, and
+    is not cut off as one that reads nothing."""
+    d = big_daemon(env)
+    out = {"Result": "big", "blob": "x" * (12 << 20)}
+    jid, _ = output_job(env, d, out)
+    c = d.client(60)
+    c.send(f"JOB {jid}\nPING\n")
+    rec = ok_json(c.line())["job"]
+    assert rec["output"] == out and "output_error" not in rec, {k: v for k, v in rec.items() if k != "output"}
+    assert c.line() == 'OK {"pong":true}'
+    c.close()
+    assert "unread" not in d.log(), d.log()
+
+
+@test
+def read_outputs_count_against_max_pending_bytes(env):
+    """A job's output read from its file is held until answered: it counts
+    as the request's bytes, so that many WAITs of big outputs cannot take
+    orchd's memory. Over the peer's quarter, with other requests held, the
+    record says so in output_error; a request alone always fits."""
+    d = big_daemon(env, orchestrator={"max_pending_bytes": str(2 << 20)})   # a quarter: 512 KiB
+    out = big_output(1 << 20)
+    jid, aid = output_job(env, d, out)
+    # Alone, 1 MiB fits although it is over the quarter.
+    assert ok_json(d.ask(f"JOB {jid}"))["job"]["output"] == out
+    assert ok_json(d.ask("STATS"))["pending"]["bytes"] == 0
+    # Beside a WAIT of the same peer, it does not.
+    running = started_id(d)
+    env.fake.set_job(running, State="Running")
+    w = d.client(30)
+    w.send(f"WAIT {running}\n")
+    assert wait_for(lambda: ok_json(d.ask("STATS"))["pending"]["bytes"] > 0, 5)
+    rec = ok_json(d.ask(f"JOB {jid}"))["job"]
+    brief = {k: v for k, v in rec.items() if k != "output"}
+    assert rec["output"] is None and rec["output_file"] == aid, brief
+    assert "max_pending_bytes" in rec["output_error"], brief
+    env.fake.set_job(running, State="Successful")
+    assert ok_json(w.line())["job"]["state"] == "Successful"
+    w.close()
+    assert wait_for(lambda: ok_json(d.ask("STATS"))["pending"]["bytes"] == 0, 5)
