@@ -102,6 +102,26 @@ bool jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t
 	return append(b, job, out, len, why ? why : out ? NULL : "not read");
 }
 
+/* An output file's JSON: after a UTF-8 byte order mark, which Windows
+ * tools write, one value and nothing after it but blanks; else NULL. */
+static cJSON *parse_file(const char *p, size_t len)
+{
+	const char *end;
+
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+		p += 3;
+		len -= 3;
+	}
+	cJSON *v = cJSON_ParseWithLengthOpts(p, len, &end, false);
+	while (v && end < p + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (v && end != p + len) {
+		cJSON_Delete(v);
+		v = NULL;
+	}
+	return v;
+}
+
 /* The record; fout and flen: what was read of the OutputFile (NULL: not
  * read), why: why it was not. Returns whether it has an output. */
 static bool append(struct buf *b, const cJSON *job, const char *fout, size_t flen, const char *why)
@@ -116,7 +136,7 @@ static bool append(struct buf *b, const cJSON *job, const char *fout, size_t fle
 	/* OutputArguments is a JSON object serialized into a string; anything
 	 * else (null while running, dropped by the robot, not JSON) is null. */
 	const char *out = str(job, "OutputArguments"), *file = jobrec_output_file(job);
-	cJSON *parsed = out ? cJSON_Parse(out) : file && fout ? cJSON_ParseWithLength(fout, flen) : NULL;
+	cJSON *parsed = out ? cJSON_Parse(out) : file && fout ? parse_file(fout, flen) : NULL;
 	buf_adds(b, ",\"output\":");
 	bool had = add_shallow_object(b, parsed);
 	if (!had && file) {

@@ -128,7 +128,10 @@ static void finish(struct attach *a, enum proto_code code)
 static bool header_name_ok(const char *n)
 {
 	static const char *const framing[] = {"Host", "Content-Length", "Transfer-Encoding", "Connection",
-					      "Upgrade", "TE", "Trailer", "Keep-Alive", "Expect"};
+					      "Upgrade", "TE", "Trailer", "Keep-Alive", "Expect",
+					      /* orchd's to send (the bearer, when RequiresAuth) or
+					       * nobody's: two would make the request ambiguous */
+					      "Authorization", "Proxy-Authorization", "Cookie"};
 	size_t len = strlen(n);
 
 	if (len == 0 || len > ATTACH_MAX_NAME || strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -340,6 +343,7 @@ static void blob_send(struct attach *a)
 	memset(&a->http, 0, sizeof(a->http));
 	a->http.url = a->uri;
 	a->http.idempotent = true; /* before StartJobs a repeat changes nothing */
+	a->http.bulk = true;
 	a->http.prepare = prepare;
 	a->http.done = on_blob;
 	a->http.data = a;

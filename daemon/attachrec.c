@@ -39,7 +39,8 @@ static void on_output(struct attach *a)
 		snprintf(msg, sizeof(msg), "orchd holds too many bytes of answers now: %s", limit);
 		why = msg;
 	}
-	char *rec = record(ar->job, why ? NULL : a->got.p, why ? 0 : a->got.len, why);
+	/* An empty file was read: "" (its buffer has no bytes to point to). */
+	char *rec = record(ar->job, why ? NULL : a->got.p ? a->got.p : "", why ? 0 : a->got.len, why);
 
 	attach_rec_fn *done = ar->done;
 	void *data = ar->data;

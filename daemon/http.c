@@ -167,6 +167,14 @@ static void start(struct http_req *r)
 	}
 	if (r->method) /* release_easy sets it back: most requests never touch it */
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	if (r->bulk) {
+		/* 16 MiB at 0.5 MB/s is over a 30 s exchange, and a retry sends
+		 * it all again: a stalled transfer ends instead (release_easy
+		 * sets these back). */
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, H.timeout_ms / 1000 > 0 ? H.timeout_ms / 1000 : 1L);
+	}
 	TAILQ_INSERT_TAIL(&H.active, r, link);
 	r->where = HTTP_ACTIVE;
 	H.inflight++;
@@ -182,6 +190,10 @@ static void release_easy(struct http_req *r)
 		return;
 	if (r->method)
 		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, NULL); /* back to POST or GET */
+	if (r->bulk) {
+		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, H.timeout_ms);
+		curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 0L);
+	}
 	if (H.npool < H.pool_cap && r->gen == H.gen) {
 		H.pool[H.npool++] = r->easy;
 	} else {

@@ -44,6 +44,8 @@ struct http_req {
 	bool idempotent;
 	size_t max_resp;               /* bytes of answer kept at most; 0: 4 MiB */
 	int max_attempts;              /* 0: the default (4) */
+	bool bulk;                     /* a blob of any size: no bound on the whole exchange's
+					* time, but ended when under 1 KiB/s for the timeout */
 	/* Called before every attempt, which may come long after submit (a
 	 * queue, a Retry-After): may refresh headers; false ends the request
 	 * with unprepared set, nothing sent. NULL: always ready. */

@@ -23,7 +23,8 @@ static void end_wait(struct request *r, enum proto_code code, const char *why)
 	/* The jobs were started: the message says which, and how they were. */
 	buf_printf(&b, "%s; started and not finished (they were not stopped):", why);
 	for (int i = 0; i < s->njobs; i++) {
-		if (s->jobs[i].record)
+		/* Final ones, their output file being read, are not listed. */
+		if (s->jobs[i].record || s->jobs[i].out)
 			continue;
 		const char *st = watch_state(s->jobs[i].wait);
 		buf_printf(&b, " %lld (%s)", (long long)s->jobs[i].id, st[0] ? st : "not read yet");

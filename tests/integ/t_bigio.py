@@ -164,6 +164,11 @@ def big_input_injected_blob_headers_refused(env):
     err(d.ask(start_json(process="P", input=big_input())), "REJECTED", "header")
     env.fake.blob_headers = {f"x-h{i}": "v" for i in range(33)}
     err(d.ask(start_json(process="P", input=big_input())), "REJECTED", "33 headers")
+    # Credentials are orchd's to send (the bearer, when RequiresAuth), or
+    # nobody's: a listed Authorization would make two.
+    for name in ("Authorization", "cookie"):
+        env.fake.blob_headers = {"x-ms-blob-type": "BlockBlob", name: "Bearer other"}
+        err(d.ask(start_json(process="P", input=big_input())), "REJECTED", "header")
     assert not env.fake.blob_log and env.fake.count("start") == 0
 
 

@@ -157,6 +157,17 @@ static void test_output_file(void **state)
 	jobrec_append_file(&b, j, "{\"a\":1}garbage", 7, NULL);
 	assert_non_null(strstr(b.p, "\"output\":{\"a\":1},"));
 	buf_reset(&b);
+	/* A byte order mark before it and blanks after it are no fault;
+	 * anything else after the value is (and so is an empty file). */
+	jobrec_append_file(&b, j, "\xef\xbb\xbf{\"a\":2}\r\n", 12, NULL);
+	assert_non_null(strstr(b.p, "\"output\":{\"a\":2},"));
+	buf_reset(&b);
+	jobrec_append_file(&b, j, "{\"a\":1} x", 9, NULL);
+	assert_non_null(strstr(b.p, "\"output_error\":\"the output file holds no JSON object"));
+	buf_reset(&b);
+	jobrec_append_file(&b, j, "", 0, NULL);
+	assert_non_null(strstr(b.p, "\"output_error\":\"the output file holds no JSON object"));
+	buf_reset(&b);
 	jobrec_append_file(&b, j, "[1]", 3, NULL);
 	assert_non_null(strstr(b.p, "\"output_error\":\"the output file holds no JSON object"));
 	buf_reset(&b);
