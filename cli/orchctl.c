@@ -71,6 +71,66 @@ static int die_usage(const char *msg)
 	return EXIT_USAGE;
 }
 
+/* Bytes asked of each recv for the answer: an answer may hold a job's
+ * output of up to 16 MiB, and fewer, bigger reads cost fewer calls. */
+#define ANSWER_CHUNK ((size_t)64 << 10)
+
+/* Sends all len bytes of line on fd. Returns 0, or the errno of the send
+ * that failed (never EINTR). */
+static int send_all(int fd, const char *line, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		/* MSG_NOSIGNAL: a peer that closed is an EPIPE here, not a
+		 * SIGPIPE that would end orchctl before it reads why. */
+		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads from fd up to the first LF into *answer (to free, the LF cut).
+ * Returns 0, or -1 after saying on stderr why no whole line came (sent_err:
+ * the errno that ended sending the request, 0 if it was all sent). */
+static int read_answer(int fd, int sent_err, char **answer)
+{
+	struct buf b = {0};
+	char *chunk = xmalloc(ANSWER_CHUNK);
+
+	for (;;) {
+		ssize_t n = recv(fd, chunk, ANSWER_CHUNK, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : 0;
+			if (sent_err)
+				fprintf(stderr, "orchctl: orchd closed the connection while the request "
+					"was sent (%s), and gave no answer\n", strerror(sent_err));
+			else
+				fprintf(stderr, "orchctl: %s before an answer came\n",
+					e == 0 || e == ECONNRESET ? "orchd closed the connection"
+					: e == EAGAIN ? "timed out" : strerror(e));
+			free(chunk);
+			buf_free(&b);
+			return -1;
+		}
+		/* Only the new bytes are searched: the ones before hold no LF,
+		 * and searching them again on every read was quadratic. */
+		char *nl = memchr(chunk, '\n', (size_t)n);
+		buf_add(&b, chunk, nl ? (size_t)(nl - chunk) : (size_t)n);
+		if (nl)
+			break;
+	}
+	free(chunk);
+	*answer = buf_steal(&b);
+	return 0;
+}
+
 /* Sends line and reads one answer line into *answer (logs.h). */
 int exchange(const char *path, int timeout, const char *line, char **answer)
 {
@@ -91,42 +151,18 @@ int exchange(const char *path, int timeout, const char *line, char **answer)
 		return EXIT_CONNECT;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	size_t len = strlen(line), off = 0;
-	while (off < len) {
-		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "orchctl: send: %s\n", strerror(errno));
-			close(fd);
-			return EXIT_CONNECT;
-		}
-		off += (size_t)n;
+	int e = send_all(fd, line, strlen(line));
+	/* orchd answers a line over max_line with TOO_LONG (which says to
+	 * raise it) and closes while the rest is still being sent: that
+	 * answer is in our receive queue, so read it before giving up. */
+	if (e != 0 && e != EPIPE && e != ECONNRESET) {
+		fprintf(stderr, "orchctl: send: %s\n", strerror(e));
+		close(fd);
+		return EXIT_CONNECT;
 	}
-	struct buf b = {0};
-	char chunk[4096];
-	for (;;) {
-		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			fprintf(stderr, "orchctl: %s before an answer came\n",
-				n == 0 ? "orchd closed the connection"
-				       : errno == EAGAIN ? "timed out" : strerror(errno));
-			buf_free(&b);
-			close(fd);
-			return EXIT_CONNECT;
-		}
-		buf_add(&b, chunk, (size_t)n);
-		char *nl = memchr(b.p, '\n', b.len);
-		if (nl) {
-			*nl = '\0';
-			break;
-		}
-	}
+	int rc = read_answer(fd, e, answer);
 	close(fd);
-	*answer = buf_steal(&b);
-	return 0;
+	return rc == 0 ? 0 : EXIT_CONNECT;
 }
 
 /* --logs was given (start --wait, wait). */

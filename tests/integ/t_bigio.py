@@ -7,7 +7,9 @@ The blob store is the fake's second HTTPS server, on 127.0.0.2."""
 
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
 
 import fake_orch
@@ -432,6 +434,75 @@ def big_input_orchctl_start_input_at_file(env):
                   "COMP_POINT=${#COMP_LINE}; _orchctl; printf '%s\\n' \"${COMPREPLY[@]}\"")
         out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
         assert out.stdout.splitlines() == ["@my\\ input.json"], out
+
+
+@test
+def orchctl_input_over_max_line_shows_too_long(env):
+    # orchd answers TOO_LONG and closes while orchctl is still sending a
+    # file far over max_line (and over the socket's buffers): orchctl must
+    # still read that answer, show its hint and exit 11, not "send: Broken
+    # pipe" with 3.
+    d = big_daemon(env, server={"max_line": "4096"})
+    path = env.write("in.json", json.dumps(big_input(2_000_000)))
+    p = orchctl(d, "start", "P", "--input", "@" + path)
+    assert p.returncode == 11, (p.returncode, p.stderr)
+    assert "TOO_LONG" in p.stderr and "max_line" in p.stderr and "Broken pipe" not in p.stderr, p.stderr
+    p = orchctl(d, "start", "P", "--input", "@" + path, "--json")
+    assert p.returncode == 11, (p.returncode, p.stderr)
+    assert p.stdout.startswith("ERR TOO_LONG ") and "max_line" in p.stdout, p.stdout
+    # Just over max_line (the whole request fits the socket's buffer) too.
+    path = env.write("in2.json", json.dumps(big_input(5000)))
+    p = orchctl(d, "start", "P", "--input", "@" + path)
+    assert p.returncode == 11 and "max_line" in p.stderr, (p.returncode, p.stderr)
+    assert env.fake.count("start") == 0 and ok_json(d.ask("PING")) == {"pong": True}
+
+
+@test
+def orchctl_request_cut_without_answer_says_closed(env):
+    # A peer (not orchd) that reads a little of a big request and closes,
+    # first with no answer at all, then with half an answer line: orchctl
+    # says the connection was closed and gave no answer, and exits 3.
+    path = env.write("in.json", json.dumps(big_input(2_000_000)))
+    sock = os.path.join(env.dir, "cut.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock)
+    srv.listen(2)
+    sent = []
+
+    def serve():
+        for reply in (b"", b"OK {\"jobs\":"):
+            c, _ = srv.accept()
+            c.recv(4096)
+            sent.append(c.sendall(reply))
+            c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        for _ in range(2):
+            p = subprocess.run([os.path.join(harness.BUILD, "orchctl"), "-s", sock, "-t", "20", "start", "P",
+                                "--input", "@" + path], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 3 and p.stdout == "", (p.returncode, p.stdout[:200], p.stderr)
+            assert "closed the connection while the request was sent" in p.stderr and "no answer" in p.stderr, \
+                p.stderr
+        t.join(10)
+        assert len(sent) == 2
+    finally:
+        srv.close()
+
+
+@test
+def orchctl_prints_an_answer_of_megabytes(env):
+    # A JOB answer of about 8 MB (an output file under max_output) is read
+    # whole and printed as it came with --json.
+    d = big_daemon(env)
+    out = big_output(8_000_000)
+    jid, _ = output_job(env, d, out)
+    p = orchctl(d, "job", str(jid), "--json")
+    assert p.returncode == 0, (p.returncode, p.stderr[:2000])
+    assert len(p.stdout) > 7_900_000, len(p.stdout)
+    rec = json.loads(p.stdout)["job"]
+    assert rec["id"] == jid and rec["state"] == "Successful" and rec["output"] == out
 
 
 @test
