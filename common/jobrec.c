@@ -210,7 +210,7 @@ void jobrec_item_append(struct buf *b, const cJSON *item, bool details)
 long long jobrec_id(const cJSON *v)
 {
 	/* The range first: only then is the cast defined. */
-	return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 9007199254740992.0 &&
+	return cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 9007199254740991.0 &&
 			       v->valuedouble == (double)(long long)v->valuedouble
 		       ? (long long)v->valuedouble : 0;
 }

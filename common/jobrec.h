@@ -50,7 +50,7 @@ bool jobrec_append_file(struct buf *b, const cJSON *job, const char *out, size_t
 /* The job's State and ReleaseName, or NULL. */
 const char *jobrec_state(const cJSON *job);
 const char *jobrec_process(const cJSON *job);
-/* v as an id: a whole number from 1 to 2^53 (Orchestrator's JSON numbers
+/* v as an id: a whole number from 1 to 2^53 - 1 (Orchestrator's JSON numbers
  * are doubles, and a cast of 1e300 to an integer is undefined), or 0. */
 long long jobrec_id(const cJSON *v);
 /* The job's folder id (OrganizationUnitId), or 0. */

@@ -112,6 +112,16 @@ static void on_written(uv_write_t *w, int status)
 	conn_written(c);
 }
 
+/* Empties c's answer buffer; one a big answer grew (a job's output) is
+ * freed, not kept for the connection's life. */
+static void out_reset(struct conn *c)
+{
+	if (c->out.cap > OUT_HIGH)
+		buf_free(&c->out);
+	else
+		buf_reset(&c->out);
+}
+
 /* Hands c's answers to the socket, then decides what c does next
  * (conn_update), unless it had to close c. */
 void conn_write(struct conn *c)
@@ -139,7 +149,7 @@ void conn_write(struct conn *c)
 	}
 	size_t done = n > 0 ? (size_t)n : 0;
 	if (done == c->out.len) {
-		buf_reset(&c->out);
+		out_reset(c);
 		conn_written(c);
 		return;
 	}
@@ -147,7 +157,7 @@ void conn_write(struct conn *c)
 	wr->conn = c;
 	wr->len = c->out.len - done;
 	memcpy(wr->data, c->out.p + done, wr->len);
-	buf_reset(&c->out);
+	out_reset(c);
 	b = uv_buf_init(wr->data, (unsigned)wr->len);
 	c->unwritten += wr->len;
 	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {

@@ -172,6 +172,8 @@ static void start(struct http_req *r)
 		 * it all again: a stalled transfer ends instead (release_easy
 		 * sets these back). */
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L);
+		/* Curl's low-speed check does not run while connecting. */
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, H.timeout_ms);
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, H.timeout_ms / 1000 > 0 ? H.timeout_ms / 1000 : 1L);
 	}
@@ -192,6 +194,7 @@ static void release_easy(struct http_req *r)
 		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, NULL); /* back to POST or GET */
 	if (r->bulk) {
 		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, H.timeout_ms);
+		curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, 0L);
 		curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 0L);
 	}
 	if (H.npool < H.pool_cap && r->gen == H.gen) {

@@ -11,6 +11,51 @@
 #include "logrec.h"
 #include "request.h"
 
+/* r's one answer; the stuck first page goes with it. */
+static void finish(struct request *r, enum proto_code code, const char *text)
+{
+	cJSON_Delete(r->lg.first);
+	r->lg.first = NULL;
+	request_answer(r, code, text);
+}
+
+/* OK with the page pg (whose strings point into an answer still held). */
+static void answer_page(struct request *r, struct logrec_page *pg)
+{
+	struct buf b = {0};
+
+	logrec_page_json(&b, (long long)r->preq.job.id, pg, r->preq.job.after);
+	logrec_page_free(pg);
+	char *text = buf_steal(&b);
+	finish(r, PC_OK, text);
+	free(text);
+}
+
+/* The second read's answer: the instant whole, more may follow it. When it
+ * could not be had (too big for one answer, an error, gone meanwhile), the
+ * first page as it came: the rest of that instant is lost, as before, but
+ * the client moves on rather than failing on it for ever. */
+static void on_instant(struct request *r, struct orch_call *c)
+{
+	struct logrec_page pg;
+
+	if (c->code == PC_OK && logrec_page(c->json, PROTO_LOGS_MAX, PROTO_LOGS_MAX, &pg)) {
+		if (pg.n > 0) {
+			pg.more = true;
+			answer_page(r, &pg);
+			orch_call_reset(c);
+			return;
+		}
+		logrec_page_free(&pg);
+	}
+	orch_call_reset(c);
+	if (!logrec_page(r->lg.first, r->preq.job.limit, r->lg.first_top, &pg)) {
+		finish(r, PC_UNAVAILABLE, "Orchestrator's RobotLogs answer has no \"value\" list of entries");
+		return;
+	}
+	answer_page(r, &pg);
+}
+
 /* The answer: the page as logrec writes it. */
 static void on_logs(struct orch_call *c)
 {
@@ -19,29 +64,37 @@ static void on_logs(struct orch_call *c)
 	struct logrec_page pg;
 
 	r->lg.calling = false;
+	if (r->lg.instant) {
+		on_instant(r, c);
+		return;
+	}
 	if (c->code != PC_OK) {
 		char msg[sizeof(c->msg)];
 		enum proto_code code = c->code;
 		snprintf(msg, sizeof(msg), "%s", c->msg);
 		orch_call_reset(c);
-		request_answer(r, code, msg);
+		finish(r, code, msg);
 		return;
 	}
-	int limit = r->lg.instant ? PROTO_LOGS_MAX : jb->limit;
-	if (!logrec_page(c->json, limit, r->lg.top, &pg)) {
+	if (!logrec_page(c->json, jb->limit, r->lg.top, &pg)) {
 		/* A proxy's page, say: nothing to make entries of. */
 		orch_call_reset(c);
-		request_answer(r, PC_UNAVAILABLE, "Orchestrator's RobotLogs answer has no \"value\" list of entries");
+		finish(r, PC_UNAVAILABLE, "Orchestrator's RobotLogs answer has no \"value\" list of entries");
 		return;
 	}
-	if (pg.stuck && !r->lg.instant) {
-		/* Its one instant alone, in a turn of its own (logs.h). */
+	/* At RobotLogs' cap the second read would bring the same page. */
+	if (pg.stuck && jb->limit < PROTO_LOGS_MAX) {
+		/* Its one instant alone, in a turn of its own (logs.h); this
+		 * page kept to fall back on. */
 		_Static_assert(sizeof(r->lg.edge) >= sizeof(pg.edge), "edge");
 		memcpy(r->lg.edge, pg.edge, sizeof(pg.edge));
 		logrec_page_free(&pg);
+		r->lg.first = c->json;
+		r->lg.first_top = r->lg.top;
+		c->json = NULL;
 		orch_call_reset(c);
 		if (request_stopping()) {
-			request_answer(r, PC_SHUTDOWN, "orchd is stopping; the log was not read whole");
+			finish(r, PC_SHUTDOWN, "orchd is stopping; the log was not read whole");
 			return;
 		}
 		r->lg.instant = true;
@@ -49,17 +102,8 @@ static void on_logs(struct orch_call *c)
 		watch_turn(&r->lg.turn);
 		return;
 	}
-	/* The instant's entries: those after it may follow (and when
-	 * RobotLogs' cap of them came, more of it may be lost: protocol.md). */
-	if (r->lg.instant)
-		pg.more = true;
-	struct buf b = {0};
-	logrec_page_json(&b, (long long)jb->id, &pg, jb->after);
-	logrec_page_free(&pg);
+	answer_page(r, &pg);
 	orch_call_reset(c);
-	char *text = buf_steal(&b);
-	request_answer(r, PC_OK, text);
-	free(text);
 }
 
 /* RobotLogs' query: the job's entries at the asked level and up, after
@@ -79,7 +123,10 @@ static char *logs_query(const struct proto_job *jb, const char *key, int top, co
 	else if (jb->after)
 		buf_printf(&flt, " and TimeStamp gt %s", jb->after);
 	char *q = curl_easy_escape(NULL, flt.p, (int)flt.len);
-	char *query = xasprintf("$filter=%s&$orderby=TimeStamp%%20asc&$top=%d", q, top);
+	/* Only what an entry is made of: RawMessage repeats every field, and
+	 * a page of 1,000 must fit in one answer (http's cap). */
+	char *query = xasprintf("$filter=%s&$orderby=TimeStamp%%20asc&$top=%d"
+				"&$select=TimeStamp,Level,Message,HostMachineName", q, top);
 	curl_free(q);
 	buf_free(&flt);
 	return query;
@@ -94,7 +141,7 @@ static void on_turn(struct watch_turn *t, enum proto_code code)
 
 	r->lg.waiting = false;
 	if (code != PC_OK) {
-		request_answer(r, code, "orchd is stopping; the log was not read");
+		finish(r, code, "orchd is stopping; the log was not read");
 		return;
 	}
 	if (r->lg.instant)
@@ -130,7 +177,7 @@ static void on_job(struct watch_req *w, enum proto_code code, const cJSON *job, 
 
 	r->lg.reading = false;
 	if (code != PC_OK) {
-		request_answer(r, code, msg);
+		finish(r, code, msg);
 		return;
 	}
 	if (!job_access(r, job)) {
@@ -141,7 +188,7 @@ static void on_job(struct watch_req *w, enum proto_code code, const cJSON *job, 
 		snprintf(err, sizeof(err), "uid %u may not read the log of job %lld in this folder: no [access] "
 			 "allow rule lets it start that job's process there", (unsigned)r->peer.uid,
 			 (long long)jb->id);
-		request_answer(r, PC_DENIED, err);
+		finish(r, PC_DENIED, err);
 		return;
 	}
 	const cJSON *key = cJSON_GetObjectItemCaseSensitive(job, "Key");
@@ -151,13 +198,13 @@ static void on_job(struct watch_req *w, enum proto_code code, const cJSON *job, 
 	if (!cJSON_IsString(key) || !util_is_guid(key->valuestring) || fid <= 0) {
 		snprintf(err, sizeof(err), "Orchestrator's record of job %lld has no %s; its log cannot be read",
 			 (long long)jb->id, fid <= 0 ? "folder id (OrganizationUnitId)" : "Key");
-		request_answer(r, PC_UNAVAILABLE, err);
+		finish(r, PC_UNAVAILABLE, err);
 		return;
 	}
 	snprintf(r->lg.key, sizeof(r->lg.key), "%s", key->valuestring);
 	r->lg.call.folder = (struct folder){NULL, fid};
 	if (request_stopping()) {
-		request_answer(r, PC_SHUTDOWN, "orchd is stopping; the log was not read");
+		finish(r, PC_SHUTDOWN, "orchd is stopping; the log was not read");
 		return;
 	}
 	r->lg.turn.go = on_turn;
@@ -189,4 +236,6 @@ void logs_cancel(struct request *r)
 	if (r->lg.calling)
 		orch_cancel(&r->lg.call);
 	r->lg.reading = r->lg.waiting = r->lg.calling = false;
+	cJSON_Delete(r->lg.first);
+	r->lg.first = NULL;
 }

@@ -35,6 +35,8 @@ struct logs_req {
 	bool reading, waiting, calling;
 	bool instant;                  /* the second read: the stuck page's instant */
 	int top;                       /* the $top sent */
+	int first_top;                 /* the first read's, when it was stuck */
+	cJSON *first;                  /* that first answer, to fall back on */
 	char edge[40];                 /* that instant (logrec_page's edge) */
 	char key[40];                  /* the job's Key (a GUID) */
 };

@@ -79,9 +79,16 @@ void request_shutdown(void)
 
 bool request_hold(struct request *r, size_t bytes, const char **why)
 {
-	if (!r->use || !admit_grow(r->use, r->bytes, bytes, why))
+	if (!r->use) {
+		*why = "the request holds no place";
+		return false;
+	}
+	/* Only its line is its own: "a request alone always fits" holds for
+	 * its first output, not for each of a START's many. */
+	if (!admit_grow(r->use, r->bytes - r->held, bytes, why))
 		return false;
 	r->bytes += bytes;
+	r->held += bytes;
 	return true;
 }
 
@@ -129,20 +136,28 @@ struct request *request_new(void *owner, request_done_fn *done)
 	return r;
 }
 
-/* Gives back r's place and bytes. */
-static void unadmit(struct request *r)
+/* Gives back r's place and the bytes of its line; with all, also the bytes
+ * of outputs it holds (request_hold), which an answer keeps until it leaves
+ * for its connection: one waiting behind an earlier untagged request is
+ * memory as much as a line. */
+static void unadmit(struct request *r, bool all)
 {
 	if (!r->use)
 		return;
-	admit_give(r->use, r->preq.verb == PV_START && r->preq.start.wait ? r->preq.start.count : 1,
-		   r->bytes);
-	r->use = NULL;
-	stats_pending(-1);
+	size_t give = all ? r->bytes : r->bytes - r->held;
+	admit_give(r->use, r->placed ? (r->preq.verb == PV_START && r->preq.start.wait ? r->preq.start.count : 1) : 0,
+		   give);
+	if (r->placed)
+		stats_pending(-1);
+	r->placed = false;
+	r->bytes -= give;
+	if (r->bytes == 0)
+		r->use = NULL;
 }
 
 void request_free(struct request *r)
 {
-	unadmit(r);
+	unadmit(r, true);
 	LIST_REMOVE(r, live);
 	proto_req_free(&r->preq);
 	access_peer_free(&r->peer);
@@ -158,7 +173,7 @@ static void cancel(struct request *r)
 	r->verb->cancel(r);
 	r->at_work = false;
 	r->cancelled = true;
-	unadmit(r);
+	unadmit(r, true);
 }
 
 void request_close(void)
@@ -258,7 +273,7 @@ void request_answer(struct request *r, enum proto_code code, const char *text)
 	uint64_t us = (uv_hrtime() - r->t0) / 1000;
 	/* "ok" counts jobs started, not PINGs. */
 	stats_answered(code, r->parsed && r->preq.verb == PV_START, us);
-	unadmit(r);
+	unadmit(r, false);
 	/* Lines that did not parse are not logged (a flood of them would be
 	 * the log), nor DENIED ones (logged, rate-limited). */
 	if (r->parsed && r->verb->upstream && code != PC_DENIED)
@@ -392,6 +407,7 @@ static void admit_and_run(struct request *r, const struct access_peer *peer, pid
 		return;
 	}
 	r->bytes = len;
+	r->placed = true;
 	stats_pending(1);
 	if (q->verb == PV_START)
 		stats_start();

@@ -91,7 +91,9 @@ struct request {
 	bool starting;                  /* request_start is on the stack */
 	bool at_work;                   /* the verb runs: it may be dropped or cancelled */
 	struct admit_use *use;          /* its place and bytes, until answered */
-	size_t bytes;
+	size_t bytes;                   /* its line's and held's */
+	size_t held;                    /* outputs' (request_hold), until its answer leaves */
+	bool placed;                    /* holds its place of max_queue */
 	LIST_ENTRY(request) live;
 };
 

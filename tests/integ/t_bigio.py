@@ -640,3 +640,43 @@ def read_outputs_count_against_max_pending_bytes(env):
     assert ok_json(w.line())["job"]["state"] == "Successful"
     w.close()
     assert wait_for(lambda: ok_json(d.ask("STATS"))["pending"]["bytes"] == 0, 5)
+
+
+@test
+def held_answers_keep_their_outputs_bytes(env):
+    """An answer waiting behind an earlier untagged request still holds its
+    output's bytes (it is memory as much as a line): past the peer's quarter
+    of max_pending_bytes, later outputs are not read into answers."""
+    d = big_daemon(env, orchestrator={"max_pending_bytes": str(8 << 20)})   # a quarter: 2 MiB
+    out = big_output(800000)
+    jid, aid = output_job(env, d, out)
+    running = started_id(d)
+    env.fake.set_job(running, State="Running")
+    c = d.client(30)
+    c.send(f"WAIT {running}\n" + f"JOB {jid}\n" * 3)
+    assert wait_for(lambda: env.fake.count("attach_get") == 3, 10), env.fake.counts
+    assert wait_for(lambda: ok_json(d.ask("STATS"))["pending"]["bytes"] > 1500000, 5)
+    env.fake.set_job(running, State="Successful")
+    assert ok_json(c.line())["job"]["state"] == "Successful"
+    recs = [ok_json(c.line())["job"] for _ in range(3)]
+    # The three read at once: whichever came last found the quarter taken.
+    assert sorted(r["output"] == out for r in recs) == [False, True, True], [r.get("output_error") for r in recs]
+    assert any("max_pending_bytes" in (r.get("output_error") or "") for r in recs)
+    c.close()
+    assert wait_for(lambda: ok_json(d.ask("STATS"))["pending"]["bytes"] == 0, 5)
+
+
+@test
+def a_starts_outputs_fit_alone_only_for_the_first(env):
+    """'A request alone always fits' is for one output: a START waiting for
+    two jobs holds the first one's, and the second counts against the
+    quarter."""
+    d = big_daemon(env, orchestrator={"max_pending_bytes": str(2 << 20)})   # a quarter: 512 KiB
+    out = big_output(400000)
+    aid = env.fake.add_output_file(compact(out))
+    env.fake.job_plan = [(0.3, {"State": "Running"}),
+                         (0.8, {"State": "Successful", "OutputArguments": None, "OutputFile": aid})]
+    a = ok_json(d.ask(start_json(process="P", wait=30, count=2), timeout=40))
+    got = sorted(j["output"] == out for j in a["jobs"])
+    assert got == [False, True], [j.get("output_error") for j in a["jobs"]]
+    assert any("max_pending_bytes" in (j.get("output_error") or "") for j in a["jobs"])

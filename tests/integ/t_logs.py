@@ -55,6 +55,8 @@ def logs_short_and_json_forms_level_filter_and_the_folder_id_header(env):
     q = query_of(call)
     assert q["$filter"] == f"JobKey eq {key} and Level ge '2'", q
     assert q["$orderby"] == "TimeStamp asc" and q["$top"] == "101", q
+    # Only the fields an entry is made of (RawMessage repeats them all).
+    assert q["$select"] == "TimeStamp,Level,Message,HostMachineName", q
     # The JSON form, the folder by id, a level.
     a = ok_json(d.ask('LOGS {"id":%d,"folder":1,"level":"Error"}' % jid))
     assert [e["message"] for e in a["logs"]] == ["e4", "f5"], a
@@ -135,6 +137,25 @@ def logs_page_stuck_on_one_instant_loses_none_of_it(env):
     assert len(calls) == 2 and query_of(calls[-1])["$filter"].endswith(f" and TimeStamp eq {t}"), calls
     a = ok_json(d.ask('LOGS {"id":%d,"limit":2,"after":"%s"}' % (jid, t)))
     assert [e["message"] for e in a["logs"]] == ["later"] and a["more"] is False, a
+
+
+@test
+def logs_stuck_instant_too_big_for_one_answer_gives_the_first_page(env):
+    """When the instant alone cannot be had (here: 1,000 entries of 5 KB,
+    over one answer's 4 MiB), the first page is answered as it came,
+    rather than an error for ever."""
+    env.fake.add_release("P")
+    d = logs_daemon(env)
+    jid = started_id(d)
+    t = "2026-12-01T10:00:00.250Z"
+    env.fake.add_logs(jid, [("Info", f"s{i} " + "x" * 5000, t) for i in range(1000)] +
+                      [("Info", "later", "2026-12-01T10:00:01Z")])
+    a = ok_json(d.ask('LOGS {"id":%d,"limit":2}' % jid))
+    assert [e["message"][:3] for e in a["logs"]] == ["s0 ", "s1 "] and a["more"] is True and a["last"] == t, \
+        [e["message"][:8] for e in a["logs"]]
+    assert env.fake.count("robot_logs") == 2
+    a = ok_json(d.ask('LOGS {"id":%d,"limit":2,"after":"%s"}' % (jid, t)))
+    assert [e["message"] for e in a["logs"]] == ["later"], a
 
 
 @test

@@ -81,7 +81,8 @@ static void test_item_record(void **state)
 static void test_ids(void **state)
 {
 	static const struct { const char *json; long long id; } cases[] = {
-		{"4711", 4711}, {"1", 1}, {"9007199254740992", 9007199254740992LL}, {"0", 0},
+		{"4711", 4711}, {"1", 1}, {"9007199254740991", 9007199254740991LL}, {"0", 0},
+		{"9007199254740992", 0}, /* 2^53 + 1 would read as it too */
 		{"-3", 0}, {"4711.5", 0}, {"1e300", 0}, {"-1e300", 0}, {"1e999", 0}, {"\"4711\"", 0},
 		{"null", 0}, {"true", 0},
 	};
