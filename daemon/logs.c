@@ -19,13 +19,16 @@ static void finish(struct request *r, enum proto_code code, const char *text)
 	request_answer(r, code, text);
 }
 
-/* OK with the page pg (whose strings point into an answer still held). */
-static void answer_page(struct request *r, struct logrec_page *pg)
+/* OK with the page pg, whose strings point into c's answer (or the kept
+ * first one): the text is made, then c reset, then r answered (which may
+ * free r, and c within it). */
+static void answer_page(struct request *r, struct logrec_page *pg, struct orch_call *c)
 {
 	struct buf b = {0};
 
 	logrec_page_json(&b, (long long)r->preq.job.id, pg, r->preq.job.after);
 	logrec_page_free(pg);
+	orch_call_reset(c);
 	char *text = buf_steal(&b);
 	finish(r, PC_OK, text);
 	free(text);
@@ -42,8 +45,7 @@ static void on_instant(struct request *r, struct orch_call *c)
 	if (c->code == PC_OK && logrec_page(c->json, PROTO_LOGS_MAX, PROTO_LOGS_MAX, &pg)) {
 		if (pg.n > 0) {
 			pg.more = true;
-			answer_page(r, &pg);
-			orch_call_reset(c);
+			answer_page(r, &pg, c);
 			return;
 		}
 		logrec_page_free(&pg);
@@ -53,7 +55,7 @@ static void on_instant(struct request *r, struct orch_call *c)
 		finish(r, PC_UNAVAILABLE, "Orchestrator's RobotLogs answer has no \"value\" list of entries");
 		return;
 	}
-	answer_page(r, &pg);
+	answer_page(r, &pg, c);
 }
 
 /* The answer: the page as logrec writes it. */
@@ -102,8 +104,7 @@ static void on_logs(struct orch_call *c)
 		watch_turn(&r->lg.turn);
 		return;
 	}
-	answer_page(r, &pg);
-	orch_call_reset(c);
+	answer_page(r, &pg, c);
 }
 
 /* RobotLogs' query: the job's entries at the asked level and up, after
