@@ -25,7 +25,7 @@ DAEMON := daemon/delayq.c daemon/budget.c daemon/curluv.c daemon/http.c daemon/a
 	daemon/stats.c daemon/metrics.c daemon/request.c daemon/listener.c daemon/conn.c daemon/server.c daemon/notify.c daemon/fdlimit.c daemon/access.c daemon/check.c daemon/login.c daemon/main.c
 CLI := cli/orchctl.c cli/print.c cli/logs.c
 UNIT := $(wildcard tests/unit/test_*.c)
-FUZZ := proto conf oauth state jobrec rules httphead
+FUZZ := proto conf oauth state jobrec rules httphead logrec
 FUZZ_SECONDS ?= 60
 
 COMMON_OBJ := $(COMMON:%.c=$(BUILD)/%.o)
