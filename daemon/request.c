@@ -188,6 +188,11 @@ void request_close(void)
 		if (!r->owner)
 			request_free(r);
 	}
+	/* Answers still held by their connections keep their outputs' bytes:
+	 * given back now, before the accounts go (the connections free those
+	 * requests in a later turn of the loop). */
+	LIST_FOREACH(r, &Q.live, live)
+		unadmit(r, true);
 	admit_close();
 	free(Q.default_folder);
 	Q.default_folder = NULL;
