@@ -26,6 +26,11 @@
 #define OUT_MAX (8u << 20)
 #define CONN_MAX_PENDING 4096
 #define LINES_PER_TURN 64
+/* A connection accepted this recently that has sent nothing yet when the
+ * drain begins is still read for what is left of this: its client
+ * connected to send a request (one per connection is common) and gets
+ * SHUTDOWN for it rather than a closed socket. */
+#define CONN_GRACE_MS 500
 
 static struct {
 	uv_loop_t *loop;
@@ -40,6 +45,12 @@ struct wreq {
 };
 
 static void conn_maybe_end(struct conn *c);
+
+/* Whether c, while orchd stops, is still read (CONN_GRACE_MS). */
+static bool conn_in_grace(const struct conn *c)
+{
+	return !c->spoke && uv_now(C.loop) - c->born < CONN_GRACE_MS;
+}
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
@@ -80,7 +91,8 @@ void conn_update(struct conn *c)
 		c->backlogged = true;
 		server_backlog(c);
 	}
-	bool want = !blocked && !c->has_lines && !c->ending && !c->eof && !server_stopping();
+	bool want = !blocked && !c->has_lines && !c->ending && !c->eof &&
+		    (!server_stopping() || conn_in_grace(c));
 	if (want && !c->reading) {
 		c->reading = true;
 		uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
@@ -200,6 +212,7 @@ static struct request *conn_request(struct conn *c)
 {
 	struct request *r = request_new(c, on_answered);
 
+	c->spoke = true;
 	c->pending++;
 	LIST_INSERT_HEAD(&c->all, r, all);
 	return r;
@@ -350,7 +363,8 @@ void conn_close(struct conn *c)
 /* Closes c once it has nothing left to answer or write, if it is ending. */
 static void conn_maybe_end(struct conn *c)
 {
-	if (!c->closing && (c->ending || server_stopping()) && !c->has_lines && c->pending == 0 &&
+	if (!c->closing && (c->ending || (server_stopping() && !conn_in_grace(c))) && !c->has_lines &&
+	    c->pending == 0 &&
 	    c->out.len == 0 && c->unwritten == 0 && !c->dirty)
 		conn_close(c);
 }
@@ -374,6 +388,6 @@ void conn_start(struct conn *c)
 {
 	TAILQ_INIT(&c->ordered);
 	LIST_INIT(&c->all);
-	c->active = uv_now(C.loop);
+	c->active = c->born = uv_now(C.loop);
 	conn_update(c);
 }

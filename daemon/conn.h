@@ -38,6 +38,8 @@ struct conn {
 	bool backlogged;                /* on the server's backlog */
 	bool dirty;                     /* on the server's dirty list */
 	uint64_t active;                /* uv_now() of the last read or write */
+	uint64_t born;                  /* uv_now() at accept */
+	bool spoke;                     /* it has sent a request */
 	struct access_peer peer;
 	pid_t pid;
 	LIST_ENTRY(conn) link;

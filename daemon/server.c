@@ -175,6 +175,10 @@ static void on_sweep(uv_timer_t *t)
 
 	for (c = LIST_FIRST(&S.conns); c; c = next) {
 		next = LIST_NEXT(c, link);
+		if (S.stopping) {
+			conn_update(c); /* its grace may be over: it ends */
+			continue;
+		}
 		if (c->pending > 0 && !c->reading && conn_hung_up(c)) {
 			conn_close(c);
 		} else if (limit && (c->pending == 0 || c->unwritten > 0) && now - c->active >= limit) {
@@ -220,6 +224,8 @@ void server_shutdown(void (*drained)(void))
 	S.stopping = true;
 	S.drained = drained;
 	listener_close();
+	/* New connections' grace (conn.c) ends within this. */
+	uv_timer_start(&S.sweeper, on_sweep, 501, 500);
 	for (c = LIST_FIRST(&S.conns); c; c = next) {
 		next = LIST_NEXT(c, link);
 		conn_update(c);

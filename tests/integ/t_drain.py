@@ -193,3 +193,23 @@ def sigterm_answers_a_settling_start_unknown_at_once(env):
     assert d.stop(10) == 0
     assert env.fake.count("start") == sent.get("start", 0), env.fake.counts
     assert env.fake.count("jobs_query") == sent.get("jobs_query", 0), env.fake.counts
+
+
+@test
+def a_client_that_connected_just_before_sigterm_gets_an_answer(env):
+    """A connection accepted just before the signal, whose request was not
+    sent yet, is still read for a moment (500 ms after its accept): its
+    request is answered SHUTDOWN, not met by a closed socket (under
+    systemd, a restart under load answers every request exactly once)."""
+    env.fake.add_release("P")
+    d = env.daemon()
+    ok_json(d.ask("PING"))
+    c = d.client(5)
+    assert wait_for(lambda: ok_json(d.ask("STATS"))["clients"] == 2, 5)   # c, and STATS's own
+    d.term()
+    time.sleep(0.1)
+    c.send("START P\n")
+    err(c.line(), "SHUTDOWN")
+    assert c.closed(3)
+    assert d.proc.wait(10) == 0
+    assert env.fake.count("start") == 0
