@@ -75,8 +75,9 @@ static void answer_item(struct request *r, const cJSON *item)
 	folder_json(&b, &r->folder);
 	buf_adds(&b, "}");
 	r->facts.item = true;
-	if (jobrec_id(id) && r->facts.nids == 0)
-		r->facts.ids[r->facts.nids++] = jobrec_id(id);
+	long long item_id = jobrec_id(id);
+	if (item_id && r->facts.nids == 0)
+		r->facts.ids[r->facts.nids++] = item_id;
 	r->facts.state = cJSON_IsString(status) ? status->valuestring : NULL;
 	finish(r, PC_OK, b.p);
 	buf_free(&b);

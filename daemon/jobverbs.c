@@ -5,7 +5,6 @@
 
 #include "access.h"
 #include "jobrec.h"
-#include "log.h"
 #include "request.h"
 
 /* The answer's object: the record, maybe what STOP did, and the folder as
@@ -131,37 +130,18 @@ static void send_stop(struct request *r, const cJSON *job)
 	orch_send(c);
 }
 
-/* Whether the peer may see job: it may START its process in this folder
- * (a job without a process fails closed). */
-static bool job_access(struct request *r, const cJSON *job)
-{
-	const char *process = jobrec_process(job);
-
-	return !access_enabled() || (process && request_allowed(r, false, process, 1));
-}
-
 static void on_first_read(struct watch_req *w, enum proto_code code, const cJSON *job, const char *msg)
 {
 	struct request *r = w->data;
 	const struct proto_job *jb = &r->preq.job;
-	char err[256];
 
 	r->jv.watching = false;
 	if (code != PC_OK) {
 		end(r, code, msg);
 		return;
 	}
-	if (!job_access(r, job)) {
-		char q[LOG_QUOTE_MAX];
-		request_log_denied("DENIED: uid %u may not see job %lld of %s", (unsigned)r->peer.uid,
-				   (long long)jb->id, log_quote(q, jobrec_process(job)));
-		/* Names only what the request named: the id. */
-		snprintf(err, sizeof(err), "uid %u may not %s job %lld in this folder: no [access] allow rule "
-			 "lets it start that job's process there", (unsigned)r->peer.uid,
-			 r->preq.verb == PV_STOP ? "stop" : "read", (long long)jb->id);
-		end(r, PC_DENIED, err);
+	if (!request_job_access(r, job, r->preq.verb == PV_STOP ? "stop" : "read"))
 		return;
-	}
 	bool final = jobrec_final(jobrec_state(job));
 	if (r->preq.verb == PV_JOB || (r->preq.verb == PV_WAIT && final)) {
 		answer_job(r, job, NULL);

@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "access.h"
 #include "jobrec.h"
-#include "log.h"
 #include "logrec.h"
 #include "request.h"
 
@@ -157,15 +155,6 @@ static void on_turn(struct watch_turn *t, enum proto_code code)
 	orch_send(c);
 }
 
-/* Whether the peer may see job: it may START its process in this folder
- * (a job without a process fails closed), as for JOB. */
-static bool job_access(struct request *r, const cJSON *job)
-{
-	const char *process = jobrec_process(job);
-
-	return !access_enabled() || (process && request_allowed(r, false, process, 1));
-}
-
 /* The job's record came: its read's error is the answer; else the rules
  * decide on its process (DENIED naming only the id), and RobotLogs waits
  * for its turn with the job's Key and folder id (a record without them
@@ -181,17 +170,9 @@ static void on_job(struct watch_req *w, enum proto_code code, const cJSON *job, 
 		finish(r, code, msg);
 		return;
 	}
-	if (!job_access(r, job)) {
-		char q[LOG_QUOTE_MAX];
-		request_log_denied("DENIED: uid %u may not read the log of job %lld of %s",
-				   (unsigned)r->peer.uid, (long long)jb->id, log_quote(q, jobrec_process(job)));
-		/* Names only what the request named: the id. */
-		snprintf(err, sizeof(err), "uid %u may not read the log of job %lld in this folder: no [access] "
-			 "allow rule lets it start that job's process there", (unsigned)r->peer.uid,
-			 (long long)jb->id);
-		finish(r, PC_DENIED, err);
+	/* No first page is kept yet: request_job_access may answer r. */
+	if (!request_job_access(r, job, "read the log of"))
 		return;
-	}
 	const cJSON *key = cJSON_GetObjectItemCaseSensitive(job, "Key");
 	long long fid = jobrec_folder_id(job);
 	if (fid <= 0)

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "admit.h"
+#include "jobrec.h"
 #include "log.h"
 #include "stats.h"
 
@@ -216,6 +217,22 @@ bool request_allowed(const struct request *r, bool queue, const char *name, int 
 		.count = count,
 	};
 	return access_allowed(&r->peer, &a);
+}
+
+bool request_job_access(struct request *r, const cJSON *job, const char *doing)
+{
+	const char *process = jobrec_process(job);
+	char err[256], q[LOG_QUOTE_MAX];
+
+	if (!access_enabled() || (process && request_allowed(r, false, process, 1)))
+		return true;
+	request_log_denied("DENIED: uid %u may not %s job %lld of %s", (unsigned)r->peer.uid, doing,
+			   (long long)r->preq.job.id, log_quote(q, process));
+	snprintf(err, sizeof(err), "uid %u may not %s job %lld in this folder: no [access] allow rule "
+		 "lets it start that job's process there", (unsigned)r->peer.uid, doing,
+		 (long long)r->preq.job.id);
+	request_answer(r, PC_DENIED, err);
+	return false;
 }
 
 static void named(const struct proto_req *q, const char **path, int64_t *id, const char **name);

@@ -134,6 +134,12 @@ void request_answer(struct request *r, enum proto_code code, const char *text);
 /* The rules asked of name (a queue's when queue) in r's folder, for
  * count jobs. */
 bool request_allowed(const struct request *r, bool queue, const char *name, int count);
+/* Whether r's peer may see job (JOB, WAIT, STOP, LOGS): it may START the
+ * job's process in r's folder (a job without a process fails closed).
+ * When not, r is answered DENIED naming only what the request named (the
+ * id), a rate-limited line is logged, and false is returned: doing says
+ * what was refused ("read", "stop", "read the log of"). */
+bool request_job_access(struct request *r, const cJSON *job, const char *doing);
 /* A DENIED line for the log, rate-limited. */
 void request_log_denied(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* r holds bytes more until answered (a job's output read from its file),
