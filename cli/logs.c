@@ -129,17 +129,6 @@ static int read_pages(const char *sock, int timeout, struct logs_ask *a, int jso
 	}
 }
 
-/* The exit status of wait for a final state. */
-static int final_status(const char *state)
-{
-	return strcmp(state, "Faulted") == 0 ? 4 : strcmp(state, "Stopped") == 0 ? 5 : 0;
-}
-
-static bool is_final(const char *s)
-{
-	return s && (strcmp(s, "Successful") == 0 || strcmp(s, "Faulted") == 0 || strcmp(s, "Stopped") == 0);
-}
-
 /* --follow: the job's state, then every entry so far; again until the
  * state read before the entries was final (so that none logged before the
  * end is missed). */
@@ -157,8 +146,8 @@ static int follow(const char *sock, int timeout, struct logs_ask *a, int json)
 		if ((rc = read_pages(sock, timeout, a, json, stdout)) != 0)
 			return rc;
 		fflush(stdout);
-		if (is_final(state))
-			return final_status(state);
+		if (jobrec_final(state))
+			return print_state_status(state);
 		sleep(FOLLOW_SECONDS);
 	}
 }
@@ -234,7 +223,7 @@ void logs_after_wait(const char *sock, int timeout, const char *answer)
 	for (j = one ? one : jobs ? jobs->child : NULL; j; j = one ? NULL : j->next) {
 		const char *state = str(j, "state");
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-		if (!is_final(state) || strcmp(state, "Successful") == 0 || !jobrec_id(id))
+		if (!jobrec_final(state) || strcmp(state, "Successful") == 0 || !jobrec_id(id))
 			continue;
 		struct logs_ask a = {.id = jobrec_id(id), .level = "Error"};
 		if (cJSON_IsString(folder))

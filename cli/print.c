@@ -148,6 +148,12 @@ static void print_item(const cJSON *o)
 		       field(ex, "details") ? field(ex, "details") : "");
 }
 
+int print_state_status(const char *state)
+{
+	return !state ? 0 : strcmp(state, "Faulted") == 0 ? EXIT_FAULTED
+			 : strcmp(state, "Stopped") == 0 ? EXIT_STOPPED : 0;
+}
+
 /* The exit status of a waited answer (WAIT's job, or START --wait's jobs):
  * 4 when any ended Faulted, 5 when any Stopped and none Faulted, else 0. */
 static int wait_status(const cJSON *o)
@@ -157,11 +163,9 @@ static int wait_status(const cJSON *o)
 
 	jobs = one ? NULL : cJSON_GetObjectItemCaseSensitive(o, "jobs");
 	for (j = one ? one : jobs ? jobs->child : NULL; j; j = one ? NULL : j->next) {
-		const char *state = field(j, "state");
-		if (state && strcmp(state, "Faulted") == 0)
-			rc = EXIT_FAULTED;
-		else if (state && strcmp(state, "Stopped") == 0 && rc == 0)
-			rc = EXIT_STOPPED;
+		int s = print_state_status(field(j, "state"));
+		if (s == EXIT_FAULTED || (s == EXIT_STOPPED && rc == 0))
+			rc = s;
 	}
 	return rc;
 }
